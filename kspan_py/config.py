@@ -1,0 +1,103 @@
+"""Settings: frozen, grouped dataclasses, each field with its unit and why its default is right.
+
+Precedence is argument > ``KSPAN_*`` environment variable > default; the OTLP exporters read
+their own ``OTEL_EXPORTER_OTLP_*`` variables, except the protocol, which is chosen here. Every
+environment variable name is defined once, below.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+SECOND_NS = 1_000_000_000
+
+ENV_PREFIX = "KSPAN_"
+OTEL_PROTOCOL_ENV = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
+OTEL_ENDPOINT_ENV = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+
+
+class ConfigError(ValueError):
+    """A setting with a bad value; the message names the setting and the value."""
+
+
+_DURATION = re.compile(r"(?P<number>\d+(?:\.\d+)?)(?P<unit>ms|s|m|h)")
+_UNIT_NS = {"ms": 1_000_000, "s": SECOND_NS, "m": 60 * SECOND_NS, "h": 3600 * SECOND_NS}
+
+
+def parse_duration_ns(text: str, *, setting: str) -> int:
+    """``5s``, ``1m30s``, ``250ms``, ``2h`` or a bare number of seconds, to nanoseconds."""
+    value = text.strip()
+    try:
+        return round(float(value) * SECOND_NS)
+    except ValueError:
+        pass
+    position, total = 0, 0
+    for found in _DURATION.finditer(value):
+        if found.start() != position:
+            break
+        total += round(float(found["number"]) * _UNIT_NS[found["unit"]])
+        position = found.end()
+    if position != len(value) or not value:
+        raise ConfigError(f"{setting}: {text!r} is not a duration (examples: 5s, 1m30s, 250ms)")
+    return total
+
+
+@dataclass(frozen=True, slots=True)
+class GraphSettings:
+    window_ns: int = 5 * SECOND_NS
+    """How late (event time) input may arrive and still be linked as if on time, and how long an
+    event span lasts when nothing follows it. 5 s covers the API server's event batching."""
+
+    change_gap_ns: int = 30 * SECOND_NS
+    """Quiet time (event time) that ends a change: acts further apart are separate changes.
+    30 s: controllers act on a change within seconds; a rollout waiting on probes stays busy."""
+
+    max_change_ns: int = 10 * 60 * SECOND_NS
+    """A change stops taking unrelated occurrences after this long, so a busy object does not
+    grow one endless trace. Occurrences with an actor cause still join their cause."""
+
+    link_horizon_ns: int = 3600 * SECOND_NS
+    """How long the act that created a Pod (or Job) stays the cause of its events: the Event TTL
+    of the API server (1 h), after which the cluster itself no longer shows the act."""
+
+    deleted_grace_ns: int = 5 * 60 * SECOND_NS
+    """How long a deleted object stays in the store so that its late events still resolve."""
+
+    root_hold_ns: int = 60 * SECOND_NS
+    """The longest a change's root span is held open to cover its children before export
+    (backends index spans by arrival; Tempo searches only spans that end within 2 minutes)."""
+
+    cluster_name: str = ""
+    """Value of k8s.cluster.name on every span's resource, when set."""
+
+
+@dataclass(frozen=True, slots=True)
+class OtlpSettings:
+    protocol: str = "grpc"  # "grpc" | "http/protobuf"
+    endpoint: str | None = None  # None: the exporter reads OTEL_EXPORTER_OTLP_* or its default
+    headers: tuple[tuple[str, str], ...] = ()
+    insecure: bool | None = None
+    timeout_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SinkSettings:
+    exporters: tuple[str, ...] = ("console",)
+    otlp: OtlpSettings = field(default_factory=OtlpSettings)
+    otlp_json_file: str | None = None
+    color: bool | None = None  # None: colour when writing to a terminal
+    queue_batches: int = 64
+    """Batches of spans held between the graph and each sink; a full queue slows the replay
+    (back-pressure) rather than dropping spans."""
+    shutdown_timeout_s: float = 10.0
+    """Deadline for flushing every sink on shutdown."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaySettings:
+    paths: tuple[str, ...]
+    graph: GraphSettings = field(default_factory=GraphSettings)
+    sinks: SinkSettings = field(default_factory=SinkSettings)
+    strict: bool = False
+    """Stop at the first malformed value instead of counting and skipping it."""

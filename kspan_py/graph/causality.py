@@ -1,0 +1,397 @@
+"""The causality graph: the single owner of all mutable linking state.
+
+It takes changes in arrival order and gives back finished spans. In between, everything runs
+on event time: the watermark is the latest occurrence time seen; an occurrence is linked once
+the watermark has passed its time plus the window (so whatever arrives late within the window,
+a cause after its effect included, is already there), in (time, server write order, uid) order,
+so that the result does not depend on the order of arrival. A span is exported once its
+duration and its early children are known: a window after it was linked.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from bisect import bisect_right, insort
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+
+from cachetools import TTLCache
+from opentelemetry.sdk.trace import ReadableSpan
+
+from kspan_py.config import GraphSettings
+from kspan_py.graph.linking import (
+    CausedBy,
+    Change,
+    JoinsChange,
+    Limits,
+    NamedAct,
+    OccurrenceKey,
+    StartsChange,
+    Verdict,
+    decide,
+)
+from kspan_py.graph.rules import named_child
+from kspan_py.graph.store import ObjectStore
+from kspan_py.model import (
+    ChangeType,
+    EventChange,
+    GenerationChange,
+    KubeEvent,
+    ObjectChange,
+    ObjectRef,
+)
+from kspan_py.spans import attributes as attrs
+from kspan_py.spans.building import SpanBuilder, SpanDraft
+from kspan_py.spans.ids import change_span_id, change_trace_id, event_span_id, event_trace_id
+
+log = logging.getLogger(__name__)
+
+_FOREVER = 2**62
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    trace_id: int
+    span_id: int
+
+
+@dataclass(slots=True)
+class GraphStats:
+    occurrences: int = 0
+    repeats_ignored: int = 0
+    expired_events: int = 0
+    objects: int = 0
+    spans: int = 0
+    late: int = 0
+
+
+class CausalGraph:
+    """Owns the store, the pending occurrences, the changes in progress and the span drafts."""
+
+    def __init__(self, settings: GraphSettings, builder: SpanBuilder | None = None) -> None:
+        self._settings = settings
+        self._limits = Limits(
+            change_gap_ns=settings.change_gap_ns,
+            max_change_ns=settings.max_change_ns,
+            link_horizon_ns=settings.link_horizon_ns,
+        )
+        self._builder = builder or SpanBuilder(settings.cluster_name)
+        self.store = ObjectStore(settings.deleted_grace_ns)
+        self.stats = GraphStats()
+        self.traces: set[int] = set()
+        self.watermark_ns = 0
+        ttl_s = (settings.link_horizon_ns + 2 * settings.window_ns) / 1e9
+        # Event time is the clock of every cache, so that replays never depend on the wall clock.
+        self._seen: TTLCache[OccurrenceKey, None] = TTLCache(
+            maxsize=1_000_000, ttl=ttl_s, timer=self._clock
+        )
+        self._placed: TTLCache[OccurrenceKey, Placement] = TTLCache(
+            maxsize=1_000_000, ttl=ttl_s, timer=self._clock
+        )
+        self._pending: list[tuple[int, int, str, int]] = []
+        self._pending_events: dict[OccurrenceKey, KubeEvent] = {}
+        self._linking: set[OccurrenceKey] = set()
+        self._acts: dict[tuple[str, str, str], list[NamedAct]] = {}
+        self._timelines: dict[str, list[tuple[int, int, str, int]]] = {}
+        self._changes: dict[str, Change] = {}
+        self._change_by_trace: dict[int, str] = {}
+        self._drafts: dict[int, SpanDraft] = {}
+        self._exports: list[tuple[int, int, int]] = []  # (export at, link order, span id)
+        self._linked = 0
+        self._roots: dict[int, int] = {}  # trace id -> root span id, for changes with a root
+        self._exported_roots: TTLCache[int, None] = TTLCache(
+            maxsize=100_000, ttl=ttl_s, timer=self._clock
+        )
+        self.late_reasons: Counter[str] = Counter()
+
+    def _clock(self) -> float:
+        return self.watermark_ns / 1e9
+
+    # -- input -----------------------------------------------------------------------------
+
+    def ingest(self, change: ObjectChange | EventChange) -> None:
+        if isinstance(change, ObjectChange):
+            self.stats.objects += 1
+            self.store.apply(change, self.watermark_ns)
+            return
+        if change.type is ChangeType.DELETED:
+            self.stats.expired_events += 1  # the Event's TTL ran out; nothing happened
+            return
+        self._occurrence(change.event)
+
+    def _occurrence(self, event: KubeEvent) -> None:
+        key = OccurrenceKey(event.uid, event.count)
+        if key in self._seen:
+            self.stats.repeats_ignored += 1
+            return
+        self._seen[key] = None
+        self.stats.occurrences += 1
+        if event.time_ns > self.watermark_ns:
+            self.watermark_ns = event.time_ns
+        elif event.time_ns < self.watermark_ns - self._settings.window_ns:
+            # Later than the window allows: still linked, against what is known now.
+            self.stats.late += 1
+        heapq.heappush(
+            self._pending, (event.time_ns, event.resource_version, event.uid, event.count)
+        )
+        self._pending_events[key] = event
+        insort(
+            self._timelines.setdefault(event.regarding.key, []),
+            (event.time_ns, event.resource_version, event.uid, event.count),
+        )
+        child = named_child(event)
+        if child is not None:
+            act = NamedAct(key, event.time_ns, event.resource_version, child.relation)
+            self._acts.setdefault((child.kind, child.namespace, child.name), []).append(act)
+
+    # -- progress --------------------------------------------------------------------------
+
+    def advance(self, watermark_ns: int | None = None) -> list[ReadableSpan]:
+        """Move event time forward (to at least the latest occurrence seen) and return the
+        spans that became final."""
+        if watermark_ns is not None and watermark_ns > self.watermark_ns:
+            self.watermark_ns = watermark_ns
+        horizon = self.watermark_ns - self._settings.window_ns
+        while self._pending and self._pending[0][0] <= horizon:
+            _, _, uid, count = heapq.heappop(self._pending)
+            key = OccurrenceKey(uid, count)
+            if key in self._pending_events:
+                self._link(key)
+        finished = self._finished(self.watermark_ns)
+        self._forget(self.watermark_ns)
+        return finished
+
+    def flush(self) -> list[ReadableSpan]:
+        """Link everything pending and export every draft: the end of a replay or a shutdown."""
+        while self._pending:
+            _, _, uid, count = heapq.heappop(self._pending)
+            key = OccurrenceKey(uid, count)
+            if key in self._pending_events:
+                self._link(key)
+        return self._finished(_FOREVER)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending_events)
+
+    # -- linking ---------------------------------------------------------------------------
+
+    def _link(self, key: OccurrenceKey) -> Placement:
+        event = self._pending_events.pop(key)
+        self._linking.add(key)
+        try:
+            verdict = decide(event, _View(self), self._limits)
+            placement, parent_id, rule = self._apply(event, verdict)
+        finally:
+            self._linking.discard(key)
+        self._placed[key] = placement
+        self._draft_event(event, placement, parent_id, rule)
+        return placement
+
+    def _placement_of(self, key: OccurrenceKey) -> Placement | None:
+        placed = self._placed.get(key)
+        if placed is not None:
+            return placed
+        if key in self._pending_events and key not in self._linking:
+            return self._link(key)  # a cause that happened (or arrived) after its effect
+        return None
+
+    def _apply(self, event: KubeEvent, verdict: Verdict) -> tuple[Placement, int | None, str]:
+        span_id = event_span_id(event.uid, event.count)
+        if isinstance(verdict, CausedBy):
+            cause = self._placement_of(verdict.cause)
+            if cause is not None:
+                self._touch(cause.trace_id, event.time_ns)
+                return Placement(cause.trace_id, span_id), cause.span_id, verdict.relation.value
+            verdict = decide(event, _View(self, actors=False), self._limits)
+        if isinstance(verdict, JoinsChange):
+            change = verdict.change
+            self._touch(change.trace_id, event.time_ns)
+            return Placement(change.trace_id, span_id), change.anchor_span_id, "change"
+        assert isinstance(verdict, StartsChange)
+        return self._start_change(event, verdict, span_id)
+
+    def _start_change(
+        self, event: KubeEvent, verdict: StartsChange, span_id: int
+    ) -> tuple[Placement, int | None, str]:
+        top, generation = verdict.top, verdict.generation_change
+        previous = self._changes.get(top.key)
+        if previous is not None:
+            self._change_by_trace.pop(previous.trace_id, None)
+        if generation is not None:
+            trace_id = change_trace_id(top.key, generation.generation)
+            root_id = change_span_id(top.key, generation.generation)
+            change = Change(
+                top.key, generation.generation, trace_id, root_id, generation.time_ns, event.time_ns
+            )
+            self._open_root(top, generation, trace_id, root_id)
+            placement, parent, rule = Placement(trace_id, span_id), root_id, "change"
+        else:
+            trace_id = event_trace_id(event.uid, event.count)
+            known = self.store.generation_at(top, event.time_ns)
+            change = Change(
+                top.key,
+                known.generation if known else None,
+                trace_id,
+                span_id,
+                event.time_ns,
+                event.time_ns,
+            )
+            placement, parent, rule = Placement(trace_id, span_id), None, "root"
+        self._changes[top.key] = change
+        self._change_by_trace[trace_id] = top.key
+        self.traces.add(trace_id)
+        return placement, parent, rule
+
+    def _touch(self, trace_id: int, time_ns: int) -> None:
+        top_key = self._change_by_trace.get(trace_id)
+        if top_key is None:
+            return
+        change = self._changes[top_key]
+        if time_ns > change.last_ns:
+            self._changes[top_key] = replace(change, last_ns=time_ns)
+
+    # -- drafting and export ---------------------------------------------------------------
+
+    def _open_root(
+        self, top: ObjectRef, generation: GenerationChange, trace_id: int, root_id: int
+    ) -> None:
+        if root_id in self._drafts or root_id in self._exported_roots:
+            return
+        attributes = attrs.object_attributes(top)
+        attributes[attrs.CHANGE_GENERATION] = generation.generation
+        attributes[attrs.CHANGE_MANAGER] = generation.manager
+        self._drafts[root_id] = SpanDraft(
+            trace_id=trace_id,
+            span_id=root_id,
+            parent_id=None,
+            name=f"{top.kind}.{generation.operation}",
+            start_ns=generation.time_ns,
+            end_ns=generation.time_ns,
+            component=generation.manager,
+            instance="",
+            attributes=attributes,
+            error_message=None,
+        )
+        self._roots[trace_id] = root_id
+
+    def _draft_event(
+        self, event: KubeEvent, placement: Placement, parent_id: int | None, rule: str
+    ) -> None:
+        draft = SpanDraft(
+            trace_id=placement.trace_id,
+            span_id=placement.span_id,
+            parent_id=parent_id,
+            name=f"{event.regarding.kind}.{event.reason or 'Event'}",
+            start_ns=event.time_ns,
+            end_ns=self._natural_end(event),
+            component=event.component,
+            instance=event.instance,
+            attributes=attrs.event_attributes(event, rule),
+            error_message=event.message if event.is_warning else None,
+        )
+        self._drafts[draft.span_id] = draft
+        # Exported in link order, so that equal (truncated) times keep the server's order.
+        self._linked += 1
+        export_at = event.time_ns + 2 * self._settings.window_ns
+        heapq.heappush(self._exports, (export_at, self._linked, draft.span_id))
+        self._cover(draft)
+
+    def _natural_end(self, event: KubeEvent) -> int:
+        """Until the next occurrence on the same object, or the window when none follows."""
+        idle_end = event.time_ns + self._settings.window_ns
+        timeline = self._timelines.get(event.regarding.key, [])
+        here = (event.time_ns, event.resource_version, event.uid, event.count)
+        index = bisect_right(timeline, here)
+        if index < len(timeline) and timeline[index][0] <= idle_end:
+            return timeline[index][0]
+        return idle_end
+
+    def _cover(self, draft: SpanDraft) -> None:
+        """Stretch the unexported ancestors of draft so that each parent covers its children."""
+        end, parent_id = draft.end_ns, draft.parent_id
+        for _ in range(16):
+            if parent_id is None:
+                return
+            parent = self._drafts.get(parent_id)
+            if parent is None or parent.end_ns >= end:
+                return
+            parent.end_ns = end
+            parent_id = parent.parent_id
+
+    def _finished(self, now_ns: int) -> list[ReadableSpan]:
+        done: list[ReadableSpan] = []
+        while self._exports and self._exports[0][0] <= now_ns:
+            _, _, span_id = heapq.heappop(self._exports)
+            draft = self._drafts.pop(span_id, None)
+            if draft is not None:
+                done.append(self._builder.build(draft))
+        for trace_id, root_id in list(self._roots.items()):
+            root = self._drafts.get(root_id)
+            if root is None:
+                del self._roots[trace_id]
+                continue
+            top_key = self._change_by_trace.get(trace_id)
+            change = self._changes.get(top_key) if top_key is not None else None
+            idle = change is None or now_ns - change.last_ns > self._settings.change_gap_ns
+            if idle or now_ns - root.start_ns >= self._settings.root_hold_ns:
+                del self._drafts[root_id]
+                del self._roots[trace_id]
+                self._exported_roots[root_id] = None
+                done.append(self._builder.build(root))
+        self.stats.spans += len(done)
+        return done
+
+    def _forget(self, now_ns: int) -> None:
+        """Drop what can no longer matter; every structure here is bounded by event time."""
+        self.store.expire(now_ns)
+        keep_from = now_ns - 4 * self._settings.window_ns
+        if self._timelines and len(self._timelines) > 1024:
+            for key in [k for k, t in self._timelines.items() if t[-1][0] < keep_from]:
+                del self._timelines[key]
+        act_horizon = now_ns - self._settings.link_horizon_ns - 2 * self._settings.window_ns
+        if self._acts and len(self._acts) > 1024:
+            for name_key in [k for k, a in self._acts.items() if a[-1].time_ns < act_horizon]:
+                del self._acts[name_key]
+        stale = now_ns - self._settings.max_change_ns - self._settings.change_gap_ns
+        if len(self._changes) > 1024:
+            for top_key in [k for k, c in self._changes.items() if c.last_ns < stale]:
+                change = self._changes.pop(top_key)
+                self._change_by_trace.pop(change.trace_id, None)
+
+
+class _View:
+    """The read-only view of the graph's state that the pure linker consults."""
+
+    def __init__(self, graph: CausalGraph, *, actors: bool = True) -> None:
+        self._graph = graph
+        self._actors = actors
+
+    def acts_naming(self, ref: ObjectRef) -> Sequence[NamedAct]:
+        if not self._actors:
+            return ()
+        return self._graph._acts.get(ref.name_key, ())
+
+    def top_of(self, ref: ObjectRef) -> ObjectRef:
+        return self._graph.store.top_of(ref)
+
+    def generation_at(self, ref: ObjectRef, time_ns: int) -> GenerationChange | None:
+        return self._graph.store.generation_at(ref, time_ns)
+
+    def change_of(self, top_key: str) -> Change | None:
+        return self._graph._changes.get(top_key)
+
+
+def replay_changes(
+    changes: Iterable[ObjectChange | EventChange], settings: GraphSettings
+) -> list[ReadableSpan]:
+    """Link a finite sequence of changes and return every span: the library entry point."""
+    graph = CausalGraph(settings)
+    spans: list[ReadableSpan] = []
+    for change in changes:
+        graph.ingest(change)
+        spans.extend(graph.advance())
+    spans.extend(graph.flush())
+    return spans

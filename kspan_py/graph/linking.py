@@ -1,0 +1,161 @@
+"""The linker: a pure decision of where one event occurrence belongs.
+
+``decide(occurrence, view, limits)`` looks at what is known (acts that named the occurrence's
+object, its ownership chain, the changes in progress) and returns a verdict. It does no I/O and
+changes nothing; the graph applies the verdict. Rules, in order (docs/linking.md):
+
+1. Actor: an act of an owner that named this object ("Created pod: X") is the cause.
+2. Change in progress: the top of the ownership chain has a live change (a trace with recent
+   activity, for the same generation): join it.
+3. New change: the top object's spec changed just before (a new generation): start a trace
+   rooted at that change. Otherwise the occurrence itself is the root of a new trace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from kspan_py.graph.rules import ChildPolicy, Relation, child_policy
+from kspan_py.model import GenerationChange, KubeEvent, ObjectRef
+
+TIMESTAMP_SLACK_NS = 1_000_000_000
+"""Most Event times are truncated to the second, so a cause may look up to 1 s later than its
+effect; acts are accepted as causes up to this far after the occurrence."""
+
+
+@dataclass(frozen=True, slots=True)
+class OccurrenceKey:
+    uid: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class NamedAct:
+    """An occurrence that named a child object (an actor rule matched it)."""
+
+    key: OccurrenceKey
+    time_ns: int
+    resource_version: int
+    relation: Relation
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A change in progress: one trace, started by a top object's new generation or by an event."""
+
+    top_key: str
+    generation: int | None
+    trace_id: int
+    anchor_span_id: int  # where later occurrences of the change hang
+    started_ns: int
+    last_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    change_gap_ns: int  # quiet time that ends a change
+    max_change_ns: int  # a change accepts no new uncaused occurrences after this long
+    link_horizon_ns: int  # how long a lifetime cause (the act that created a Pod) stays the cause
+
+
+class LinkView(Protocol):
+    """What the linker may read; implemented by the graph over its state."""
+
+    def acts_naming(self, ref: ObjectRef) -> Sequence[NamedAct]: ...
+
+    def top_of(self, ref: ObjectRef) -> ObjectRef: ...
+
+    def generation_at(self, ref: ObjectRef, time_ns: int) -> GenerationChange | None: ...
+
+    def change_of(self, top_key: str) -> Change | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CausedBy:
+    cause: OccurrenceKey
+    relation: Relation
+
+
+@dataclass(frozen=True, slots=True)
+class JoinsChange:
+    change: Change
+
+
+@dataclass(frozen=True, slots=True)
+class StartsChange:
+    top: ObjectRef
+    generation_change: GenerationChange | None  # None: the occurrence is the trace's root
+
+
+Verdict = CausedBy | JoinsChange | StartsChange
+
+
+def decide(occurrence: KubeEvent, view: LinkView, limits: Limits) -> Verdict:
+    cause = _actor_cause(occurrence, view, limits)
+    if cause is not None:
+        return cause
+    top = view.top_of(occurrence.regarding)
+    time_ns = occurrence.time_ns
+    generation = view.generation_at(top, time_ns)
+    change = view.change_of(top.key)
+    if change is not None and _is_live(change, time_ns, limits):
+        same_generation = generation is None or change.generation in (None, generation.generation)
+        if same_generation:
+            return JoinsChange(change)
+    if generation is not None and 0 <= time_ns - generation.time_ns <= limits.change_gap_ns:
+        return StartsChange(top, generation)
+    return StartsChange(top, None)
+
+
+def _is_live(change: Change, time_ns: int, limits: Limits) -> bool:
+    return (
+        time_ns - change.last_ns <= limits.change_gap_ns
+        and time_ns - change.started_ns <= limits.max_change_ns
+        and time_ns >= change.started_ns - TIMESTAMP_SLACK_NS
+    )
+
+
+def _actor_cause(occurrence: KubeEvent, view: LinkView, limits: Limits) -> CausedBy | None:
+    policy = child_policy(occurrence.regarding.kind, occurrence.reason)
+    if policy is None:
+        return None
+    acts = view.acts_naming(occurrence.regarding)
+    if not acts:
+        return None
+    best = _most_recent_act(occurrence, acts, policy, limits)
+    return CausedBy(best.key, best.relation) if best is not None else None
+
+
+def _most_recent_act(
+    occurrence: KubeEvent, acts: Sequence[NamedAct], policy: ChildPolicy, limits: Limits
+) -> NamedAct | None:
+    time_ns = occurrence.time_ns
+    horizon = policy.horizon_ns if policy.horizon_ns is not None else limits.link_horizon_ns
+    own = OccurrenceKey(occurrence.uid, occurrence.count)
+    eligible = [
+        act
+        for act in acts
+        if act.relation in policy.relations
+        and act.key != own
+        and act.key.uid != occurrence.uid
+        and act.time_ns <= time_ns + TIMESTAMP_SLACK_NS
+        and time_ns - act.time_ns <= horizon
+    ]
+    if policy.prefer_written_before and occurrence.resource_version:
+        # Equal (truncated) times are common; the server's write order then tells which act
+        # came first. It is intrinsic to the data, so the verdict does not depend on arrival.
+        written_before = [
+            act
+            for act in eligible
+            if act.resource_version and act.resource_version < occurrence.resource_version
+        ]
+        eligible = written_before or eligible
+    if not eligible:
+        return None
+    rank = {relation: index for index, relation in enumerate(policy.relations)}
+    return max(
+        eligible,
+        key=lambda act: (act.time_ns, -rank[act.relation], act.resource_version, act.key.uid),
+    )

@@ -1,0 +1,49 @@
+"""Which act of an owner a child's event follows, and for how long that act stays its cause.
+
+A Pod lives its whole life because of the act that created it: every event of the Pod follows
+that act, except the ones a deletion causes (Killing and friends), which follow the deletion.
+A ReplicaSet is told to scale many times over its life: its own acts follow a scaling of the
+same direction, and only a recent one (a controller acts within a minute of being told).
+A Job created by a CronJob follows that creation for its whole run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kspan_py.graph.rules.base import Relation
+
+CONTROLLER_ACT_HORIZON_NS = 60 * 1_000_000_000
+"""How long after being scaled a controller's own acts still count as caused by the scaling."""
+
+_DELETION_REASONS = frozenset(
+    {"Killing", "ExceededGracePeriod", "FailedKillPod", "FailedPreStopHook"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ChildPolicy:
+    relations: tuple[Relation, ...]  # in order of preference; the most recent act wins ties
+    horizon_ns: int | None  # None: the child's whole (remembered) life
+    prefer_written_before: bool  # prefer acts the server recorded before this event
+
+
+_LIFETIME = ChildPolicy((Relation.CREATE,), None, True)
+_DELETION = ChildPolicy((Relation.DELETE, Relation.CREATE), None, False)
+_SCALED_UP = ChildPolicy((Relation.CREATE,), CONTROLLER_ACT_HORIZON_NS, True)
+_SCALED_DOWN = ChildPolicy((Relation.DELETE,), CONTROLLER_ACT_HORIZON_NS, True)
+
+
+def child_policy(kind: str, reason: str) -> ChildPolicy | None:
+    """How an event of ``reason`` on an object of ``kind`` finds its cause among named acts."""
+    if kind == "Pod":
+        return _DELETION if reason in _DELETION_REASONS else _LIFETIME
+    if kind == "ReplicaSet":
+        if reason in ("SuccessfulCreate", "FailedCreate"):
+            return _SCALED_UP
+        if reason == "SuccessfulDelete":
+            return _SCALED_DOWN
+        return None
+    if kind == "Job":
+        return _LIFETIME
+    return None

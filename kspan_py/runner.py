@@ -1,0 +1,207 @@
+"""Runs the pipeline as guarded asyncio tasks: source -> graph -> sinks, then an ordered shutdown.
+
+Stages talk through bounded queues of batches; the graph task is the only one that touches the
+graph. A full sink queue makes the stages before it wait (back-pressure): a replay never drops
+spans to go faster. Shutdown goes source -> graph (flush) -> sinks (drain, flush, shut down)
+within a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from kspan_py.config import ReplaySettings, SinkSettings
+from kspan_py.graph.causality import CausalGraph
+from kspan_py.model import EventChange, ObjectChange
+from kspan_py.sources.capture import Bookmark, CaptureItem, Skipped, read_capture
+
+log = logging.getLogger(__name__)
+
+_BATCH = 512
+_LOGGED_SKIPS = 20  # the first skips are logged one by one; the summary counts all of them
+
+
+class StrictModeError(ValueError):
+    """--strict and a malformed value: the message names the file, line and reason."""
+
+
+@dataclass(slots=True)
+class ReplaySummary:
+    values: int = 0
+    events: int = 0
+    objects: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    spans: int = 0
+    traces: int = 0
+    export_failures: Counter[str] = field(default_factory=Counter)
+
+    def line(self) -> str:
+        skipped = sum(self.skipped.values())
+        reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted(self.skipped.items()))
+        text = (
+            f"read {self.values} values: {self.events} event occurrences, {self.objects} objects, "
+            f"{skipped} skipped{f' ({reasons})' if reasons else ''}; "
+            f"{self.spans} spans in {self.traces} traces"
+        )
+        if self.export_failures:
+            failed = ", ".join(f"{n} to {s}" for s, n in sorted(self.export_failures.items()))
+            text += f"; spans not exported: {failed}"
+        return text
+
+
+_DONE = None
+
+
+async def replay(
+    settings: ReplaySettings, sinks: dict[str, SpanExporter], summary: ReplaySummary
+) -> ReplaySummary:
+    """Replay the captures of settings into sinks; fills and returns summary."""
+    graph = CausalGraph(settings.graph)
+    changes: asyncio.Queue[list[ObjectChange | EventChange] | None] = asyncio.Queue(4)
+    outlets = {
+        name: _SinkOutlet(name, sink, settings.sinks, summary) for name, sink in sinks.items()
+    }
+
+    async def read() -> None:
+        batch: list[ObjectChange | EventChange] = []
+        for item in _items(settings.paths):
+            if _counted(item, summary, strict=settings.strict):
+                batch.append(item)  # type: ignore[arg-type]
+                if len(batch) >= _BATCH:
+                    await changes.put(batch)
+                    batch = []
+        if batch:
+            await changes.put(batch)
+        await changes.put(_DONE)
+
+    async def link() -> None:
+        while (batch := await changes.get()) is not _DONE:
+            for change in batch:
+                graph.ingest(change)
+            await _publish(graph.advance(), outlets, summary)
+        await _publish(graph.flush(), outlets, summary)
+        summary.events = graph.stats.occurrences
+        summary.traces = len(graph.traces)
+        for outlet in outlets.values():
+            await outlet.close()
+
+    tasks = [
+        asyncio.create_task(read(), name="source:capture"),
+        asyncio.create_task(link(), name="graph"),
+        *(
+            asyncio.create_task(outlet.run(), name=f"sink:{name}")
+            for name, outlet in outlets.items()
+        ),
+    ]
+    try:
+        await _guarded(tasks)
+    finally:
+        await _shutdown_sinks(sinks, settings.sinks.shutdown_timeout_s)
+    return summary
+
+
+def _items(paths: Iterable[str]) -> Iterator[CaptureItem]:
+    for path in paths:
+        yield from read_capture(path)
+
+
+def _counted(item: CaptureItem, summary: ReplaySummary, *, strict: bool) -> bool:
+    """Count an item; True when it is a change for the graph."""
+    summary.values += 1
+    if isinstance(item, Skipped):
+        if strict:
+            raise StrictModeError(str(item))
+        summary.skipped[item.category] += 1
+        total = sum(summary.skipped.values())
+        if total <= _LOGGED_SKIPS:
+            log.warning("skipped %s", item)
+        elif total == _LOGGED_SKIPS + 1:
+            log.warning("more values skipped; the summary counts them all")
+        return False
+    if isinstance(item, Bookmark):
+        return False
+    if isinstance(item, ObjectChange):
+        summary.objects += 1
+    return True
+
+
+async def _publish(
+    spans: list[ReadableSpan], outlets: dict[str, _SinkOutlet], summary: ReplaySummary
+) -> None:
+    if not spans:
+        return
+    summary.spans += len(spans)
+    for outlet in outlets.values():
+        await outlet.queue.put(spans)
+
+
+class _SinkOutlet:
+    """One sink's queue and the task that drains it into the (blocking) exporter."""
+
+    def __init__(
+        self, name: str, sink: SpanExporter, settings: SinkSettings, summary: ReplaySummary
+    ) -> None:
+        self.name = name
+        self.sink = sink
+        self.summary = summary
+        self.queue: asyncio.Queue[list[ReadableSpan] | None] = asyncio.Queue(settings.queue_batches)
+
+    async def run(self) -> None:
+        while (spans := await self.queue.get()) is not _DONE:
+            try:
+                result = await asyncio.to_thread(self.sink.export, spans)
+            except Exception:
+                log.exception("sink %s failed to export %d spans", self.name, len(spans))
+                result = SpanExportResult.FAILURE
+            if result is not SpanExportResult.SUCCESS:
+                self.summary.export_failures[self.name] += len(spans)
+                log.error("sink %s did not take %d spans", self.name, len(spans))
+
+    async def close(self) -> None:
+        await self.queue.put(_DONE)
+
+
+async def _guarded(tasks: list[asyncio.Task[None]]) -> None:
+    """Wait for all tasks; the first failure cancels the rest and is raised, never lost."""
+    try:
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    except asyncio.CancelledError:
+        for task in tasks:
+            task.cancel()
+        raise
+    failed = [task for task in done if task.exception() is not None]
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)
+    if failed:
+        error = failed[0].exception()
+        assert error is not None
+        log.debug("task %s failed", failed[0].get_name())
+        raise error
+
+
+async def _shutdown_sinks(sinks: dict[str, SpanExporter], timeout_s: float) -> None:
+    async def close(name: str, sink: SpanExporter) -> None:
+        try:
+            await asyncio.wait_for(
+                asyncio.to_thread(_flush_and_shutdown, sink, timeout_s), timeout_s
+            )
+        except TimeoutError:
+            log.error("sink %s did not shut down within %.1fs", name, timeout_s)
+        except Exception:
+            log.exception("sink %s failed to shut down", name)
+
+    await asyncio.gather(*(close(name, sink) for name, sink in sinks.items()))
+
+
+def _flush_and_shutdown(sink: SpanExporter, timeout_s: float) -> None:
+    sink.force_flush(int(timeout_s * 1000))
+    sink.shutdown()

@@ -1,0 +1,33 @@
+"""``--exporter`` names to sink instances."""
+
+from __future__ import annotations
+
+from opentelemetry.sdk.trace.export import SpanExporter
+
+from kspan_py.config import ConfigError, SinkSettings
+from kspan_py.sinks.console import ConsoleSink
+from kspan_py.sinks.otlp import make_otlp_exporter
+from kspan_py.sinks.otlp_json import OtlpJsonFileSink
+
+EXPORTER_NAMES = ("otlp", "otlp-json", "console", "none")
+
+
+def make_sinks(settings: SinkSettings) -> dict[str, SpanExporter]:
+    sinks: dict[str, SpanExporter] = {}
+    for name in settings.exporters:
+        if name in sinks or name == "none":
+            continue
+        if name == "console":
+            sinks[name] = ConsoleSink(color=settings.color)
+        elif name == "otlp-json":
+            if not settings.otlp_json_file:
+                raise ConfigError("--exporter otlp-json needs --otlp-json-file PATH")
+            try:
+                sinks[name] = OtlpJsonFileSink(settings.otlp_json_file)
+            except OSError as error:
+                raise ConfigError(f"--otlp-json-file: cannot open: {error}") from error
+        elif name == "otlp":
+            sinks[name] = make_otlp_exporter(settings.otlp)
+        else:
+            raise ConfigError(f"--exporter: {name!r} is not one of {', '.join(EXPORTER_NAMES)}")
+    return sinks

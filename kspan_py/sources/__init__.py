@@ -1,0 +1,1 @@
+"""Where changes come from: capture files now, the live API server later. Sources only produce."""

@@ -1,0 +1,1 @@
+"""From linked occurrences to OpenTelemetry spans: deterministic ids, attributes, ReadableSpans."""

@@ -1,0 +1,91 @@
+"""Span attribute names: the external contract (README, "Spans"). Names follow OpenTelemetry
+semantic conventions where they exist and the Collector's k8s events receiver otherwise."""
+
+from __future__ import annotations
+
+import re
+
+from kspan_py.model import KubeEvent, ObjectRef
+
+EVENT_UID = "k8s.event.uid"
+EVENT_NAME = "k8s.event.name"
+EVENT_REASON = "k8s.event.reason"
+EVENT_TYPE = "k8s.event.type"
+EVENT_MESSAGE = "k8s.event.message"
+EVENT_COUNT = "k8s.event.count"
+EVENT_ACTION = "k8s.event.action"
+EVENT_START_TIME = "k8s.event.start_time"
+OBJECT_KIND = "k8s.object.kind"
+OBJECT_NAME = "k8s.object.name"
+OBJECT_UID = "k8s.object.uid"
+OBJECT_FIELDPATH = "k8s.object.fieldpath"
+OBJECT_API_VERSION = "k8s.object.api_version"
+NAMESPACE_NAME = "k8s.namespace.name"
+CONTAINER_NAME = "k8s.container.name"
+CLUSTER_NAME = "k8s.cluster.name"
+RELATED_KIND = "k8s.related.kind"
+RELATED_NAME = "k8s.related.name"
+CHANGE_GENERATION = "kspan.change.generation"
+CHANGE_MANAGER = "kspan.change.manager"
+LINK_RULE = "kspan.link"
+"""How the span found its parent: actor:create, actor:delete, change, root."""
+
+_SEMCONV_PREFIX = {
+    "Pod": "k8s.pod",
+    "ReplicaSet": "k8s.replicaset",
+    "Deployment": "k8s.deployment",
+    "StatefulSet": "k8s.statefulset",
+    "DaemonSet": "k8s.daemonset",
+    "Job": "k8s.job",
+    "CronJob": "k8s.cronjob",
+    "Node": "k8s.node",
+}
+
+_CONTAINER_PATH = re.compile(r"^spec\.(?:initContainers|containers|ephemeralContainers)\{(.+)\}$")
+
+Attributes = dict[str, str | int]
+
+
+def object_attributes(ref: ObjectRef) -> Attributes:
+    attributes: Attributes = {OBJECT_KIND: ref.kind, OBJECT_NAME: ref.name}
+    if ref.uid:
+        attributes[OBJECT_UID] = ref.uid
+    if ref.api_version:
+        attributes[OBJECT_API_VERSION] = ref.api_version
+    if ref.namespace:
+        attributes[NAMESPACE_NAME] = ref.namespace
+    prefix = _SEMCONV_PREFIX.get(ref.kind)
+    if prefix is not None:
+        attributes[f"{prefix}.name"] = ref.name
+        if ref.uid:
+            attributes[f"{prefix}.uid"] = ref.uid
+    return attributes
+
+
+def container_of(field_path: str) -> str | None:
+    found = _CONTAINER_PATH.match(field_path)
+    return found.group(1) if found else None
+
+
+def event_attributes(event: KubeEvent, link_rule: str) -> Attributes:
+    attributes: Attributes = {
+        EVENT_UID: event.uid,
+        EVENT_NAME: event.name,
+        EVENT_REASON: event.reason,
+        EVENT_TYPE: event.type,
+        EVENT_MESSAGE: event.message,
+        EVENT_COUNT: event.count,
+    }
+    if event.action:
+        attributes[EVENT_ACTION] = event.action
+    attributes.update(object_attributes(event.regarding))
+    if event.field_path:
+        attributes[OBJECT_FIELDPATH] = event.field_path
+        container = container_of(event.field_path)
+        if container is not None:
+            attributes[CONTAINER_NAME] = container
+    if event.related is not None:
+        attributes[RELATED_KIND] = event.related.kind
+        attributes[RELATED_NAME] = event.related.name
+    attributes[LINK_RULE] = link_rule
+    return attributes
