@@ -114,20 +114,37 @@ def _looks_multiline(line: str) -> bool:
 def _decode_stream(text: str, start: int, label: str) -> Iterator[CaptureItem]:
     decoder = json.JSONDecoder()
     position, end = start, len(text)
+    lines = _LineCounter(text)
     while True:
         while position < end and text[position].isspace():
             position += 1
         if position >= end:
             return
+        value_start = position
         try:
             value, position = decoder.raw_decode(text, position)
         except json.JSONDecodeError as error:
-            line = text.count("\n", 0, error.pos) + 1
-            yield Skipped(f"{label}:{line}", "malformed JSON", error.msg)
-            position = _next_value_start(text, error.pos + 1)
+            # Report where the bad value starts, and resume at the next line that opens a
+            # value: a truncated value must not swallow the good one after it.
+            where = f"{label}:{lines.at(value_start)}"
+            yield Skipped(where, "malformed JSON", f"{error.msg} (line {error.lineno})")
+            position = _next_value_start(text, value_start + 1)
             continue
-        line = text.count("\n", 0, position) + 1
-        yield from expand_value(value, f"{label}:{line}")
+        yield from expand_value(value, f"{label}:{lines.at(value_start)}")
+
+
+class _LineCounter:
+    """Line numbers of increasing offsets, counted once (a dump can be large)."""
+
+    def __init__(self, text: str) -> None:
+        self._text, self._offset, self._line = text, 0, 1
+
+    def at(self, offset: int) -> int:
+        if offset < self._offset:
+            return self._text.count("\n", 0, offset) + 1
+        self._line += self._text.count("\n", self._offset, offset)
+        self._offset = offset
+        return self._line
 
 
 def _next_value_start(text: str, position: int) -> int:

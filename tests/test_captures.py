@@ -1,0 +1,242 @@
+"""Replaying the example captures: the traces users see, checked against golden renderings,
+against the causes controllers state in their messages, and under reordered input."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import StatusCode
+
+from kspan_py.model import EventChange
+from kspan_py.sources.capture import read_capture
+from tests.tracing import (
+    CAPTURES,
+    GOLDEN,
+    attr,
+    parent_id,
+    permuted_within,
+    render_golden,
+    replay_file,
+    replay_lines,
+    span_id,
+    trace_id,
+)
+
+ALL_CAPTURES = sorted(CAPTURES.rglob("*.jsonl"))
+REAL_SCENARIOS = sorted({p.name.split(".")[0] for p in (CAPTURES / "real-1.36").glob("*.jsonl")})
+
+
+def _id(path: Path) -> str:
+    return str(path.relative_to(CAPTURES))
+
+
+def _golden_path(capture: Path) -> Path:
+    relative = capture.relative_to(CAPTURES)
+    # Both recordings of one real scenario share a golden: they must give the same traces.
+    name = str(relative).replace(".core.jsonl", ".jsonl").replace(".events.jsonl", ".jsonl")
+    return GOLDEN / (name.removesuffix(".jsonl") + ".txt")
+
+
+def test_there_are_captures_to_check() -> None:
+    assert len(ALL_CAPTURES) >= 6
+    assert REAL_SCENARIOS == ["badpull", "crashloop", "rollout"]
+
+
+@pytest.mark.parametrize("capture", ALL_CAPTURES, ids=_id)
+def test_traces_match_golden(capture: Path) -> None:
+    rendered = render_golden(replay_file(capture))
+    golden = _golden_path(capture)
+    if os.environ.get("UPDATE_GOLDEN") and not golden.exists():
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(rendered)
+    assert golden.exists(), f"no golden for {capture}: run UPDATE_GOLDEN=1 pytest"
+    assert rendered == golden.read_text()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("capture", ALL_CAPTURES, ids=_id)
+def test_arrival_order_within_the_window_does_not_change_traces(capture: Path, seed: int) -> None:
+    lines = [line for line in capture.read_text().splitlines() if line.strip()]
+    shuffled = permuted_within(lines, seed, jitter_s=3.0)
+    assert shuffled != lines or len(lines) < 3
+    assert render_golden(replay_lines(shuffled)) == render_golden(replay_lines(lines))
+
+
+@pytest.mark.parametrize("scenario", REAL_SCENARIOS)
+def test_both_event_apis_give_the_same_traces(scenario: str) -> None:
+    core = replay_file(CAPTURES / "real-1.36" / f"{scenario}.core.jsonl")
+    events = replay_file(CAPTURES / "real-1.36" / f"{scenario}.events.jsonl")
+    assert render_golden(core) == render_golden(events)
+    assert {(span_id(s), parent_id(s), trace_id(s)) for s in core} == {
+        (span_id(s), parent_id(s), trace_id(s)) for s in events
+    }
+
+
+def _occurrences(capture: Path) -> set[tuple[str, int]]:
+    return {
+        (item.event.uid, item.event.count)
+        for item in read_capture(str(capture))
+        if isinstance(item, EventChange) and item.type.value != "DELETED"
+    }
+
+
+@pytest.mark.parametrize("capture", ALL_CAPTURES, ids=_id)
+def test_every_occurrence_becomes_exactly_one_span(capture: Path) -> None:
+    spans = replay_file(capture)
+    exported = [(attr(s, "k8s.event.uid"), attr(s, "k8s.event.count")) for s in spans]
+    event_spans = [key for key in exported if key[0] is not None]
+    assert len(event_spans) == len(set(event_spans))
+    assert set(event_spans) == _occurrences(capture)
+    assert len({span_id(s) for s in spans}) == len(spans)
+    ids = {span_id(s) for s in spans}
+    assert all(parent_id(s) in ids for s in spans if parent_id(s) is not None)
+
+
+_NAMING = [
+    (re.compile(r"^Scaled up replica set (\S+)"), "ReplicaSet", "create"),
+    (re.compile(r"^Scaled down replica set (\S+)"), "ReplicaSet", "delete"),
+    (re.compile(r"^Created pod: (\S+)"), "Pod", "create"),
+    (re.compile(r"^Deleted pod: (\S+)"), "Pod", "delete"),
+    (re.compile(r"^(?i:create) Pod (\S+) in StatefulSet"), "Pod", "create"),
+    (re.compile(r"^Created job (\S+)"), "Job", "create"),
+]
+
+
+def _named(span: ReadableSpan) -> tuple[str, str, str] | None:
+    message = str(attr(span, "k8s.event.message") or "")
+    for pattern, kind, relation in _NAMING:
+        found = pattern.search(message)
+        if found:
+            return kind, found.group(1), relation
+    return None
+
+
+def _nearest_event_ancestor(span: ReadableSpan, by_id: dict[int, ReadableSpan]) -> ReadableSpan:
+    current = by_id.get(parent_id(span) or 0)
+    while current is not None and attr(current, "k8s.event.uid") is None:
+        current = by_id.get(parent_id(current) or 0)
+    assert current is not None, f"{span.name} has no event above it"
+    return current
+
+
+@pytest.mark.parametrize("capture", ALL_CAPTURES, ids=_id)
+def test_children_hang_under_the_act_that_named_them(capture: Path) -> None:
+    """A Pod's events sit under "Created pod: X" (its Killing under "Deleted pod: X"), a
+    ReplicaSet's acts under the Deployment's scaling that named it, a Job's under its creation."""
+    spans = replay_file(capture)
+    by_id = {span_id(s): s for s in spans}
+    namers = {_named(s)[:2] for s in spans if _named(s) is not None}  # type: ignore[index]
+    checked = 0
+    for span in spans:
+        kind, name = attr(span, "k8s.object.kind"), attr(span, "k8s.object.name")
+        reason = attr(span, "k8s.event.reason")
+        if attr(span, "k8s.event.uid") is None or (kind, name) not in namers:
+            continue
+        if kind == "ReplicaSet" and reason not in ("SuccessfulCreate", "SuccessfulDelete"):
+            continue
+        cause = _named(_nearest_event_ancestor(span, by_id))
+        assert cause is not None and cause[:2] == (kind, name), (
+            f"{kind}/{name} {reason} is under {_nearest_event_ancestor(span, by_id).name}"
+        )
+        if kind == "Pod":
+            assert cause[2] == ("delete" if reason == "Killing" else "create")
+        if kind == "ReplicaSet":
+            assert cause[2] == ("create" if reason == "SuccessfulCreate" else "delete")
+        checked += 1
+    assert checked > 0
+
+
+def test_a_rolling_update_is_one_trace_per_change_rooted_at_who_changed_it() -> None:
+    spans = replay_file(CAPTURES / "real-1.36" / "rollout.core.jsonl")
+    roots = sorted((s for s in spans if s.parent is None), key=lambda s: s.start_time or 0)
+    assert [(r.name, r.resource.attributes["service.name"]) for r in roots] == [
+        ("Deployment.Create", "kubectl-create"),
+        ("Deployment.Update", "kubectl-set"),
+    ]
+    assert len({trace_id(s) for s in spans}) == 2
+    update = roots[1]
+    in_update = [s for s in spans if trace_id(s) == trace_id(update)]
+    assert {attr(s, "k8s.event.reason") for s in in_update} >= {
+        "ScalingReplicaSet",
+        "SuccessfulCreate",
+        "SuccessfulDelete",
+        "Killing",
+        "Started",
+    }
+    assert update.end_time is not None
+    assert update.end_time >= max(s.end_time or 0 for s in in_update)
+
+
+def test_warning_events_are_errors_with_their_message() -> None:
+    spans = replay_file(CAPTURES / "real-1.36" / "badpull.core.jsonl")
+    warnings = [s for s in spans if attr(s, "k8s.event.type") == "Warning"]
+    assert warnings
+    for span in warnings:
+        assert span.status.status_code is StatusCode.ERROR
+        assert span.status.description == attr(span, "k8s.event.message")
+    assert all(
+        s.status.status_code is StatusCode.UNSET
+        for s in spans
+        if attr(s, "k8s.event.type") == "Normal"
+    )
+
+
+def test_repeats_are_spans_of_their_own_with_their_count() -> None:
+    spans = replay_file(CAPTURES / "real-1.36" / "crashloop.core.jsonl")
+    backoffs = sorted(
+        (s for s in spans if s.name == "Pod.BackOff"), key=lambda s: s.start_time or 0
+    )
+    assert [attr(s, "k8s.event.count") for s in backoffs] == [1, 2, 3, 4, 5]
+    assert len({attr(s, "k8s.event.uid") for s in backoffs}) == 1
+    assert len({trace_id(s) for s in backoffs}) == 1
+    starts = [s.start_time or 0 for s in backoffs]
+    assert starts == sorted(set(starts))
+
+
+def test_a_span_lasts_until_the_next_event_on_its_object() -> None:
+    spans = replay_file(CAPTURES / "real-1.36" / "rollout.core.jsonl")
+    pod = "web-657c9d4c5-qg7lm"
+    on_pod = sorted(
+        (s for s in spans if attr(s, "k8s.pod.name") == pod),
+        key=lambda s: s.start_time or 0,
+    )
+    scheduled = next(s for s in on_pod if s.name == "Pod.Scheduled")
+    pulling = next(s for s in on_pod if s.name == "Pod.Pulling")
+    assert scheduled.end_time == pulling.start_time
+    started = next(s for s in on_pod if s.name == "Pod.Started")
+    killing = next(s for s in on_pod if s.name == "Pod.Killing")
+    assert started.end_time == killing.start_time  # 3 s later, within the 5 s window
+
+
+def test_container_and_semconv_attributes() -> None:
+    spans = replay_file(CAPTURES / "real-1.36" / "rollout.events.jsonl")
+    started = next(s for s in spans if s.name == "Pod.Started")
+    attributes = dict(started.attributes or {})
+    assert attributes["k8s.container.name"] == "web"
+    assert attributes["k8s.object.fieldpath"] == "spec.containers{web}"
+    assert attributes["k8s.pod.name"] == attributes["k8s.object.name"]
+    assert attributes["k8s.pod.uid"] == attributes["k8s.object.uid"]
+    assert attributes["k8s.namespace.name"] == "rollout"
+    assert started.resource.attributes["service.name"] == "kubelet"
+    assert started.resource.attributes["service.instance.id"].startswith("hollow-node-")
+    scheduled = next(s for s in spans if s.name == "Pod.Scheduled")
+    assert (scheduled.attributes or {})["k8s.event.action"] == "Binding"
+
+
+def test_a_restarted_replay_gives_the_same_span_ids() -> None:
+    lines = (CAPTURES / "real-1.36" / "crashloop.core.jsonl").read_text().splitlines()
+    first_run = replay_lines(lines[: len(lines) // 2])
+    full_run = replay_lines(lines)
+    full = {attr(s, "k8s.event.uid"): set() for s in full_run}
+    by_occurrence = {
+        (attr(s, "k8s.event.uid"), attr(s, "k8s.event.count")): span_id(s) for s in full_run
+    }
+    assert full
+    for span in first_run:
+        key = (attr(span, "k8s.event.uid"), attr(span, "k8s.event.count"))
+        if key[0] is not None:
+            assert by_occurrence[key] == span_id(span)

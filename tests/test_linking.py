@@ -1,0 +1,173 @@
+"""The pure linker: verdicts from what is known, with no graph behind it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from kspan_py.graph.linking import (
+    CausedBy,
+    Change,
+    JoinsChange,
+    Limits,
+    NamedAct,
+    OccurrenceKey,
+    StartsChange,
+    decide,
+)
+from kspan_py.graph.rules import Relation
+from kspan_py.model import GenerationChange, KubeEvent, ObjectRef, Uid
+
+S = 1_000_000_000
+LIMITS = Limits(change_gap_ns=30 * S, max_change_ns=600 * S, link_horizon_ns=3600 * S)
+POD = ObjectRef("Pod", "ns", "web-1-a", Uid("pod-uid"))
+RS = ObjectRef("ReplicaSet", "ns", "web-1", Uid("rs-uid"))
+DEPLOY = ObjectRef("Deployment", "ns", "web", Uid("deploy-uid"))
+
+
+@dataclass
+class View:
+    acts: dict[tuple[str, str, str], list[NamedAct]] = field(default_factory=dict)
+    tops: dict[str, ObjectRef] = field(default_factory=dict)
+    generations: dict[str, list[GenerationChange]] = field(default_factory=dict)
+    changes: dict[str, Change] = field(default_factory=dict)
+
+    def acts_naming(self, ref: ObjectRef) -> Sequence[NamedAct]:
+        return self.acts.get(ref.name_key, [])
+
+    def top_of(self, ref: ObjectRef) -> ObjectRef:
+        return self.tops.get(ref.key, ref)
+
+    def generation_at(self, ref: ObjectRef, time_ns: int) -> GenerationChange | None:
+        known = [g for g in self.generations.get(ref.key, []) if g.time_ns <= time_ns]
+        return known[-1] if known else None
+
+    def change_of(self, top_key: str) -> Change | None:
+        return self.changes.get(top_key)
+
+
+def event(ref: ObjectRef, reason: str, at_s: float, *, rv: int = 100, uid: str = "ev") -> KubeEvent:
+    return KubeEvent(
+        uid=Uid(uid),
+        name=f"{ref.name}.1",
+        namespace="ns",
+        regarding=ref,
+        field_path="",
+        related=None,
+        reason=reason,
+        message="",
+        type="Normal",
+        action="",
+        count=1,
+        time_ns=int(at_s * S),
+        first_ns=int(at_s * S),
+        component="kubelet",
+        instance="",
+        api_version="v1",
+        resource_version=rv,
+    )
+
+
+def act(uid: str, at_s: float, relation: Relation, rv: int = 10) -> NamedAct:
+    return NamedAct(OccurrenceKey(uid, 1), int(at_s * S), rv, relation)
+
+
+def test_a_pods_events_follow_the_act_that_created_it_for_its_life() -> None:
+    view = View(acts={POD.name_key: [act("created", 0, Relation.CREATE)]})
+    assert decide(event(POD, "BackOff", 1800), view, LIMITS) == CausedBy(
+        OccurrenceKey("created", 1), Relation.CREATE
+    )
+    assert not isinstance(decide(event(POD, "BackOff", 7200), view, LIMITS), CausedBy)
+
+
+def test_killing_follows_the_deletion_even_when_written_after_it() -> None:
+    view = View(
+        acts={
+            POD.name_key: [
+                act("created", 0, Relation.CREATE, rv=10),
+                act("deleted", 12, Relation.DELETE, rv=200),
+            ]
+        }
+    )
+    verdict = decide(event(POD, "Killing", 12, rv=150), view, LIMITS)
+    assert verdict == CausedBy(OccurrenceKey("deleted", 1), Relation.DELETE)
+    assert decide(event(POD, "Started", 5, rv=50), view, LIMITS) == CausedBy(
+        OccurrenceKey("created", 1), Relation.CREATE
+    )
+
+
+def test_a_recreated_pod_of_the_same_name_follows_the_newer_creation() -> None:
+    view = View(
+        acts={
+            POD.name_key: [
+                act("create-1", 0, Relation.CREATE),
+                act("delete", 50, Relation.DELETE),
+                act("create-2", 60, Relation.CREATE),
+            ]
+        }
+    )
+    verdict = decide(event(POD, "Killing", 61, rv=500), view, LIMITS)
+    assert verdict == CausedBy(OccurrenceKey("create-2", 1), Relation.CREATE)
+
+
+def test_acts_written_before_win_ties_of_truncated_time() -> None:
+    view = View(
+        acts={
+            RS.name_key: [
+                act("down-2-to-1", 12, Relation.DELETE, rv=533),
+                act("down-1-to-0", 12, Relation.DELETE, rv=557),
+            ]
+        }
+    )
+    first = decide(event(RS, "SuccessfulDelete", 12, rv=540), view, LIMITS)
+    second = decide(event(RS, "SuccessfulDelete", 12, rv=562), view, LIMITS)
+    assert first == CausedBy(OccurrenceKey("down-2-to-1", 1), Relation.DELETE)
+    assert second == CausedBy(OccurrenceKey("down-1-to-0", 1), Relation.DELETE)
+
+
+def test_a_replicasets_acts_follow_only_a_recent_scaling() -> None:
+    view = View(acts={RS.name_key: [act("up", 0, Relation.CREATE)]})
+    assert isinstance(decide(event(RS, "SuccessfulCreate", 30), view, LIMITS), CausedBy)
+    assert isinstance(decide(event(RS, "SuccessfulCreate", 90), view, LIMITS), StartsChange)
+
+
+def test_an_act_more_than_a_second_after_the_event_is_no_cause() -> None:
+    view = View(acts={POD.name_key: [act("created", 10, Relation.CREATE)]})
+    assert isinstance(decide(event(POD, "Scheduled", 8.5), view, LIMITS), StartsChange)
+    assert isinstance(decide(event(POD, "Scheduled", 9.5), view, LIMITS), CausedBy)
+
+
+def test_a_new_generation_starts_a_change_rooted_at_it() -> None:
+    change = GenerationChange(2, 100 * S, "kubectl-set", "Update")
+    view = View(tops={RS.key: DEPLOY}, generations={DEPLOY.key: [change]})
+    assert decide(event(DEPLOY, "ScalingReplicaSet", 100), view, LIMITS) == StartsChange(
+        DEPLOY, change
+    )
+    late = decide(event(DEPLOY, "ScalingReplicaSet", 200), view, LIMITS)
+    assert late == StartsChange(DEPLOY, None)
+
+
+def test_a_live_change_of_the_same_generation_is_joined() -> None:
+    change = Change(
+        DEPLOY.key, 2, trace_id=7, anchor_span_id=9, started_ns=100 * S, last_ns=120 * S
+    )
+    generation = GenerationChange(2, 100 * S, "kubectl-set", "Update")
+    view = View(
+        tops={RS.key: DEPLOY},
+        generations={DEPLOY.key: [generation]},
+        changes={DEPLOY.key: change},
+    )
+    assert decide(event(RS, "FailedCreate", 140), view, LIMITS) == JoinsChange(change)
+    # Quiet for longer than the gap: a new change.
+    assert isinstance(decide(event(RS, "FailedCreate", 151), view, LIMITS), StartsChange)
+    # A newer generation ends the old change at once.
+    newer = GenerationChange(3, 130 * S, "kubectl-scale", "Update")
+    view.generations[DEPLOY.key].append(newer)
+    assert decide(event(DEPLOY, "ScalingReplicaSet", 131), view, LIMITS) == StartsChange(
+        DEPLOY, newer
+    )
+
+
+def test_an_object_with_no_owner_and_no_change_is_its_own_root() -> None:
+    node = ObjectRef("Node", "", "node-1", Uid("node-uid"))
+    assert decide(event(node, "NodeNotReady", 5), View(), LIMITS) == StartsChange(node, None)

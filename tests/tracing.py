@@ -1,0 +1,106 @@
+"""Test helpers shared by topic modules: replay a capture in memory and render traces as text."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from opentelemetry.sdk.trace import ReadableSpan
+
+from kspan_py.config import GraphSettings
+from kspan_py.graph.causality import replay_changes
+from kspan_py.model import EventChange, ObjectChange
+from kspan_py.sources.capture import decode_values, read_capture
+
+ROOT = Path(__file__).resolve().parent.parent
+CAPTURES = ROOT / "examples" / "captures"
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+
+def changes_of(lines: Iterable[str], label: str = "test") -> list[ObjectChange | EventChange]:
+    items = decode_values("\n".join(lines), label)
+    return [i for i in items if isinstance(i, ObjectChange | EventChange)]
+
+
+def replay_file(path: Path, settings: GraphSettings | None = None) -> list[ReadableSpan]:
+    changes = [i for i in read_capture(str(path)) if isinstance(i, ObjectChange | EventChange)]
+    return replay_changes(changes, settings or GraphSettings())
+
+
+def replay_lines(lines: Sequence[str], settings: GraphSettings | None = None) -> list[ReadableSpan]:
+    return replay_changes(changes_of(lines), settings or GraphSettings())
+
+
+def span_id(span: ReadableSpan) -> int:
+    assert span.context is not None
+    return span.context.span_id
+
+
+def trace_id(span: ReadableSpan) -> int:
+    assert span.context is not None
+    return span.context.trace_id
+
+
+def parent_id(span: ReadableSpan) -> int | None:
+    return span.parent.span_id if span.parent is not None else None
+
+
+def attr(span: ReadableSpan, key: str) -> object:
+    return (span.attributes or {}).get(key)
+
+
+def render_golden(spans: Sequence[ReadableSpan]) -> str:
+    """`N: component Kind.Reason (parentN) message`, numbered in (trace, time, id) order."""
+    trace_start: dict[int, tuple[int, int]] = {}
+    for span in spans:
+        key = (span.start_time or 0, span_id(span))
+        trace_start[trace_id(span)] = min(trace_start.get(trace_id(span), key), key)
+    ordered = sorted(
+        spans,
+        key=lambda s: (
+            trace_start[trace_id(s)],
+            trace_id(s),
+            s.start_time or 0,
+            s.name,
+            span_id(s),
+        ),
+    )
+    number = {span_id(s): n for n, s in enumerate(ordered, start=1)}
+    lines = []
+    previous_trace = None
+    for n, span in enumerate(ordered, start=1):
+        if trace_id(span) != previous_trace:
+            lines.append(f"# trace {len({trace_id(s) for s in ordered[:n]})}")
+            previous_trace = trace_id(span)
+        parent = parent_id(span)
+        parent_text = str(number[parent]) if parent in number else "-"
+        component = span.resource.attributes.get("service.name")
+        message = attr(span, "k8s.event.message") or attr(span, "k8s.object.name") or ""
+        lines.append(f"{n}: {component} {span.name} ({parent_text}) {message}")
+    return "\n".join(lines) + "\n"
+
+
+def event_time_of(line: str, last: float) -> float:
+    """Seconds of a capture line's occurrence (events) or the last seen time (objects)."""
+    from kspan_py.model import KubeEvent, normalise
+
+    value = json.loads(line)
+    body = value.get("object", value)
+    if body.get("kind") != "Event":
+        return last
+    record = normalise(body)
+    assert isinstance(record, KubeEvent)
+    return record.time_ns / 1e9
+
+
+def permuted_within(lines: Sequence[str], seed: int, jitter_s: float) -> list[str]:
+    """Reorder lines randomly, moving none by more than jitter_s of event time."""
+    rng = random.Random(seed)
+    keyed = []
+    last = 0.0
+    for index, line in enumerate(lines):
+        last = max(last, event_time_of(line, last))
+        keyed.append((last + rng.uniform(0, jitter_s), index, line))
+    return [line for _, _, line in sorted(keyed)]
