@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from kspan_py.config import ReplaySettings, SinkSettings
 from kspan_py.graph.causality import CausalGraph
 from kspan_py.model import EventChange, ObjectChange
-from kspan_py.sources.capture import Bookmark, CaptureItem, Skipped, read_capture
+from kspan_py.sources.capture import Bookmark, CaptureItem, Skipped, Snapshot, read_capture
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +71,20 @@ async def replay(
 
     async def read() -> None:
         batch: list[ObjectChange | EventChange] = []
+        in_snapshot = False
         for item in _items(settings.paths):
-            if _counted(item, summary, strict=settings.strict):
-                batch.append(item)  # type: ignore[arg-type]
-                if len(batch) >= _BATCH:
-                    await changes.put(batch)
-                    batch = []
+            if isinstance(item, Snapshot):
+                in_snapshot = not item.end
+            elif isinstance(item, ObjectChange | EventChange):
+                summary.values += 1
+                summary.objects += isinstance(item, ObjectChange)
+                batch.append(item)
+            else:
+                _count_other(item, summary, strict=settings.strict)
+            # Event time moves on between batches: never inside a snapshot.
+            if len(batch) >= _BATCH and not in_snapshot:
+                await changes.put(batch)
+                batch = []
         if batch:
             await changes.put(batch)
         await changes.put(_DONE)
@@ -112,24 +120,18 @@ def _items(paths: Iterable[str]) -> Iterator[CaptureItem]:
         yield from read_capture(path)
 
 
-def _counted(item: CaptureItem, summary: ReplaySummary, *, strict: bool) -> bool:
-    """Count an item; True when it is a change for the graph."""
+def _count_other(item: Skipped | Bookmark, summary: ReplaySummary, *, strict: bool) -> None:
     summary.values += 1
-    if isinstance(item, Skipped):
-        if strict:
-            raise StrictModeError(str(item))
-        summary.skipped[item.category] += 1
-        total = sum(summary.skipped.values())
-        if total <= _LOGGED_SKIPS:
-            log.warning("skipped %s", item)
-        elif total == _LOGGED_SKIPS + 1:
-            log.warning("more values skipped; the summary counts them all")
-        return False
     if isinstance(item, Bookmark):
-        return False
-    if isinstance(item, ObjectChange):
-        summary.objects += 1
-    return True
+        return
+    if strict:
+        raise StrictModeError(str(item))
+    summary.skipped[item.category] += 1
+    total = sum(summary.skipped.values())
+    if total <= _LOGGED_SKIPS:
+        log.warning("skipped %s", item)
+    elif total == _LOGGED_SKIPS + 1:
+        log.warning("more values skipped; the summary counts them all")
 
 
 async def _publish(

@@ -13,7 +13,7 @@ import pytest
 
 from kspan_py.cli import main
 from kspan_py.model import EventChange, ObjectChange
-from kspan_py.sources.capture import Bookmark, CaptureError, Skipped, read_capture
+from kspan_py.sources.capture import Bookmark, CaptureError, Skipped, Snapshot, read_capture
 from tests.tracing import CAPTURES
 
 ROLLOUT = CAPTURES / "real-1.36" / "rollout.core.jsonl"
@@ -42,14 +42,16 @@ def test_a_pretty_printed_kubectl_list_is_expanded(tmp_path: Path) -> None:
     dump = {"apiVersion": "v1", "kind": "List", "items": [POD, EVENT], "metadata": {}}
     capture.write_text(json.dumps(dump, indent=4))
     items = _items(capture)
-    assert [type(i) for i in items] == [ObjectChange, EventChange]
+    assert [type(i) for i in items] == [Snapshot, ObjectChange, EventChange, Snapshot]
 
 
 def test_a_typed_list_gives_its_items_their_kind(tmp_path: Path) -> None:
     bare = {k: v for k, v in POD.items() if k not in ("kind", "apiVersion")}
     capture = tmp_path / "pods.json"
     capture.write_text(json.dumps({"kind": "PodList", "items": [bare]}))
-    (item,) = _items(capture)
+    start, item, end = _items(capture)
+    assert start == Snapshot(end=False)
+    assert end == Snapshot(end=True)
     assert isinstance(item, ObjectChange)
     assert item.obj.ref.kind == "Pod"
 

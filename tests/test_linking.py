@@ -171,3 +171,16 @@ def test_a_live_change_of_the_same_generation_is_joined() -> None:
 def test_an_object_with_no_owner_and_no_change_is_its_own_root() -> None:
     node = ObjectRef("Node", "", "node-1", Uid("node-uid"))
     assert decide(event(node, "NodeNotReady", 5), View(), LIMITS) == StartsChange(node, None)
+
+
+def test_a_spec_change_after_a_change_began_is_a_change_of_its_own() -> None:
+    """A dump knows only the last generation: events before it start a change of unknown
+    generation, which must not swallow the later spec change."""
+    earlier = Change(
+        DEPLOY.key, None, trace_id=7, anchor_span_id=9, started_ns=8 * S, last_ns=9 * S
+    )
+    spec_change = GenerationChange(2, 12 * S, "kubectl-set", "Update")
+    view = View(generations={DEPLOY.key: [spec_change]}, changes={DEPLOY.key: earlier})
+    assert decide(event(DEPLOY, "ScalingReplicaSet", 12), view, LIMITS) == StartsChange(
+        DEPLOY, spec_change
+    )

@@ -100,13 +100,23 @@ def decide(occurrence: KubeEvent, view: LinkView, limits: Limits) -> Verdict:
     time_ns = occurrence.time_ns
     generation = view.generation_at(top, time_ns)
     change = view.change_of(top.key)
-    if change is not None and _is_live(change, time_ns, limits):
-        same_generation = generation is None or change.generation in (None, generation.generation)
-        if same_generation:
-            return JoinsChange(change)
+    if (
+        change is not None
+        and _is_live(change, time_ns, limits)
+        and (generation is None or _same_generation(change, generation))
+    ):
+        return JoinsChange(change)
     if generation is not None and 0 <= time_ns - generation.time_ns <= limits.change_gap_ns:
         return StartsChange(top, generation)
     return StartsChange(top, None)
+
+
+def _same_generation(change: Change, generation: GenerationChange) -> bool:
+    if change.generation is not None:
+        return change.generation == generation.generation
+    # The change began before its object's generation was known (a dump lists only the last
+    # generation): a spec change made after the change began is a change of its own.
+    return generation.time_ns <= change.started_ns
 
 
 def _is_live(change: Change, time_ns: int, limits: Limits) -> bool:

@@ -45,7 +45,18 @@ class Bookmark:
     """A watch BOOKMARK: no object, only progress. Kept so that callers can count it."""
 
 
-CaptureItem = ObjectChange | EventChange | Skipped | Bookmark
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Brackets the items of one List: a snapshot taken at one moment (``kubectl -o json``).
+
+    Its items come in no time order (kubectl lists events before the objects they concern), so
+    a consumer should take them all before it lets event time move on.
+    """
+
+    end: bool
+
+
+CaptureItem = ObjectChange | EventChange | Skipped | Bookmark | Snapshot
 
 
 class CaptureError(OSError):
@@ -174,8 +185,10 @@ def expand_value(value: Any, where: str) -> Iterator[CaptureItem]:
     kind = value.get("kind")
     if isinstance(kind, str) and kind.endswith("List") and isinstance(value.get("items"), list):
         item_kind = kind[: -len("List")]  # "PodList" -> "Pod"; a plain "List" gives ""
+        yield Snapshot(end=False)
         for item in value["items"]:
             yield from _change(ChangeType.ADDED, item, where, item_kind)
+        yield Snapshot(end=True)
         return
     yield from _change(ChangeType.ADDED, value, where, "")
 

@@ -1,0 +1,67 @@
+"""Post-mortems from `kubectl get events,pods,replicasets,deployments -o json`: one List, in no
+time order, events before the objects they concern, and larger than one batch of the runner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from kspan_py.config import ReplaySettings
+from kspan_py.runner import ReplaySummary, replay
+from tests.tracing import CAPTURES, attr, parent_id, render_golden, span_id
+
+ROLLOUT = CAPTURES / "real-1.36" / "rollout.core.jsonl"
+
+
+def _final_states() -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """What `kubectl get` would list at the end of the recording: last versions, no deleted."""
+    latest: dict[str, tuple[str, dict[str, object]]] = {}
+    for line in ROLLOUT.read_text().splitlines():
+        value = json.loads(line)
+        body = value["object"]
+        latest[body["metadata"]["uid"]] = (value["type"], body)
+    kept = [body for kind, body in latest.values() if kind != "DELETED"]
+    events = [b for b in kept if b["kind"] == "Event"]
+    return events, [b for b in kept if b["kind"] != "Event"]
+
+
+def _padding(count: int) -> list[dict[str, object]]:
+    return [
+        {"kind": "ConfigMap", "metadata": {"name": f"cm-{i}", "namespace": "x", "uid": f"cm{i}"}}
+        for i in range(count)
+    ]
+
+
+async def _replay_dump(tmp_path: Path, items: list[dict[str, object]]) -> list[ReadableSpan]:
+    dump = tmp_path / "dump.json"
+    dump.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}, indent=2))
+    memory = InMemorySpanExporter()
+    summary = ReplaySummary()
+    await replay(ReplaySettings(paths=(str(dump),)), {"memory": memory}, summary)
+    assert sum(summary.skipped.values()) == 0
+    return list(memory.get_finished_spans())
+
+
+async def test_a_dump_links_like_a_recording_whatever_its_order(tmp_path: Path) -> None:
+    events, objects = _final_states()
+    events_first = await _replay_dump(tmp_path, [*_padding(600), *events, *objects])
+    objects_first = await _replay_dump(tmp_path, [*objects, *_padding(600), *events])
+    assert render_golden(events_first) == render_golden(objects_first)
+
+    assert {attr(s, "k8s.event.uid") for s in events_first} - {None} == {
+        e["metadata"]["uid"]  # type: ignore[index]
+        for e in events
+    }
+    by_id = {span_id(s): s for s in events_first}
+    for span in events_first:
+        pod = attr(span, "k8s.pod.name")
+        if pod is None:
+            continue
+        cause = by_id[parent_id(span) or 0]
+        wanted = "Deleted pod: " if span.name == "Pod.Killing" else "Created pod: "
+        assert attr(cause, "k8s.event.message") == wanted + str(pod)
+    update = [s for s in events_first if s.name == "Deployment.Update"]
+    assert [s.resource.attributes["service.name"] for s in update] == ["kubectl-set"]
