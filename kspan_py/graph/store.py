@@ -72,7 +72,12 @@ class ObjectStore:
                 history.append(self._change_of(obj, now_ns))
                 history.sort(key=lambda g: g.generation)
             return
-        history.append(self._change_of(obj, now_ns))
+        change = self._change_of(obj, now_ns)
+        if history and change.time_ns <= history[-1].time_ns:
+            # A generation with no newer dated spec change (a Pod's deletion bumps it, and
+            # managedFields gains no entry): no one changed the spec, so no change starts.
+            return
+        history.append(change)
 
     @staticmethod
     def _change_of(obj: KubeObject, now_ns: int) -> GenerationChange:
