@@ -1,53 +1,134 @@
 """OTLP/JSON file sink: one ExportTraceServiceRequest per line, as the OTLP/JSON spec encodes it.
 
-protobuf's JSON printer gets three things wrong for OTLP/JSON (ids must be lowercase hex, not
-base64; enums integers, not names); the printer is told to use integers, and ids are re-encoded
-here. int64 values are already decimal strings and keys already lowerCamelCase.
+The encoding is written here from the spans directly: going through the SDK's protobuf encoder
+and protobuf's JSON printer cost more than parsing the capture (about 160 µs a span, measured
+with ``make bench``), and the printer still had to be corrected (ids must be lowercase hex, not
+base64). The rules followed: ids lowercase hex; enums integers; int64 values and times decimal
+strings; keys lowerCamelCase; default values omitted. tests/test_otlp_json.py checks that the
+output parses back into the same protobuf message the SDK's encoder makes.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import IO, Any
 
-from google.protobuf.json_format import MessageToDict
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+import orjson
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanKind, StatusCode
 
-_ID_FIELDS = ("traceId", "spanId", "parentSpanId")
+_KIND = {
+    SpanKind.INTERNAL: 1,
+    SpanKind.SERVER: 2,
+    SpanKind.CLIENT: 3,
+    SpanKind.PRODUCER: 4,
+    SpanKind.CONSUMER: 5,
+}
+_STATUS = {StatusCode.UNSET: 0, StatusCode.OK: 1, StatusCode.ERROR: 2}
+_HAS_IS_REMOTE = 0x100  # SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK
+_IS_REMOTE = 0x200  # SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK
+
+Json = dict[str, Any]
 
 
-def _hex(value: str) -> str:
-    return base64.b64decode(value).hex()
+def _value(value: object) -> Json:
+    if isinstance(value, bool):
+        return {"boolValue": value}
+    if isinstance(value, int):
+        return {"intValue": str(value)}
+    if isinstance(value, float):
+        return {"doubleValue": value}
+    if isinstance(value, str):
+        return {"stringValue": value}
+    if isinstance(value, bytes):
+        raise TypeError("bytes attribute values are not produced by kspan-py")
+    if isinstance(value, Sequence):
+        return {"arrayValue": {"values": [_value(v) for v in value]}}
+    return {"stringValue": str(value)}
 
 
-def _fix_ids(holder: dict[str, Any]) -> None:
-    for field in _ID_FIELDS:
-        if field in holder:
-            holder[field] = _hex(holder[field])
+def _attributes(attributes: Mapping[str, object] | None) -> list[Json]:
+    return [{"key": k, "value": _value(v)} for k, v in (attributes or {}).items()]
 
 
-def request_json(spans: Sequence[ReadableSpan]) -> str:
-    """Encode spans as one OTLP/JSON ExportTraceServiceRequest (a single line)."""
-    message = MessageToDict(encode_spans(spans), use_integers_for_enums=True)
-    for resource_spans in message.get("resourceSpans", []):
-        for scope_spans in resource_spans.get("scopeSpans", []):
-            for span in scope_spans.get("spans", []):
-                _fix_ids(span)
-                for link in span.get("links", []):
-                    _fix_ids(link)
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+def _span(span: ReadableSpan) -> Json:
+    context = span.context
+    assert context is not None
+    encoded: Json = {"traceId": f"{context.trace_id:032x}", "spanId": f"{context.span_id:016x}"}
+    parent = span.parent
+    if parent is not None:
+        encoded["parentSpanId"] = f"{parent.span_id:016x}"
+    flags = _HAS_IS_REMOTE | (_IS_REMOTE if parent is not None and parent.is_remote else 0)
+    encoded["flags"] = flags
+    encoded["name"] = span.name
+    encoded["kind"] = _KIND[span.kind]
+    encoded["startTimeUnixNano"] = str(span.start_time or 0)
+    encoded["endTimeUnixNano"] = str(span.end_time or 0)
+    if span.attributes:
+        encoded["attributes"] = _attributes(span.attributes)
+    if span.events:
+        encoded["events"] = [
+            {
+                "timeUnixNano": str(event.timestamp),
+                "name": event.name,
+                **({"attributes": _attributes(event.attributes)} if event.attributes else {}),
+            }
+            for event in span.events
+        ]
+    if span.links:
+        encoded["links"] = [
+            {
+                "traceId": f"{link.context.trace_id:032x}",
+                "spanId": f"{link.context.span_id:016x}",
+                **({"attributes": _attributes(link.attributes)} if link.attributes else {}),
+                "flags": _HAS_IS_REMOTE | (_IS_REMOTE if link.context.is_remote else 0),
+            }
+            for link in span.links
+        ]
+    status: Json = {}
+    if span.status.description:
+        status["message"] = span.status.description
+    code = _STATUS[span.status.status_code]
+    if code:
+        status["code"] = code
+    encoded["status"] = status
+    return encoded
+
+
+def _scope(scope: InstrumentationScope | None) -> Json:
+    if scope is None:
+        return {}
+    encoded: Json = {"name": scope.name}
+    if scope.version:
+        encoded["version"] = scope.version
+    return encoded
+
+
+def request_json(spans: Sequence[ReadableSpan]) -> bytes:
+    """Encode spans as one OTLP/JSON ExportTraceServiceRequest (a single line, no newline)."""
+    grouped: dict[Resource, dict[InstrumentationScope | None, list[Json]]] = {}
+    for span in spans:
+        scopes = grouped.setdefault(span.resource, {})
+        scopes.setdefault(span.instrumentation_scope, []).append(_span(span))
+    resource_spans = []
+    for resource, scopes in grouped.items():
+        entry: Json = {"resource": {"attributes": _attributes(resource.attributes)}}
+        entry["scopeSpans"] = [
+            {"scope": _scope(scope), "spans": encoded} for scope, encoded in scopes.items()
+        ]
+        resource_spans.append(entry)
+    return orjson.dumps({"resourceSpans": resource_spans})
 
 
 class OtlpJsonFileSink(SpanExporter):
     def __init__(self, path: str) -> None:
         self._path = path
         self._lock = threading.Lock()
-        self._stream: IO[str] | None = open(path, "w", encoding="utf-8")  # noqa: SIM115
+        self._stream: IO[bytes] | None = open(path, "wb")  # noqa: SIM115
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if not spans:
@@ -56,7 +137,7 @@ class OtlpJsonFileSink(SpanExporter):
         with self._lock:
             if self._stream is None:
                 return SpanExportResult.FAILURE
-            self._stream.write(line + "\n")
+            self._stream.write(line + b"\n")
         return SpanExportResult.SUCCESS
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:

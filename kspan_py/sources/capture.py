@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+import orjson
+
 from kspan_py.model import (
     ChangeType,
     EventChange,
@@ -92,7 +94,7 @@ def _read_bytes(path: str) -> bytes:
 
 def decode_values(text: str, label: str) -> Iterator[CaptureItem]:
     """Decode a stream of JSON values: one per line when possible, else a raw value stream."""
-    loads = json.loads
+    loads = orjson.loads  # the hot path: several times faster than json.loads on object bodies
     line_no = 0
     lines = text.split("\n")
     for line_no, line in enumerate(lines, start=1):
@@ -102,7 +104,7 @@ def decode_values(text: str, label: str) -> Iterator[CaptureItem]:
         if stripped[0] in "{[" and stripped[-1] in "}]":
             try:
                 value = loads(stripped)
-            except json.JSONDecodeError as error:
+            except orjson.JSONDecodeError as error:
                 if _looks_multiline(stripped):
                     break
                 yield Skipped(f"{label}:{line_no}", "malformed JSON", error.msg)
