@@ -8,13 +8,15 @@ naming the file, line and reason, and the caller decides whether that is fatal (
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import json
 import sys
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import IO, Any, cast
 
 import orjson
 
@@ -66,68 +68,78 @@ class CaptureError(OSError):
 
 
 def read_capture(path: str) -> Iterator[CaptureItem]:
-    """Yield the changes of a capture in file order; ``-`` reads standard input."""
+    """Yield the changes of a capture in file order; ``-`` reads standard input.
+
+    Lines are streamed (a capture can be larger than memory allows to hold twice); only a
+    pretty-printed or concatenated layout is read whole, from the line where it starts.
+    """
     label = "<stdin>" if path == "-" else path
-    try:
-        data = _read_bytes(path)
-    except (OSError, EOFError, gzip.BadGzipFile) as error:
-        raise CaptureError(f"cannot read capture {label}: {error}") from error
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise CaptureError(f"capture {label} is not UTF-8 text: {error}") from error
-    yield from decode_values(text, label)
+    with contextlib.ExitStack() as closing:
+        try:
+            stream = _open(path, closing)
+        except OSError as error:
+            raise CaptureError(f"cannot read capture {label}: {error}") from error
+        try:
+            yield from decode_lines(stream, label)
+        except (OSError, EOFError, zlib.error) as error:
+            raise CaptureError(f"cannot read capture {label}: {error}") from error
 
 
-def _read_bytes(path: str) -> bytes:
-    stream: BinaryIO
+def _open(path: str, closing: contextlib.ExitStack[bool | None]) -> IO[bytes]:
     if path == "-":
-        data = sys.stdin.buffer.read()
+        buffered = cast(io.BufferedReader, sys.stdin.buffer)  # a BufferedReader at run time
     else:
-        with open(path, "rb") as stream:
-            data = stream.read()
-    if data[:2] == b"\x1f\x8b":
-        with gzip.GzipFile(fileobj=io.BytesIO(data)) as unzipped:
-            return unzipped.read()
-    return data
+        buffered = closing.enter_context(open(path, "rb"))  # noqa: SIM115
+    if buffered.peek(2)[:2] == b"\x1f\x8b":
+        unzipped = gzip.GzipFile(fileobj=buffered)
+        closing.callback(unzipped.close)
+        return cast(IO[bytes], unzipped)
+    return buffered
 
 
 def decode_values(text: str, label: str) -> Iterator[CaptureItem]:
-    """Decode a stream of JSON values: one per line when possible, else a raw value stream."""
+    """Decode a stream of JSON values held in a string (see decode_lines)."""
+    return decode_lines(text.encode().splitlines(keepends=True), label)
+
+
+def decode_lines(lines: Iterable[bytes], label: str) -> Iterator[CaptureItem]:
+    """Decode JSON values: one per line when possible, else a raw value stream from there on."""
     loads = orjson.loads  # the hot path: several times faster than json.loads on object bodies
-    line_no = 0
-    lines = text.split("\n")
-    for line_no, line in enumerate(lines, start=1):
+    iterator = iter(lines)
+    for line_no, line in enumerate(iterator, start=1):
         stripped = line.strip()
         if not stripped:
             continue
-        if stripped[0] in "{[" and stripped[-1] in "}]":
+        if stripped[:1] in (b"{", b"[") and stripped[-1:] in (b"}", b"]"):
             try:
                 value = loads(stripped)
             except orjson.JSONDecodeError as error:
-                if _looks_multiline(stripped):
-                    break
-                yield Skipped(f"{label}:{line_no}", "malformed JSON", error.msg)
+                if not _looks_multiline(stripped):
+                    yield Skipped(f"{label}:{line_no}", "malformed JSON", error.msg)
+                    continue
+            else:
+                yield from expand_value(value, f"{label}:{line_no}")
                 continue
-            yield from expand_value(value, f"{label}:{line_no}")
-        else:
-            break  # a pretty-printed or concatenated layout: continue with the value stream
-    else:
+        # A pretty-printed or concatenated layout: read the rest as one stream of values.
+        rest = line + b"".join(iterator)
+        try:
+            text = rest.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise CaptureError(f"capture {label} is not UTF-8 text: {error}") from error
+        yield from _decode_stream(text, label, first_line=line_no)
         return
-    offset = sum(len(line) + 1 for line in lines[: line_no - 1])
-    yield from _decode_stream(text, offset, label)
 
 
-def _looks_multiline(line: str) -> bool:
-    # "{" on one line and "}" on a later one would not reach here; a line holding several
-    # concatenated values ("{...}{...}") would, and the value stream reads it correctly.
-    return "}{" in line.replace(" ", "")
+def _looks_multiline(line: bytes) -> bool:
+    # A line holding several concatenated values ("{...}{...}") fails to parse as one value;
+    # the value stream reads it correctly. Anything else is a malformed line.
+    return b"}{" in line.replace(b" ", b"")
 
 
-def _decode_stream(text: str, start: int, label: str) -> Iterator[CaptureItem]:
+def _decode_stream(text: str, label: str, *, first_line: int) -> Iterator[CaptureItem]:
     decoder = json.JSONDecoder()
-    position, end = start, len(text)
-    lines = _LineCounter(text)
+    position, end = 0, len(text)
+    lines = _LineCounter(text, first_line)
     while True:
         while position < end and text[position].isspace():
             position += 1
@@ -149,12 +161,13 @@ def _decode_stream(text: str, start: int, label: str) -> Iterator[CaptureItem]:
 class _LineCounter:
     """Line numbers of increasing offsets, counted once (a dump can be large)."""
 
-    def __init__(self, text: str) -> None:
-        self._text, self._offset, self._line = text, 0, 1
+    def __init__(self, text: str, first_line: int) -> None:
+        self._text, self._offset, self._first = text, 0, first_line
+        self._line = first_line
 
     def at(self, offset: int) -> int:
         if offset < self._offset:
-            return self._text.count("\n", 0, offset) + 1
+            return self._text.count("\n", 0, offset) + self._first
         self._line += self._text.count("\n", self._offset, offset)
         self._offset = offset
         return self._line

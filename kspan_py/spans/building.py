@@ -44,7 +44,13 @@ class SpanBuilder:
     def __init__(self, cluster_name: str = "") -> None:
         # Resource.create() brings OTEL_RESOURCE_ATTRIBUTES and the SDK's attributes; the
         # service.name of each span is its reporting component, whatever OTEL_SERVICE_NAME says.
-        self._base = Resource.create({CLUSTER_NAME: cluster_name} if cluster_name else {})
+        created = Resource.create({CLUSTER_NAME: cluster_name} if cluster_name else {})
+        attributes = dict(created.attributes)
+        if SERVICE_INSTANCE_ID not in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", ""):
+            # The SDK makes up a random instance id per process; ids here must be reproducible.
+            attributes.pop(SERVICE_INSTANCE_ID, None)
+        attributes.pop(SERVICE_NAME, None)
+        self._base = Resource(attributes, created.schema_url)
         self._fallback_service = os.environ.get("OTEL_SERVICE_NAME") or UNKNOWN_COMPONENT
         self._resources: dict[tuple[str, str], Resource] = {}
 
