@@ -128,7 +128,8 @@ def _headers(values: Sequence[str]) -> tuple[tuple[str, str], ...]:
         name, sep, content = value.partition("=")
         if not sep or not name.strip():
             raise ConfigError(f"--otlp-header: {value!r} is not KEY=VALUE")
-        pairs.append((name.strip(), content.strip()))
+        # Header names are case-insensitive, and gRPC metadata accepts only lowercase ones.
+        pairs.append((name.strip().lower(), content.strip()))
     return tuple(pairs)
 
 

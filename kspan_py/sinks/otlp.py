@@ -37,8 +37,9 @@ def make_otlp_exporter(settings: OtlpSettings) -> SpanExporter:
         )
 
         endpoint = settings.endpoint
-        if endpoint is not None and not endpoint.rstrip("/").endswith("/v1/traces"):
-            endpoint = endpoint.rstrip("/") + "/v1/traces"
+        if endpoint is not None:
+            # Accept the base URL or the full signal URL, with or without a trailing slash.
+            endpoint = endpoint.rstrip("/").removesuffix("/v1/traces") + "/v1/traces"
         exporter: SpanExporter = HttpExporter(
             endpoint=endpoint, headers=headers, timeout=settings.timeout_s
         )
