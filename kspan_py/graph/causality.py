@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 import logging
 from bisect import bisect_right, insort
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
@@ -83,18 +83,19 @@ class CausalGraph:
         self.traces: set[int] = set()
         self.watermark_ns = 0
         ttl_s = (settings.link_horizon_ns + 2 * settings.window_ns) / 1e9
-        # Event time is the clock of every cache, so that replays never depend on the wall clock.
-        self._seen: TTLCache[OccurrenceKey, None] = TTLCache(
-            maxsize=1_000_000, ttl=ttl_s, timer=self._clock
-        )
-        self._placed: TTLCache[OccurrenceKey, Placement] = TTLCache(
-            maxsize=1_000_000, ttl=ttl_s, timer=self._clock
+        # Every occurrence seen, with the trace it was placed in (0 while pending): it both
+        # drops repeats of the same count and finds a cause's trace. Event time is its clock,
+        # so that replays never depend on the wall clock.
+        self._occurrences: TTLCache[OccurrenceKey, int] = TTLCache(
+            maxsize=2_000_000, ttl=ttl_s, timer=self._clock
         )
         self._pending: list[tuple[int, int, str, int]] = []
         self._pending_events: dict[OccurrenceKey, KubeEvent] = {}
         self._linking: set[OccurrenceKey] = set()
         self._acts: dict[tuple[str, str, str], list[NamedAct]] = {}
         self._timelines: dict[str, list[tuple[int, int, str, int]]] = {}
+        # (time, timeline key, acts key) in arrival order: what _forget may drop, oldest first.
+        self._expiry: deque[tuple[int, str | None, tuple[str, str, str] | None]] = deque()
         self._changes: dict[str, Change] = {}
         self._change_by_trace: dict[int, str] = {}
         self._drafts: dict[int, SpanDraft] = {}
@@ -105,6 +106,7 @@ class CausalGraph:
             maxsize=100_000, ttl=ttl_s, timer=self._clock
         )
         self.late_reasons: Counter[str] = Counter()
+        self._next_change_sweep = 0
 
     def _clock(self) -> float:
         return self.watermark_ns / 1e9
@@ -123,10 +125,10 @@ class CausalGraph:
 
     def _occurrence(self, event: KubeEvent) -> None:
         key = OccurrenceKey(event.uid, event.count)
-        if key in self._seen:
+        if key in self._occurrences:
             self.stats.repeats_ignored += 1
             return
-        self._seen[key] = None
+        self._occurrences[key] = 0
         self.stats.occurrences += 1
         if event.time_ns > self.watermark_ns:
             self.watermark_ns = event.time_ns
@@ -137,14 +139,18 @@ class CausalGraph:
             self._pending, (event.time_ns, event.resource_version, event.uid, event.count)
         )
         self._pending_events[key] = event
+        object_key = event.regarding.key
         insort(
-            self._timelines.setdefault(event.regarding.key, []),
+            self._timelines.setdefault(object_key, []),
             (event.time_ns, event.resource_version, event.uid, event.count),
         )
+        self._expiry.append((event.time_ns, object_key, None))
         child = named_child(event)
         if child is not None:
             act = NamedAct(key, event.time_ns, event.resource_version, child.relation)
-            self._acts.setdefault((child.kind, child.namespace, child.name), []).append(act)
+            name_key = (child.kind, child.namespace, child.name)
+            self._acts.setdefault(name_key, []).append(act)
+            self._expiry.append((event.time_ns, None, name_key))
 
     # -- progress --------------------------------------------------------------------------
 
@@ -186,14 +192,14 @@ class CausalGraph:
             placement, parent_id, rule = self._apply(event, verdict)
         finally:
             self._linking.discard(key)
-        self._placed[key] = placement
+        self._occurrences[key] = placement.trace_id
         self._draft_event(event, placement, parent_id, rule)
         return placement
 
     def _placement_of(self, key: OccurrenceKey) -> Placement | None:
-        placed = self._placed.get(key)
-        if placed is not None:
-            return placed
+        trace_id = self._occurrences.get(key)
+        if trace_id:
+            return Placement(trace_id, event_span_id(key.uid, key.number))
         if key in self._pending_events and key not in self._linking:
             return self._link(key)  # a cause that happened (or arrived) after its effect
         return None
@@ -347,16 +353,29 @@ class CausalGraph:
     def _forget(self, now_ns: int) -> None:
         """Drop what can no longer matter; every structure here is bounded by event time."""
         self.store.expire(now_ns)
-        keep_from = now_ns - 4 * self._settings.window_ns
-        if self._timelines and len(self._timelines) > 1024:
-            for key in [k for k, t in self._timelines.items() if t[-1][0] < keep_from]:
-                del self._timelines[key]
+        timeline_horizon = now_ns - 4 * self._settings.window_ns
         act_horizon = now_ns - self._settings.link_horizon_ns - 2 * self._settings.window_ns
-        if self._acts and len(self._acts) > 1024:
-            for name_key in [k for k, a in self._acts.items() if a[-1].time_ns < act_horizon]:
-                del self._acts[name_key]
-        stale = now_ns - self._settings.max_change_ns - self._settings.change_gap_ns
-        if len(self._changes) > 1024:
+        expiry = self._expiry
+        # Entries arrive in roughly time order; stop at the first one still needed (a late
+        # one behind it waits a little longer, which is harmless).
+        while expiry:
+            time_ns, object_key, name_key = expiry[0]
+            if object_key is not None:
+                if time_ns >= timeline_horizon:
+                    break
+                timeline = self._timelines.get(object_key)
+                if timeline is not None and timeline[-1][0] < timeline_horizon:
+                    del self._timelines[object_key]
+            elif name_key is not None:
+                if time_ns >= act_horizon:
+                    break
+                acts = self._acts.get(name_key)
+                if acts is not None and acts[-1].time_ns < act_horizon:
+                    del self._acts[name_key]
+            expiry.popleft()
+        if now_ns >= self._next_change_sweep:
+            self._next_change_sweep = now_ns + self._settings.change_gap_ns
+            stale = now_ns - self._settings.max_change_ns - self._settings.change_gap_ns
             for top_key in [k for k, c in self._changes.items() if c.last_ns < stale]:
                 change = self._changes.pop(top_key)
                 self._change_by_trace.pop(change.trace_id, None)
@@ -390,8 +409,9 @@ def replay_changes(
     """Link a finite sequence of changes and return every span: the library entry point."""
     graph = CausalGraph(settings)
     spans: list[ReadableSpan] = []
-    for change in changes:
+    for index, change in enumerate(changes, start=1):
         graph.ingest(change)
-        spans.extend(graph.advance())
+        if index % 512 == 0:
+            spans.extend(graph.advance())
     spans.extend(graph.flush())
     return spans

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from kspan_py.graph.rules import ChildPolicy, Relation, child_policy
 from kspan_py.model import GenerationChange, KubeEvent, ObjectRef
@@ -25,10 +25,11 @@ TIMESTAMP_SLACK_NS = 1_000_000_000
 effect; acts are accepted as causes up to this far after the occurrence."""
 
 
-@dataclass(frozen=True, slots=True)
-class OccurrenceKey:
+class OccurrenceKey(NamedTuple):
+    """(event uid, count): one occurrence. A tuple, so that hashing it is cheap (hot path)."""
+
     uid: str
-    count: int
+    number: int  # the Event's count at this occurrence
 
 
 @dataclass(frozen=True, slots=True)

@@ -110,12 +110,16 @@ def _scope(scope: InstrumentationScope | None) -> Json:
 
 def request_json(spans: Sequence[ReadableSpan]) -> bytes:
     """Encode spans as one OTLP/JSON ExportTraceServiceRequest (a single line, no newline)."""
-    grouped: dict[Resource, dict[InstrumentationScope | None, list[Json]]] = {}
+    # Grouped by identity: spans share Resource objects, and Resource.__hash__ serialises
+    # its attributes on every call (a quarter of the encoding time when hashed per span).
+    grouped: dict[int, tuple[Resource, dict[InstrumentationScope | None, list[Json]]]] = {}
     for span in spans:
-        scopes = grouped.setdefault(span.resource, {})
-        scopes.setdefault(span.instrumentation_scope, []).append(_span(span))
+        found = grouped.get(id(span.resource))
+        if found is None:
+            found = grouped[id(span.resource)] = (span.resource, {})
+        found[1].setdefault(span.instrumentation_scope, []).append(_span(span))
     resource_spans = []
-    for resource, scopes in grouped.items():
+    for resource, scopes in grouped.values():
         entry: Json = {"resource": {"attributes": _attributes(resource.attributes)}}
         entry["scopeSpans"] = [
             {"scope": _scope(scope), "spans": encoded} for scope, encoded in scopes.items()
