@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import sys
@@ -169,6 +170,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kspan-py: {error}", file=sys.stderr)
         return 2
     summary = ReplaySummary()
+    # The graph keeps many small long-lived records; the default collector thresholds make
+    # full collections rescan them over and over (about 20% of a large replay, make bench).
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
     try:
         asyncio.run(replay(settings, sinks, summary))
     except CaptureError as error:

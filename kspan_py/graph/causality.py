@@ -94,8 +94,10 @@ class CausalGraph:
         self._linking: set[OccurrenceKey] = set()
         self._acts: dict[tuple[str, str, str], list[NamedAct]] = {}
         self._timelines: dict[str, list[tuple[int, int, str, int]]] = {}
-        # (time, timeline key, acts key) in arrival order: what _forget may drop, oldest first.
-        self._expiry: deque[tuple[int, str | None, tuple[str, str, str] | None]] = deque()
+        # What _forget may drop, in arrival order: timelines live a few windows, acts an hour,
+        # so each has its own queue (one queue would let an act hold back every timeline).
+        self._timeline_expiry: deque[tuple[int, str]] = deque()
+        self._act_expiry: deque[tuple[int, tuple[str, str, str]]] = deque()
         self._changes: dict[str, Change] = {}
         self._change_by_trace: dict[int, str] = {}
         self._drafts: dict[int, SpanDraft] = {}
@@ -144,13 +146,13 @@ class CausalGraph:
             self._timelines.setdefault(object_key, []),
             (event.time_ns, event.resource_version, event.uid, event.count),
         )
-        self._expiry.append((event.time_ns, object_key, None))
+        self._timeline_expiry.append((event.time_ns, object_key))
         child = named_child(event)
         if child is not None:
             act = NamedAct(key, event.time_ns, event.resource_version, child.relation)
             name_key = (child.kind, child.namespace, child.name)
             self._acts.setdefault(name_key, []).append(act)
-            self._expiry.append((event.time_ns, None, name_key))
+            self._act_expiry.append((event.time_ns, name_key))
 
     # -- progress --------------------------------------------------------------------------
 
@@ -355,24 +357,20 @@ class CausalGraph:
         self.store.expire(now_ns)
         timeline_horizon = now_ns - 4 * self._settings.window_ns
         act_horizon = now_ns - self._settings.link_horizon_ns - 2 * self._settings.window_ns
-        expiry = self._expiry
         # Entries arrive in roughly time order; stop at the first one still needed (a late
         # one behind it waits a little longer, which is harmless).
-        while expiry:
-            time_ns, object_key, name_key = expiry[0]
-            if object_key is not None:
-                if time_ns >= timeline_horizon:
-                    break
-                timeline = self._timelines.get(object_key)
-                if timeline is not None and timeline[-1][0] < timeline_horizon:
-                    del self._timelines[object_key]
-            elif name_key is not None:
-                if time_ns >= act_horizon:
-                    break
-                acts = self._acts.get(name_key)
-                if acts is not None and acts[-1].time_ns < act_horizon:
-                    del self._acts[name_key]
-            expiry.popleft()
+        timelines = self._timeline_expiry
+        while timelines and timelines[0][0] < timeline_horizon:
+            _, object_key = timelines.popleft()
+            timeline = self._timelines.get(object_key)
+            if timeline is not None and timeline[-1][0] < timeline_horizon:
+                del self._timelines[object_key]
+        acts = self._act_expiry
+        while acts and acts[0][0] < act_horizon:
+            _, name_key = acts.popleft()
+            named = self._acts.get(name_key)
+            if named is not None and named[-1].time_ns < act_horizon:
+                del self._acts[name_key]
         if now_ns >= self._next_change_sweep:
             self._next_change_sweep = now_ns + self._settings.change_gap_ns
             stale = now_ns - self._settings.max_change_ns - self._settings.change_gap_ns
