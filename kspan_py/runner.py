@@ -40,6 +40,7 @@ class ReplaySummary:
     skipped: Counter[str] = field(default_factory=Counter)
     spans: int = 0
     traces: int = 0
+    late: int = 0  # occurrences that arrived more than the window late (linked all the same)
     export_failures: Counter[str] = field(default_factory=Counter)
 
     def line(self) -> str:
@@ -50,6 +51,8 @@ class ReplaySummary:
             f"{skipped} skipped{f' ({reasons})' if reasons else ''}; "
             f"{self.spans} spans in {self.traces} traces"
         )
+        if self.late:
+            text += f"; {self.late} arrived more than the window late"
         if self.export_failures:
             failed = ", ".join(f"{n} to {s}" for s, n in sorted(self.export_failures.items()))
             text += f"; spans not exported: {failed}"
@@ -97,6 +100,7 @@ async def replay(
         await _publish(graph.flush(), outlets, summary)
         summary.events = graph.stats.occurrences
         summary.traces = len(graph.traces)
+        summary.late = graph.stats.late
         for outlet in outlets.values():
             await outlet.close()
 

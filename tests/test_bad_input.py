@@ -201,3 +201,23 @@ def test_kubectl_output_piped_to_stdin_is_replayed() -> None:
     assert result.returncode == 0, result.stderr
     assert "Deployment.ScalingReplicaSet" in result.stdout
     assert "read 2 values: 1 event occurrences, 1 objects, 0 skipped" in result.stderr
+
+
+def test_input_later_than_the_window_is_linked_and_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An event delivered long after later ones is still exported, and the summary says so."""
+    lines = (CAPTURES / "real-1.36" / "crashloop.core.jsonl").read_text().splitlines()
+    first_event = next(i for i, line in enumerate(lines) if '"kind":"Event"' in line)
+    # The Deployment's scaling (16:34:08) delivered after everything else (16:35:15).
+    late = [*lines[:first_event], *lines[first_event + 1 :], lines[first_event]]
+    capture = tmp_path / "late.jsonl"
+    capture.write_text("\n".join(late) + "\n")
+    out = tmp_path / "spans.jsonl"
+    assert (
+        main(["replay", str(capture), "--exporter", "otlp-json", "--otlp-json-file", str(out)]) == 0
+    )
+    err = capsys.readouterr().err
+    assert "22 spans in" in err
+    assert "1 arrived more than the window late" in err
+    assert json.loads(out.read_text().splitlines()[0])["resourceSpans"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 import logging
 from bisect import bisect_right, insort
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
@@ -107,7 +107,6 @@ class CausalGraph:
         self._exported_roots: TTLCache[int, None] = TTLCache(
             maxsize=100_000, ttl=ttl_s, timer=self._clock
         )
-        self.late_reasons: Counter[str] = Counter()
         self._next_change_sweep = 0
 
     def _clock(self) -> float:
