@@ -162,7 +162,12 @@ class _SinkOutlet:
     async def run(self) -> None:
         while (spans := await self.queue.get()) is not _DONE:
             try:
-                result = await asyncio.to_thread(self.sink.export, spans)
+                if getattr(self.sink, "cpu_only", False):
+                    # Encoding in a thread would only fight the graph for the GIL.
+                    result = self.sink.export(spans)
+                    await asyncio.sleep(0)
+                else:
+                    result = await asyncio.to_thread(self.sink.export, spans)
             except Exception:
                 log.exception("sink %s failed to export %d spans", self.name, len(spans))
                 result = SpanExportResult.FAILURE

@@ -31,6 +31,9 @@ def _seconds(value_ns: int) -> str:
 
 
 class ConsoleSink(SpanExporter):
+    cpu_only = True
+    """Exports without waiting on the network: the runner calls it inline, not in a thread."""
+
     def __init__(self, stream: IO[str] | None = None, *, color: bool | None = None) -> None:
         self._stream = stream or sys.stdout
         self._color = self._stream.isatty() if color is None else color

@@ -129,6 +129,9 @@ def request_json(spans: Sequence[ReadableSpan]) -> bytes:
 
 
 class OtlpJsonFileSink(SpanExporter):
+    cpu_only = True
+    """Exports without waiting on the network: the runner calls it inline, not in a thread."""
+
     def __init__(self, path: str) -> None:
         self._path = path
         self._lock = threading.Lock()
