@@ -18,13 +18,12 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from kspan_py.config import ReplaySettings, SinkSettings
-from kspan_py.graph.causality import CausalGraph
-from kspan_py.model import EventChange, ObjectChange
-from kspan_py.sources.capture import Bookmark, CaptureItem, Skipped, Snapshot, read_capture
+from kspan_py.graph.causality import ADVANCE_EVERY, CausalGraph
+from kspan_py.model import EventChange, ObjectChange, Snapshot
+from kspan_py.sources.capture import Bookmark, CaptureItem, Skipped, read_capture
 
 log = logging.getLogger(__name__)
 
-_BATCH = 512
 _LOGGED_SKIPS = 20  # the first skips are logged one by one; the summary counts all of them
 
 
@@ -85,7 +84,7 @@ async def replay(
             else:
                 _count_other(item, summary, strict=settings.strict)
             # Event time moves on between batches: never inside a snapshot.
-            if len(batch) >= _BATCH and not in_snapshot:
+            if len(batch) >= ADVANCE_EVERY and not in_snapshot:
                 await changes.put(batch)
                 batch = []
         if batch:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from kspan_py.cli import main
-from kspan_py.model import EventChange, ObjectChange
-from kspan_py.sources.capture import Bookmark, CaptureError, Skipped, Snapshot, read_capture
+from kspan_py.model import EventChange, ObjectChange, Snapshot
+from kspan_py.sources.capture import Bookmark, CaptureError, Skipped, read_capture
 from tests.tracing import CAPTURES
 
 ROLLOUT = CAPTURES / "real-1.36" / "rollout.core.jsonl"

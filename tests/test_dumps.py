@@ -11,15 +11,17 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from kspan_py.config import ReplaySettings
 from kspan_py.runner import ReplaySummary, replay
-from tests.tracing import CAPTURES, attr, parent_id, render_golden, span_id
+from tests.tracing import CAPTURES, attr, parent_id, render_golden, replay_file, span_id
 
 ROLLOUT = CAPTURES / "real-1.36" / "rollout.core.jsonl"
 
 
-def _final_states() -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+def _final_states(
+    capture: Path = ROLLOUT,
+) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
     """What `kubectl get` would list at the end of the recording: last versions, no deleted."""
     latest: dict[str, tuple[str, dict[str, object]]] = {}
-    for line in ROLLOUT.read_text().splitlines():
+    for line in capture.read_text().splitlines():
         value = json.loads(line)
         body = value["object"]
         latest[body["metadata"]["uid"]] = (value["type"], body)
@@ -65,3 +67,12 @@ async def test_a_dump_links_like_a_recording_whatever_its_order(tmp_path: Path) 
         assert attr(cause, "k8s.event.message") == wanted + str(pod)
     update = [s for s in events_first if s.name == "Deployment.Update"]
     assert [s.resource.attributes["service.name"] for s in update] == ["kubectl-set"]
+
+
+async def test_the_library_links_a_dump_as_the_runner_does(tmp_path: Path) -> None:
+    """The crash loop's events span a minute: cut mid-List, most would be linked before the
+    Deployment that roots them is known."""
+    events, objects = _final_states(CAPTURES / "real-1.36" / "crashloop.core.jsonl")
+    by_runner = await _replay_dump(tmp_path, [*events, *_padding(600), *objects])
+    assert [s.name for s in by_runner if s.parent is None] == ["Deployment.Create"]
+    assert render_golden(replay_file(tmp_path / "dump.json")) == render_golden(by_runner)

@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from kspan_py.config import GraphSettings
 from kspan_py.graph.causality import replay_changes
-from kspan_py.model import EventChange, ObjectChange
+from kspan_py.model import EventChange, ObjectChange, Snapshot
 from kspan_py.sources.capture import decode_values, read_capture
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,13 +19,18 @@ CAPTURES = ROOT / "examples" / "captures"
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
 
-def changes_of(lines: Iterable[str], label: str = "test") -> list[ObjectChange | EventChange]:
+Changes = list[ObjectChange | EventChange | Snapshot]
+
+
+def changes_of(lines: Iterable[str], label: str = "test") -> Changes:
     items = decode_values("\n".join(lines), label)
-    return [i for i in items if isinstance(i, ObjectChange | EventChange)]
+    return [i for i in items if isinstance(i, ObjectChange | EventChange | Snapshot)]
 
 
 def replay_file(path: Path, settings: GraphSettings | None = None) -> list[ReadableSpan]:
-    changes = [i for i in read_capture(str(path)) if isinstance(i, ObjectChange | EventChange)]
+    changes = [
+        i for i in read_capture(str(path)) if isinstance(i, ObjectChange | EventChange | Snapshot)
+    ]
     return replay_changes(changes, settings or GraphSettings())
 
 

@@ -15,6 +15,7 @@ from kspan_py.model.records import (
     ObjectChange,
     ObjectRef,
     OwnerRef,
+    Snapshot,
     Uid,
 )
 from kspan_py.model.timestamps import parse_time_ns
@@ -30,6 +31,7 @@ __all__ = [
     "ObjectChange",
     "ObjectRef",
     "OwnerRef",
+    "Snapshot",
     "Uid",
     "normalise",
     "parse_time_ns",

@@ -122,3 +122,14 @@ class EventChange:
 
 
 Change = ObjectChange | EventChange
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Brackets the changes of one List: a snapshot taken at one moment (``kubectl -o json``).
+
+    Its items come in no time order (kubectl lists events before the objects they concern), so
+    a consumer takes them all before it lets event time move on.
+    """
+
+    end: bool

@@ -26,6 +26,7 @@ from kspan_py.model import (
     KubeEvent,
     MalformedValue,
     ObjectChange,
+    Snapshot,
     normalise,
 )
 
@@ -47,17 +48,6 @@ class Skipped:
 @dataclass(frozen=True, slots=True)
 class Bookmark:
     """A watch BOOKMARK: no object, only progress. Kept so that callers can count it."""
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """Brackets the items of one List: a snapshot taken at one moment (``kubectl -o json``).
-
-    Its items come in no time order (kubectl lists events before the objects they concern), so
-    a consumer should take them all before it lets event time move on.
-    """
-
-    end: bool
 
 
 CaptureItem = ObjectChange | EventChange | Skipped | Bookmark | Snapshot
