@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gc
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from kspan_py.config import (
     ENV_PREFIX,
     SECOND_NS,
+    ClusterSettings,
     ConfigError,
     GraphSettings,
+    LiveSettings,
     OtlpSettings,
     ReplaySettings,
     SinkSettings,
@@ -30,6 +34,7 @@ from kspan_py.runner import ReplaySummary, StrictModeError, replay
 from kspan_py.sinks import EXPORTER_NAMES, make_sinks
 from kspan_py.sinks.otlp import PROTOCOLS, resolve_protocol
 from kspan_py.sources.capture import CaptureError
+from kspan_py.sources.resources import KINDS, select_resources
 
 log = logging.getLogger("kspan_py")
 
@@ -68,59 +73,144 @@ def _parser() -> argparse.ArgumentParser:
         metavar="CAPTURE",
         help="capture files, - for stdin; none: the bundled demo (a rolling update)",
     )
+    _add_sink_flags(replay_cmd, default_exporter="console")
+    _add_graph_flags(replay_cmd)
     replay_cmd.add_argument(
+        "--strict", action="store_true", default=_env("--strict") in ("1", "true", "yes")
+    )
+    run_cmd = commands.add_parser(
+        "run",
+        help="watch a cluster and stream traces until stopped",
+        description="Watch a cluster (kubeconfig or in-cluster) and export traces; SIGTERM or "
+        "Ctrl-C flushes what is pending and exits 0.",
+    )
+    _add_cluster_flags(run_cmd)
+    _add_sink_flags(run_cmd, default_exporter="otlp")
+    _add_graph_flags(run_cmd)
+    run_cmd.add_argument(
+        "--since",
+        default=_env("--since"),
+        metavar="DURATION",
+        help="export occurrences up to this long before the start (1h: the retained history); "
+        "default: none before the start (older events only give context)",
+    )
+    run_cmd.add_argument(
+        "--state-file",
+        default=_env("--state-file"),
+        metavar="PATH",
+        help="checkpoint for restarts: no occurrence lost or exported twice",
+    )
+    run_cmd.add_argument(
+        "--record",
+        default=_env("--record"),
+        metavar="PATH",
+        help="also write everything observed as a capture (.gz: compressed)",
+    )
+    record_cmd = commands.add_parser(
+        "record",
+        help="write what the cluster's watches show to a capture file",
+        description="Record objects and Events as a capture that `kspan-py replay` reads.",
+    )
+    record_cmd.add_argument("path", metavar="CAPTURE", help="output file (.gz: compressed)")
+    _add_cluster_flags(record_cmd)
+    record_cmd.add_argument(
+        "--duration",
+        default=_env("--duration"),
+        metavar="DURATION",
+        help="stop after this long (default: until SIGTERM or Ctrl-C)",
+    )
+    return parser
+
+
+def _add_cluster_flags(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--kubeconfig", default=_env("--kubeconfig"), metavar="PATH")
+    command.add_argument("--context", default=_env("--context"))
+    command.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        dest="namespaces",
+        default=None,
+        metavar="NAMESPACE",
+        help="repeatable; default: all namespaces [KSPAN_NAMESPACE, comma-separated]",
+    )
+    command.add_argument(
+        "--kinds",
+        default=_env("--kinds"),
+        metavar="KIND,...",
+        help="object kinds to watch besides Events (default: all of "
+        + ", ".join(KINDS[:-1])
+        + "; Nodes only cluster-wide unless named)",
+    )
+    command.add_argument(
+        "--events-api",
+        choices=("auto", "events.k8s.io/v1", "v1"),
+        default=_env("--events-api") or "auto",
+        help="auto: events.k8s.io/v1 when served, else core/v1",
+    )
+    command.add_argument(
+        "--shutdown-timeout",
+        default=_env("--shutdown-timeout") or "10s",
+        metavar="DURATION",
+        help="deadline for flushing the sinks on exit (10s)",
+    )
+
+
+def _add_sink_flags(command: argparse.ArgumentParser, *, default_exporter: str) -> None:
+    command.set_defaults(default_exporter=default_exporter)
+    command.add_argument(
         "--exporter",
         action="append",
         choices=EXPORTER_NAMES,
-        help="where spans go; repeatable (default: console) [KSPAN_EXPORTER, comma-separated]",
+        help=f"where spans go; repeatable (default: {default_exporter}) "
+        "[KSPAN_EXPORTER, comma-separated]",
     )
-    replay_cmd.add_argument("--otlp-json-file", default=_env("--otlp-json-file"), metavar="PATH")
-    replay_cmd.add_argument(
+    command.add_argument("--otlp-json-file", default=_env("--otlp-json-file"), metavar="PATH")
+    command.add_argument(
         "--otlp-protocol",
         choices=PROTOCOLS,
         default=_env("--otlp-protocol"),
         help="default: OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL, else grpc",
     )
-    replay_cmd.add_argument(
+    command.add_argument(
         "--otlp-endpoint",
         default=_env("--otlp-endpoint"),
         help="default: OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT, else the exporter's localhost",
     )
-    replay_cmd.add_argument(
+    command.add_argument(
         "--otlp-header",
         action="append",
         default=None,
         metavar="KEY=VALUE",
         help="repeatable; default: OTEL_EXPORTER_OTLP_[TRACES_]HEADERS",
     )
-    replay_cmd.add_argument(
+    command.add_argument(
         "--otlp-insecure",
         action="store_true",
         default=None,
         help="plaintext gRPC (default: OTEL_EXPORTER_OTLP_[TRACES_]INSECURE)",
     )
-    replay_cmd.add_argument("--otlp-timeout", default=_env("--otlp-timeout"), metavar="DURATION")
-    replay_cmd.add_argument(
-        "--window",
-        default=_env("--window") or "5s",
-        help="how late input may arrive and how long a lone event lasts (default 5s)",
-    )
-    replay_cmd.add_argument(
-        "--change-gap",
-        default=_env("--change-gap") or "30s",
-        help="quiet time that ends a change: acts further apart are separate traces (30s)",
-    )
-    replay_cmd.add_argument("--cluster-name", default=_env("--cluster-name") or "")
-    replay_cmd.add_argument(
-        "--strict", action="store_true", default=_env("--strict") in ("1", "true", "yes")
-    )
-    replay_cmd.add_argument(
+    command.add_argument("--otlp-timeout", default=_env("--otlp-timeout"), metavar="DURATION")
+    command.add_argument(
         "--color",
         choices=("auto", "always", "never"),
         default=_env("--color") or "auto",
         help="highlight Warning events in the console tree",
     )
-    return parser
+
+
+def _add_graph_flags(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--window",
+        default=_env("--window") or "5s",
+        help="how late input may arrive and how long a lone event lasts (default 5s)",
+    )
+    command.add_argument(
+        "--change-gap",
+        default=_env("--change-gap") or "30s",
+        help="quiet time that ends a change: acts further apart are separate traces (30s)",
+    )
+    command.add_argument("--cluster-name", default=_env("--cluster-name") or "")
 
 
 def _headers(values: Sequence[str]) -> tuple[tuple[str, str], ...]:
@@ -134,16 +224,19 @@ def _headers(values: Sequence[str]) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def replay_settings(args: argparse.Namespace) -> ReplaySettings:
+def _graph_settings(args: argparse.Namespace) -> GraphSettings:
     window = _duration("--window", args.window)
     if window <= 0:
         raise ConfigError(f"--window: {args.window!r} must be positive")
-    graph = GraphSettings(
+    return GraphSettings(
         window_ns=window,
         change_gap_ns=_duration("--change-gap", args.change_gap),
         cluster_name=args.cluster_name,
     )
-    exporters = tuple(args.exporter or _env_list("--exporter") or ["console"])
+
+
+def _sink_settings(args: argparse.Namespace) -> SinkSettings:
+    exporters = tuple(args.exporter or _env_list("--exporter") or [args.default_exporter])
     timeout = _duration("--otlp-timeout", args.otlp_timeout) if args.otlp_timeout else None
     otlp = OtlpSettings(
         protocol=resolve_protocol(args.otlp_protocol),
@@ -153,22 +246,68 @@ def replay_settings(args: argparse.Namespace) -> ReplaySettings:
         timeout_s=timeout / SECOND_NS if timeout is not None else None,
     )
     color = {"auto": None, "always": True, "never": False}[args.color]
-    sinks = SinkSettings(
+    settings = SinkSettings(
         exporters=exporters, otlp=otlp, otlp_json_file=args.otlp_json_file, color=color
     )
+    shutdown = getattr(args, "shutdown_timeout", None)  # run and record only
+    if shutdown:
+        timeout_s = _duration("--shutdown-timeout", shutdown) / SECOND_NS
+        settings = dataclasses.replace(settings, shutdown_timeout_s=timeout_s)
+    return settings
+
+
+def replay_settings(args: argparse.Namespace) -> ReplaySettings:
     paths = tuple(args.paths) or (str(DEMO_CAPTURE),)
-    return ReplaySettings(paths=paths, graph=graph, sinks=sinks, strict=args.strict)
+    return ReplaySettings(
+        paths=paths, graph=_graph_settings(args), sinks=_sink_settings(args), strict=args.strict
+    )
+
+
+def cluster_settings(args: argparse.Namespace) -> ClusterSettings:
+    namespaces = tuple(args.namespaces or _env_list("--namespace") or ())
+    kinds = tuple(k.strip() for k in (args.kinds or "").split(",") if k.strip())
+    try:
+        select_resources(kinds, namespaced=bool(namespaces))
+    except ValueError as error:
+        raise ConfigError(f"--kinds: {error}") from None
+    return ClusterSettings(
+        kubeconfig=args.kubeconfig,
+        context=args.context,
+        namespaces=namespaces,
+        kinds=kinds,
+        events_api=args.events_api,
+    )
+
+
+def live_settings(args: argparse.Namespace, *, now_ns: int) -> LiveSettings:
+    since = now_ns - _duration("--since", args.since) if args.since else None
+    return LiveSettings(
+        cluster=cluster_settings(args),
+        graph=_graph_settings(args),
+        sinks=_sink_settings(args),
+        since_ns=since,
+        state_file=args.state_file,
+        record_file=args.record,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="kspan-py: %(levelname)s: %(message)s")
     try:
-        settings = replay_settings(args)
-        sinks = make_sinks(settings.sinks)
+        if args.command == "replay":
+            return _replay(args)
+        if args.command == "run":
+            return _run(args)
+        return _record(args)
     except ConfigError as error:
         print(f"kspan-py: {error}", file=sys.stderr)
         return 2
+
+
+def _replay(args: argparse.Namespace) -> int:
+    settings = replay_settings(args)
+    sinks = make_sinks(settings.sinks)
     summary = ReplaySummary()
     # The graph keeps many small long-lived records; the default collector thresholds make
     # full collections rescan them over and over (about 20% of a large replay, make bench).
@@ -186,6 +325,55 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kspan-py: interrupted; {summary.line()}", file=sys.stderr)
         return 130
     print(f"kspan-py: {summary.line()}", file=sys.stderr)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    # Imported here: the API client costs a replay start-up time it has no use for.
+    from kubernetes_asyncio.config.config_exception import ConfigException
+
+    from kspan_py import live
+    from kspan_py.checkpoint import CheckpointError
+
+    settings = live_settings(args, now_ns=time.time_ns())
+    sinks = make_sinks(settings.sinks)
+    summary = ReplaySummary()
+
+    async def main_task() -> None:
+        stop = asyncio.Event()
+        live.stop_on_signals(stop)
+        await live.run(settings, sinks, summary, stop=stop)
+
+    try:
+        asyncio.run(main_task())
+    except (ConfigException, CaptureError, CheckpointError) as error:
+        print(f"kspan-py: {error}", file=sys.stderr)
+        return 1
+    print(f"kspan-py: stopped; {summary.line()}", file=sys.stderr)
+    return 0
+
+
+def _record(args: argparse.Namespace) -> int:
+    from kubernetes_asyncio.config.config_exception import ConfigException
+
+    from kspan_py import live
+
+    settings = cluster_settings(args)
+    duration_s = _duration("--duration", args.duration) / SECOND_NS if args.duration else None
+
+    async def main_task() -> int:
+        stop = asyncio.Event()
+        live.stop_on_signals(stop)
+        if duration_s is not None:
+            asyncio.get_running_loop().call_later(duration_s, stop.set)
+        return await live.record(settings, args.path, stop=stop)
+
+    try:
+        values = asyncio.run(main_task())
+    except (ConfigException, CaptureError) as error:
+        print(f"kspan-py: {error}", file=sys.stderr)
+        return 1
+    print(f"kspan-py: recorded {values} values to {args.path}", file=sys.stderr)
     return 0
 
 

@@ -63,6 +63,11 @@ class GraphSettings:
     deleted_grace_ns: int = 5 * 60 * SECOND_NS
     """How long a deleted object stays in the store so that its late events still resolve."""
 
+    export_delay_ns: int = SECOND_NS // 2
+    """How long a linked event span stays a draft so that children linked just after it can
+    stretch it to cover them. Linking already waits the window, so an occurrence reaches the
+    sinks about window + this after it happened; later children may end after their parent."""
+
     root_hold_ns: int = 60 * SECOND_NS
     """The longest a change's root span is held open to cover its children before export
     (backends index spans by arrival; Tempo searches only spans that end within 2 minutes)."""
@@ -100,3 +105,45 @@ class ReplaySettings:
     sinks: SinkSettings = field(default_factory=SinkSettings)
     strict: bool = False
     """Stop at the first malformed value instead of counting and skipping it."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSettings:
+    kubeconfig: str | None = None
+    """None: $KUBECONFIG, else the in-cluster service account, else ~/.kube/config."""
+    context: str | None = None
+    namespaces: tuple[str, ...] = ()
+    """Empty: all namespaces."""
+    kinds: tuple[str, ...] = ()
+    """Object kinds to watch besides Events; empty: every kind the rules know."""
+    events_api: str = "auto"
+    """"auto": events.k8s.io/v1 when served, else core/v1; or force "v1" / "events.k8s.io/v1"."""
+    page_size: int = 500
+    """Items per list page (limit): big enough to list quickly, small enough for the server."""
+    watch_timeout_s: float = 290.0
+    """timeoutSeconds asked of the server (jittered down by 10%); the watch then resumes."""
+    read_timeout_s: float = 120.0
+    """No byte for this long on a watch means a half-dead connection: reconnect. Real servers
+    send a BOOKMARK about every minute when asked, so a live connection is never this quiet."""
+    request_timeout_s: float = 60.0
+    """Deadline of one list page or discovery request."""
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class LiveSettings:
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
+    graph: GraphSettings = field(default_factory=GraphSettings)
+    sinks: SinkSettings = field(default_factory=SinkSettings)
+    since_ns: int | None = None
+    """Occurrences before this (event time) build context but are not exported. None: the
+    start time minus the window, so a start exports nothing the cluster did before."""
+    state_file: str | None = None
+    """Checkpoint: resource versions and the spans already exported, for restarts."""
+    record_file: str | None = None
+    """Also write every raw value observed, in the capture format."""
+    tick_s: float = 0.2
+    """How often the wall clock moves event time on, so a quiet cluster still flushes."""
+    checkpoint_every_s: float = 30.0
+    """How often the checkpoint is rewritten whole (each export is journalled at once)."""

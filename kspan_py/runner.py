@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -68,7 +68,7 @@ async def replay(
     graph = CausalGraph(settings.graph)
     changes: asyncio.Queue[list[ObjectChange | EventChange] | None] = asyncio.Queue(4)
     outlets = {
-        name: _SinkOutlet(name, sink, settings.sinks, summary) for name, sink in sinks.items()
+        name: SinkOutlet(name, sink, settings.sinks, summary) for name, sink in sinks.items()
     }
 
     async def read() -> None:
@@ -82,7 +82,7 @@ async def replay(
                 summary.objects += isinstance(item, ObjectChange)
                 batch.append(item)
             else:
-                _count_other(item, summary, strict=settings.strict)
+                count_other(item, summary, strict=settings.strict)
             # Event time moves on between batches: never inside a snapshot.
             if len(batch) >= ADVANCE_EVERY and not in_snapshot:
                 await changes.put(batch)
@@ -95,8 +95,8 @@ async def replay(
         while (batch := await changes.get()) is not _DONE:
             for change in batch:
                 graph.ingest(change)
-            await _publish(graph.advance(), outlets, summary)
-        await _publish(graph.flush(), outlets, summary)
+            await publish(graph.advance(), outlets, summary)
+        await publish(graph.flush(), outlets, summary)
         summary.events = graph.stats.occurrences
         summary.traces = len(graph.traces)
         summary.late = graph.stats.late
@@ -112,9 +112,9 @@ async def replay(
         ),
     ]
     try:
-        await _guarded(tasks)
+        await guarded(tasks)
     finally:
-        await _shutdown_sinks(sinks, settings.sinks.shutdown_timeout_s)
+        await shutdown_sinks(sinks, settings.sinks.shutdown_timeout_s)
     return summary
 
 
@@ -123,7 +123,7 @@ def _items(paths: Iterable[str]) -> Iterator[CaptureItem]:
         yield from read_capture(path)
 
 
-def _count_other(item: Skipped | Bookmark, summary: ReplaySummary, *, strict: bool) -> None:
+def count_other(item: Skipped | Bookmark, summary: ReplaySummary, *, strict: bool) -> None:
     summary.values += 1
     if isinstance(item, Bookmark):
         return
@@ -137,17 +137,37 @@ def _count_other(item: Skipped | Bookmark, summary: ReplaySummary, *, strict: bo
         log.warning("more values skipped; the summary counts them all")
 
 
-async def _publish(
-    spans: list[ReadableSpan], outlets: dict[str, _SinkOutlet], summary: ReplaySummary
+async def publish(
+    spans: list[ReadableSpan],
+    outlets: dict[str, SinkOutlet],
+    summary: ReplaySummary,
+    on_delivered: Callable[[list[ReadableSpan]], None] | None = None,
 ) -> None:
     if not spans:
         return
     summary.spans += len(spans)
+    delivery = Delivery(spans, len(outlets), on_delivered)
     for outlet in outlets.values():
-        await outlet.queue.put(spans)
+        await outlet.queue.put(delivery)
 
 
-class _SinkOutlet:
+@dataclass(slots=True, eq=False)
+class Delivery:
+    """One batch of spans on its way to every sink; says when all of them took it."""
+
+    spans: list[ReadableSpan]
+    waiting: int
+    on_delivered: Callable[[list[ReadableSpan]], None] | None = None
+    failed: bool = False
+
+    def done(self, *, ok: bool) -> None:
+        self.failed |= not ok
+        self.waiting -= 1
+        if self.waiting == 0 and not self.failed and self.on_delivered is not None:
+            self.on_delivered(self.spans)
+
+
+class SinkOutlet:
     """One sink's queue and the task that drains it into the (blocking) exporter."""
 
     def __init__(
@@ -156,10 +176,11 @@ class _SinkOutlet:
         self.name = name
         self.sink = sink
         self.summary = summary
-        self.queue: asyncio.Queue[list[ReadableSpan] | None] = asyncio.Queue(settings.queue_batches)
+        self.queue: asyncio.Queue[Delivery | None] = asyncio.Queue(settings.queue_batches)
 
     async def run(self) -> None:
-        while (spans := await self.queue.get()) is not _DONE:
+        while (delivery := await self.queue.get()) is not _DONE:
+            spans = delivery.spans
             try:
                 if getattr(self.sink, "cpu_only", False):
                     # Encoding in a thread would only fight the graph for the GIL.
@@ -173,12 +194,13 @@ class _SinkOutlet:
             if result is not SpanExportResult.SUCCESS:
                 self.summary.export_failures[self.name] += len(spans)
                 log.error("sink %s did not take %d spans", self.name, len(spans))
+            delivery.done(ok=result is SpanExportResult.SUCCESS)
 
     async def close(self) -> None:
         await self.queue.put(_DONE)
 
 
-async def _guarded(tasks: list[asyncio.Task[None]]) -> None:
+async def guarded(tasks: list[asyncio.Task[None]]) -> None:
     """Wait for all tasks; the first failure cancels the rest and is raised, never lost."""
     try:
         done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
@@ -186,7 +208,7 @@ async def _guarded(tasks: list[asyncio.Task[None]]) -> None:
         for task in tasks:
             task.cancel()
         raise
-    failed = [task for task in done if task.exception() is not None]
+    failed = [task for task in done if not task.cancelled() and task.exception() is not None]
     for task in pending:
         task.cancel()
     if pending:
@@ -198,7 +220,7 @@ async def _guarded(tasks: list[asyncio.Task[None]]) -> None:
         raise error
 
 
-async def _shutdown_sinks(sinks: dict[str, SpanExporter], timeout_s: float) -> None:
+async def shutdown_sinks(sinks: dict[str, SpanExporter], timeout_s: float) -> None:
     async def close(name: str, sink: SpanExporter) -> None:
         try:
             await asyncio.wait_for(

@@ -1,4 +1,4 @@
-"""Read captures: streams of JSON values from a file, stdin or gzip, in any layout users have.
+"""Read and write captures: streams of JSON values from a file, stdin or gzip, in any layout.
 
 A capture is what ``kspan-py record`` writes (one watch event per line) or what
 ``kubectl get ... -o json`` prints (one pretty-printed List). Both, and concatenations of
@@ -71,7 +71,10 @@ def read_capture(path: str) -> Iterator[CaptureItem]:
             raise CaptureError(f"cannot read capture {label}: {error}") from error
         try:
             yield from decode_lines(stream, label)
-        except (OSError, EOFError, zlib.error) as error:
+        except EOFError as error:
+            # A recording whose writer was killed: what it flushed is there, the tail is not.
+            yield Skipped(label, "truncated capture", f"ends early ({error})")
+        except (OSError, zlib.error) as error:
             raise CaptureError(f"cannot read capture {label}: {error}") from error
 
 
@@ -226,3 +229,39 @@ def _change(
         yield EventChange(change_type, record)
     else:
         yield ObjectChange(change_type, record)
+
+
+class CaptureWriter:
+    """Writes JSON values one per line, gzip-compressed when the name ends in ``.gz``.
+
+    ``flush`` makes what was written readable even if the process is killed afterwards (for
+    gzip, a sync flush: the reader then reports only the missing end of the stream).
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        try:
+            raw = open(path, "wb")  # noqa: SIM115 - closed in close()
+        except OSError as error:
+            raise CaptureError(f"cannot write capture {path}: {error}") from error
+        self._raw = raw
+        self._out: IO[bytes] = (
+            cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6))
+            if path.endswith(".gz")
+            else raw
+        )
+        self.values = 0
+
+    def write(self, value: Any, raw: bytes | None = None) -> None:
+        self._out.write(raw if raw is not None else orjson.dumps(value))
+        self._out.write(b"\n")
+        self.values += 1
+
+    def flush(self) -> None:
+        self._out.flush()
+        self._raw.flush()
+
+    def close(self) -> None:
+        if self._out is not self._raw:
+            self._out.close()
+        self._raw.close()

@@ -1,0 +1,253 @@
+"""Runs the pipeline against a cluster until told to stop: ``kspan-py run`` and ``record``.
+
+Tasks, each named and guarded (a failure is logged and stops the run, never lost):
+
+- ``source``: the watches (sources/watching.py), putting raw values on one bounded queue: a
+  slow graph slows the reading of the watches rather than growing memory;
+- ``ticker``: puts a tick on that queue every ``tick_s`` so that event time follows the wall
+  clock and a quiet cluster still flushes;
+- ``graph``: the only task that touches the graph, the recording and the export gate: it
+  records each value as it takes it (so a recording replays into the same changes in the same
+  order), ingests, and on each tick moves event time on and publishes the finished spans;
+- ``sink:NAME``: one per sink, as in a replay; each delivery every sink took is journalled in
+  the checkpoint;
+- ``checkpoint``: rewrites the checkpoint now and then.
+
+Shutdown (SIGTERM/SIGINT): stop the watches, link everything pending and flush it to the
+sinks within ``shutdown_timeout_s``, write the checkpoint, close the recording.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter
+
+from kspan_py.checkpoint import Checkpoint, CheckpointFile, ExportGate
+from kspan_py.config import ClusterSettings, LiveSettings
+from kspan_py.graph.causality import ADVANCE_EVERY, CausalGraph
+from kspan_py.model import EventChange, ObjectChange, Snapshot
+from kspan_py.runner import (
+    ReplaySummary,
+    SinkOutlet,
+    count_other,
+    guarded,
+    publish,
+    shutdown_sinks,
+)
+from kspan_py.sources.capture import CaptureWriter, expand_value
+from kspan_py.sources.watching import ClusterSource, Connection, SourceValue, connect
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], int]
+"""Wall-clock time in ns; tests drive it by hand."""
+
+_QUEUE_VALUES = 4096
+
+
+class _Tick:
+    pass
+
+
+_TICK = _Tick()
+_STOP = None
+
+
+@dataclass(slots=True)
+class LiveState:
+    """What the running pipeline exposes to its caller (and later to metrics and probes)."""
+
+    source: ClusterSource | None = None
+    graph: CausalGraph | None = None
+    gate: ExportGate | None = None
+    ready: asyncio.Event | None = None
+
+
+async def run(
+    settings: LiveSettings,
+    sinks: dict[str, SpanExporter],
+    summary: ReplaySummary,
+    *,
+    stop: asyncio.Event,
+    clock: Clock = time.time_ns,
+    connection: Connection | None = None,
+    state: LiveState | None = None,
+) -> ReplaySummary:
+    """Watch the cluster and export spans until stop is set; fills and returns summary."""
+    state = state or LiveState()
+    checkpoint_file = CheckpointFile(settings.state_file) if settings.state_file else None
+    saved = checkpoint_file.load() if checkpoint_file else None
+    since_ns = _since(settings, saved, clock)
+    gate = ExportGate(since_ns, saved.exported if saved else None)
+    graph = CausalGraph(settings.graph)
+    recorder = CaptureWriter(settings.record_file) if settings.record_file else None
+    own_connection = connection is None
+    connection = connection or await connect(settings.cluster)
+    values: asyncio.Queue[SourceValue | _Tick | None] = asyncio.Queue(_QUEUE_VALUES)
+    source = ClusterSource(connection, settings.cluster, values.put)
+    state.source, state.graph, state.gate, state.ready = source, graph, gate, source.ready
+    outlets = {
+        name: SinkOutlet(name, sink, settings.sinks, summary) for name, sink in sinks.items()
+    }
+
+    def delivered(spans: list[ReadableSpan]) -> None:
+        entries = gate.delivered(spans)
+        if checkpoint_file is not None:
+            checkpoint_file.journal(entries)
+
+    def save_checkpoint() -> None:
+        if checkpoint_file is None:
+            return
+        # Events older than the link horizon are gone from the API server: no restart sees
+        # them again, so their spans need not be remembered.
+        gate.forget_before(graph.watermark_ns - settings.graph.link_horizon_ns - 60 * 10**9)
+        checkpoint_file.save(Checkpoint(since_ns, source.resource_versions(), dict(gate.exported)))
+
+    async def link() -> None:
+        since_advance = 0
+        while (item := await values.get()) is not _STOP:
+            if isinstance(item, _Tick) or since_advance >= ADVANCE_EVERY:
+                since_advance = 0
+                if recorder is not None:
+                    recorder.flush()
+                spans = graph.advance(clock() if source.ready.is_set() else None)
+                await publish(gate.admit(spans), outlets, summary, delivered)
+                if isinstance(item, _Tick):
+                    continue
+            if recorder is not None:
+                recorder.write(item.value, item.raw)
+            since_advance += _ingest(graph, item, summary)
+        await publish(gate.admit(graph.flush()), outlets, summary, delivered)
+        for outlet in outlets.values():
+            await outlet.close()
+
+    async def tick() -> None:
+        while True:
+            await asyncio.sleep(settings.tick_s)
+            await values.put(_TICK)
+
+    async def checkpoints() -> None:
+        while True:
+            await asyncio.sleep(settings.checkpoint_every_s)
+            save_checkpoint()
+
+    async def watch() -> None:
+        await source.run()
+
+    async def stopper() -> None:
+        await stop.wait()
+        for task in (watching, ticking, checkpointing):
+            task.cancel()
+        await asyncio.gather(watching, ticking, checkpointing, return_exceptions=True)
+        await values.put(_STOP)
+
+    watching = asyncio.create_task(watch(), name="source")
+    ticking = asyncio.create_task(tick(), name="ticker")
+    checkpointing = asyncio.create_task(checkpoints(), name="checkpoint")
+    linking = asyncio.create_task(link(), name="graph")
+    sinking = [
+        asyncio.create_task(outlet.run(), name=f"sink:{name}") for name, outlet in outlets.items()
+    ]
+    stopping = asyncio.create_task(stopper(), name="stopper")
+    try:
+        await guarded([watching, ticking, checkpointing, linking, *sinking, stopping])
+    except asyncio.CancelledError:
+        pass
+    finally:
+        try:
+            await asyncio.wait_for(
+                shutdown_sinks(sinks, settings.sinks.shutdown_timeout_s),
+                settings.sinks.shutdown_timeout_s + 1,
+            )
+        finally:
+            save_checkpoint()
+            if checkpoint_file is not None:
+                checkpoint_file.close()
+            if recorder is not None:
+                recorder.close()
+            if own_connection:
+                await connection.close()
+    summary.events = graph.stats.occurrences
+    summary.traces = len(graph.traces)
+    summary.late = graph.stats.late
+    return summary
+
+
+def _since(settings: LiveSettings, saved: Checkpoint | None, clock: Clock) -> int:
+    if settings.since_ns is not None:
+        return settings.since_ns
+    if saved is not None:
+        return saved.since_ns
+    return clock() - settings.graph.window_ns
+
+
+def _ingest(graph: CausalGraph, item: SourceValue, summary: ReplaySummary) -> int:
+    ingested = 0
+    where = f"watch {item.resource}" if item.resource else "list"
+    for change in expand_value(item.value, where):
+        if isinstance(change, ObjectChange | EventChange):
+            summary.values += 1
+            summary.objects += isinstance(change, ObjectChange)
+            graph.ingest(change)
+            ingested += 1
+        elif not isinstance(change, Snapshot):
+            count_other(change, summary, strict=False)
+    return ingested
+
+
+async def record(
+    settings: ClusterSettings,
+    path: str,
+    *,
+    stop: asyncio.Event,
+    connection: Connection | None = None,
+    flush_every_s: float = 1.0,
+) -> int:
+    """Write every value the watches see to path until stop is set; returns how many."""
+    recorder = CaptureWriter(path)
+    own_connection = connection is None
+    connection = connection or await connect(settings)
+
+    async def write(value: SourceValue) -> None:
+        recorder.write(value.value, value.raw)
+
+    source = ClusterSource(connection, settings, write)
+    watching = asyncio.create_task(source.run(), name="source")
+
+    async def flushing() -> None:
+        while True:
+            await asyncio.sleep(flush_every_s)
+            recorder.flush()
+
+    flusher = asyncio.create_task(flushing(), name="recording:flush")
+    waiting = asyncio.create_task(stop.wait(), name="stop")
+    try:
+        await asyncio.wait([watching, flusher, waiting], return_when=asyncio.FIRST_COMPLETED)
+        for task in (watching, flusher):  # a failure, not the stop, ended the wait
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+    finally:
+        waiting.cancel()
+        for task in (watching, flusher):
+            task.cancel()
+        await asyncio.gather(watching, flusher, waiting, return_exceptions=True)
+        recorder.close()
+        if own_connection:
+            await connection.close()
+    return recorder.values
+
+
+def stop_on_signals(stop: asyncio.Event) -> None:
+    """SIGTERM and SIGINT set stop: the run then shuts down in order and exits 0."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):  # not on every platform
+            loop.add_signal_handler(signum, stop.set)
