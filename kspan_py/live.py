@@ -69,6 +69,7 @@ class LiveState:
     graph: CausalGraph | None = None
     gate: ExportGate | None = None
     ready: asyncio.Event | None = None
+    values_ingested: int = 0
 
 
 async def run(
@@ -125,6 +126,7 @@ async def run(
             if recorder is not None:
                 recorder.write(item.value, item.raw)
             since_advance += _ingest(graph, item, summary)
+            state.values_ingested += 1
         await publish(gate.admit(graph.flush()), outlets, summary, delivered)
         for outlet in outlets.values():
             await outlet.close()

@@ -752,6 +752,11 @@ class FakeApiServer:
         stored = self._objects[resource.storage_key].get(key)
         return None if stored is None else self._render(resource, stored)
 
+    def list_objects(self, what: str) -> list[Obj]:
+        """Every stored object of a resource (by plural, kind or ``plural.group``), as served."""
+        resource = self._resource_named(what)
+        return [self._render(resource, o) for o in self._objects[resource.storage_key].values()]
+
     def compact(self, up_to_rv: int | None = None) -> int:
         """Drop the history at or below ``up_to_rv`` (default: all of it, up to now); watches
         from before it and continue tokens from before it get 410. Returns the point."""

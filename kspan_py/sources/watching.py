@@ -233,13 +233,15 @@ class ResourceWatch:
         return f"{self.resource.name}{where}"
 
     async def run(self, *, listed: bool = False) -> None:
-        """Forever: list (unless the start-up snapshot just did), then watch."""
+        """Forever: list (unless the start-up snapshot just did), then watch. A dropped or
+        failed watch resumes from the last resourceVersion; only a 410 lists again."""
+        must_list = not listed
         while True:
             try:
-                if not listed:
+                if must_list:
                     await self._relisted(await self.list_all())
                     self.stats.relists += 1
-                listed = False
+                    must_list = False
                 await self._watch()
             except Gone:
                 log.info(
@@ -247,6 +249,7 @@ class ResourceWatch:
                     self.label,
                     self.resource_version,
                 )
+                must_list = True
             except Exception as error:  # _failed re-raises what it cannot handle
                 await self._failed(error)
 
@@ -520,7 +523,8 @@ class ClusterSource:
     ) -> None:
         self.connection = connection
         self.settings = settings
-        self._out = out
+        self._put = out
+        self.values_out = 0
         self.watches: list[ResourceWatch] = []
         self.ready = asyncio.Event()
         """Set once the start-up snapshot is out: what a readiness probe waits for."""
@@ -546,6 +550,10 @@ class ClusterSource:
         )
         self.ready.set()
         await asyncio.gather(*(watch.run(listed=True) for watch in self.watches))
+
+    async def _out(self, value: SourceValue) -> None:
+        self.values_out += 1
+        await self._put(value)
 
     async def _events_resource(self) -> Resource:
         backoff = Backoff(self.settings.backoff_initial_s, self.settings.backoff_max_s)

@@ -1,0 +1,424 @@
+"""Live mode against the fake API server, through the real kubernetes_asyncio client.
+
+A real recording is played into the fake server (creates, updates and deletes, in the order the
+API server delivered them); `kspan-py run` watches it through a generated kubeconfig. Event
+time comes from the recording; the wall clock the run sees is a test clock that never moves
+unless a test moves it, so nothing here waits on time passing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from kspan_py.config import ClusterSettings, LiveSettings
+from kspan_py.live import LiveState, run
+from kspan_py.model import ObjectRef
+from kspan_py.runner import ReplaySummary
+from kspan_py.sources.watching import connect
+from tests.fake_apiserver import FakeApiError, FakeApiServer, write_kubeconfig
+from tests.tracing import CAPTURES, render_golden, replay_file, span_id
+
+ROLLOUT = CAPTURES / "real-1.36" / "rollout.events.jsonl"
+ROLLOUT_CORE = CAPTURES / "real-1.36" / "rollout.core.jsonl"
+CRASHLOOP = CAPTURES / "real-1.36" / "crashloop.events.jsonl"
+
+FAST = ClusterSettings(backoff_initial_s=0.005, backoff_max_s=0.02, page_size=7)
+
+
+def values_of(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def push(server: FakeApiServer, value: dict[str, Any]) -> bool:
+    """Write one recorded watch event into the server as the cluster did; False if the server
+    does not serve its kind (HorizontalPodAutoscalers: kspan-py does not watch them)."""
+    body = json.loads(json.dumps(value["object"]))
+    body["metadata"].pop("resourceVersion", None)
+    metadata = body["metadata"]
+    try:
+        exists = server.get(body["kind"], metadata["name"], metadata.get("namespace")) is not None
+        if value["type"] == "DELETED":
+            if exists:
+                server.delete(body)
+        elif exists:
+            server.update(body)
+        else:
+            server.create(body)
+    except FakeApiError as error:
+        if error.code == 404:
+            return False
+        raise
+    return True
+
+
+def push_all(server: FakeApiServer, values: Iterable[dict[str, Any]]) -> int:
+    return sum(push(server, value) for value in values)
+
+
+@dataclass
+class Clock:
+    now_ns: int = 0
+
+    def __call__(self) -> int:
+        return self.now_ns
+
+
+@dataclass
+class Live:
+    state: LiveState
+    sink: InMemorySpanExporter
+    summary: ReplaySummary
+    stop: asyncio.Event
+    task: asyncio.Task[ReplaySummary]
+
+    async def caught_up(self, server: FakeApiServer) -> None:
+        """Wait until the run has taken everything the server holds: each watch has seen the
+        server's resourceVersion (a bookmark brings it) and the graph took every value."""
+        source = self.state.source
+        assert source is not None and self.state.ready is not None
+        await eventually(self.state.ready.is_set, "start-up snapshot")
+        target = str(server.current_resource_version())
+        server.send_bookmarks()
+        await eventually(
+            lambda: (
+                all(w.resource_version == target for w in source.watches)
+                and self.state.values_ingested == source.values_out
+            ),
+            f"watches at resourceVersion {target}",
+            on_timeout=server.send_bookmarks,
+        )
+
+    async def finish(self) -> list[ReadableSpan]:
+        self.stop.set()
+        await asyncio.wait_for(self.task, 10)
+        return list(self.sink.get_finished_spans())
+
+
+async def eventually(
+    condition: Callable[[], bool], what: str, *, on_timeout: Callable[[], None] | None = None
+) -> None:
+    """Poll a condition that other tasks make true; a bounded wait, not a timing assumption."""
+    for attempt in range(2000):
+        if condition():
+            return
+        if on_timeout is not None and attempt % 50 == 49:
+            on_timeout()
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@asynccontextmanager
+async def live_run(
+    server: FakeApiServer,
+    kubeconfig: Path,
+    *,
+    cluster: ClusterSettings = FAST,
+    clock: Clock | None = None,
+    **settings: Any,
+) -> AsyncIterator[Live]:
+    cluster = replace(cluster, kubeconfig=str(kubeconfig), context="fake")
+    live_settings = LiveSettings(cluster=cluster, tick_s=0.005, **settings)
+    sink = InMemorySpanExporter()
+    summary = ReplaySummary()
+    stop = asyncio.Event()
+    state = LiveState()
+    connection = await connect(cluster)
+    task = asyncio.create_task(
+        run(
+            live_settings,
+            {"memory": sink},
+            summary,
+            stop=stop,
+            clock=clock or Clock(),
+            connection=connection,
+            state=state,
+        )
+    )
+    live = Live(state, sink, summary, stop, task)
+    try:
+        await eventually(lambda: state.source is not None or task.done(), "the run to start")
+        yield live
+    finally:
+        if not task.done():
+            stop.set()
+            await asyncio.wait_for(task, 10)
+        await connection.close()
+
+
+def fingerprint(spans: Iterable[ReadableSpan]) -> list[tuple[Any, ...]]:
+    """Everything a backend stores of a span, in a stable order."""
+    rows = []
+    for span in spans:
+        assert span.context is not None
+        rows.append(
+            (
+                span.context.trace_id,
+                span.context.span_id,
+                span.parent.span_id if span.parent else None,
+                span.name,
+                span.start_time,
+                span.end_time,
+                tuple(sorted((span.attributes or {}).items())),
+                span.status.status_code.value,
+                tuple(sorted(span.resource.attributes.items())),
+            )
+        )
+    return sorted(rows)
+
+
+def assert_exactly_once(spans: list[ReadableSpan]) -> None:
+    ids = [span_id(s) for s in spans]
+    assert len(ids) == len(set(ids)), "a span was exported twice"
+
+
+def a_cluster(fake: FakeApiServer) -> FakeApiServer:
+    """A cluster has written something before kspan-py starts (its resourceVersion is never 0,
+    which a watch would take as "any version": the current state, not the history)."""
+    for namespace in ("default", "kube-system", "rollout", "crashloop"):
+        fake.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    return fake
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeApiServer]:
+    async with FakeApiServer() as fake:
+        yield a_cluster(fake)
+
+
+@pytest.fixture
+def kubeconfig(server: FakeApiServer, tmp_path: Path) -> Path:
+    return write_kubeconfig(tmp_path / "kubeconfig", url=server.url, token=server.token)
+
+
+# -- a normal run ------------------------------------------------------------------------
+
+
+async def test_live_run_gives_the_traces_of_the_replay_and_records_them_replayably(
+    server: FakeApiServer, kubeconfig: Path, tmp_path: Path
+) -> None:
+    values = values_of(ROLLOUT)
+    third = len(values) // 3
+    push_all(server, values[:third])  # what the cluster holds before the start: listed
+    recording = tmp_path / "capture.jsonl.gz"
+    async with live_run(server, kubeconfig, record_file=str(recording)) as live:
+        await live.caught_up(server)
+        push_all(server, values[third:])  # then watched
+        await live.caught_up(server)
+        spans = await live.finish()
+
+    assert_exactly_once(spans)
+    # The live run gives the traces a replay of the original recording gives.
+    assert render_golden(spans) == render_golden(replay_file(ROLLOUT))
+    # And its own recording replays into exactly the same spans, ids and times included.
+    assert fingerprint(replay_file(recording)) == fingerprint(spans)
+    # The hot path read pages of 7 with continue tokens, then watched from the list's version.
+    lists = [r for r in server.requests if r.plural == "events" and not r.watch]
+    assert len(lists) > 1 and "continue" in lists[1].query
+    assert any(r.plural == "events" and r.watch and r.resource_version for r in server.requests)
+
+
+async def test_a_cluster_serving_only_core_v1_events_gives_the_same_traces(
+    tmp_path: Path,
+) -> None:
+    async with FakeApiServer(serve_events_v1=False) as server:
+        a_cluster(server)
+        config = write_kubeconfig(tmp_path / "kubeconfig", url=server.url, token=server.token)
+        async with live_run(server, config) as live:
+            await live.caught_up(server)
+            push_all(server, values_of(ROLLOUT_CORE))
+            await live.caught_up(server)
+            spans = await live.finish()
+        assert any(r.path == "/api/v1/events" and r.watch for r in server.requests)
+    assert render_golden(spans) == render_golden(replay_file(ROLLOUT))
+
+
+# -- the protocol's troubles -------------------------------------------------------------
+
+
+async def test_a_dropped_watch_resumes_from_the_last_version_without_duplicates(
+    server: FakeApiServer, kubeconfig: Path
+) -> None:
+    values = values_of(ROLLOUT)
+    half = len(values) // 2
+    async with live_run(server, kubeconfig) as live:
+        await live.caught_up(server)
+        push_all(server, values[:half])
+        await live.caught_up(server)
+        seen = {w.label: w.resource_version for w in live.state.source.watches}  # type: ignore[union-attr]
+        lists_before = sum(not r.watch for r in server.requests)
+        server.drop_watches()
+        push_all(server, values[half:])
+        await live.caught_up(server)
+        spans = await live.finish()
+
+    assert_exactly_once(spans)
+    assert render_golden(spans) == render_golden(replay_file(ROLLOUT))
+    # Every watch came back from where it was, with no list in between.
+    assert sum(not r.watch for r in server.requests if r.plural) == lists_before - sum(
+        not r.watch and not r.plural for r in server.requests
+    )
+    resumed = {r.resource_version for r in server.requests if r.watch and r.plural == "events"}
+    assert seen["events.events.k8s.io"] in resumed
+
+
+@pytest.mark.parametrize("expired_as", ["event", "http"])
+async def test_410_relists_and_an_object_deleted_meanwhile_becomes_deleted(
+    server: FakeApiServer, kubeconfig: Path, expired_as: str, tmp_path: Path
+) -> None:
+    server.expired_as = expired_as  # type: ignore[assignment]
+    values = values_of(ROLLOUT)
+    recording = tmp_path / "capture.jsonl"
+    async with live_run(server, kubeconfig, record_file=str(recording)) as live:
+        await live.caught_up(server)
+        push_all(server, values)
+        await live.caught_up(server)
+        pod = next(p for p in server.list_objects("pods"))
+        ref = ObjectRef("Pod", pod["metadata"]["namespace"], pod["metadata"]["name"])
+        # While the watches are gone: the pod goes, and the history they need is compacted.
+        server.drop_watches()
+        server.delete(pod)
+        server.compact()
+        await eventually(
+            lambda: sum(r.plural == "pods" and not r.watch for r in server.requests) >= 2,
+            "a re-list of pods",
+        )
+        await live.caught_up(server)
+        graph = live.state.graph
+        assert graph is not None
+        stored = graph.store.get(ref)
+        assert stored is not None and stored.deleted_ns is not None
+        await live.finish()
+    recorded = [json.loads(line) for line in recording.read_text().splitlines()]
+    deletions = [v for v in recorded if v.get("type") == "DELETED"]
+    assert any(d["object"]["metadata"]["uid"] == pod["metadata"]["uid"] for d in deletions)
+    assert sum(1 for v in recorded if v.get("kind") == "List") >= 2  # start-up, then re-list
+
+
+async def test_forbidden_names_the_missing_permission_and_keeps_trying(
+    server: FakeApiServer, kubeconfig: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.forbid("list", "pods")
+    caplog.set_level(logging.ERROR)
+    async with live_run(server, kubeconfig) as live:
+        await eventually(
+            lambda: sum(r.plural == "pods" and r.status == 403 for r in server.requests) >= 2,
+            "retries of the forbidden list",
+        )
+        assert live.state.ready is not None and not live.state.ready.is_set()
+        server.allow_all()  # an operator fixes the Role: the run goes on by itself
+        await live.caught_up(server)
+        push_all(server, values_of(ROLLOUT))
+        await live.caught_up(server)
+        spans = await live.finish()
+    assert 'needs get, list and watch on pods in API group "" (core) cluster-wide' in caplog.text
+    assert 'cannot list resource "pods"' in caplog.text
+    assert render_golden(spans) == render_golden(replay_file(ROLLOUT))
+
+
+async def test_a_rotated_exec_plugin_token_is_renewed_after_a_401(
+    server: FakeApiServer, tmp_path: Path
+) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(server.token)
+    config = write_kubeconfig(tmp_path / "kubeconfig", url=server.url, exec_token_file=token_file)
+    values = values_of(ROLLOUT)
+    async with live_run(server, config) as live:
+        await live.caught_up(server)
+        push_all(server, values[:20])
+        await live.caught_up(server)
+        # The credentials rotate: the old token is refused, the plugin now gives the new one.
+        server.set_token("rotated")
+        token_file.write_text("rotated")
+        server.drop_watches()
+        push_all(server, values[20:])
+        await live.caught_up(server)
+        spans = await live.finish()
+    assert any(r.status == 401 for r in server.requests)
+    assert render_golden(spans) == render_golden(replay_file(ROLLOUT))
+
+
+async def test_an_unreachable_api_server_is_named_and_retried(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with FakeApiServer() as server:
+        url, token = server.url, server.token
+    config = write_kubeconfig(tmp_path / "kubeconfig", url=url, token=token)  # nobody there
+    caplog.set_level(logging.ERROR)
+    cluster = replace(FAST, kubeconfig=str(config), context="fake")
+    connection = await connect(cluster)
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        run(
+            LiveSettings(cluster=cluster, tick_s=0.005),
+            {"memory": InMemorySpanExporter()},
+            ReplaySummary(),
+            stop=stop,
+            clock=Clock(),
+            connection=connection,
+        )
+    )
+    try:
+        await eventually(lambda: caplog.text.count("cannot reach the API server") >= 3, "retries")
+        assert not task.done()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await connection.close()
+    assert url.removeprefix("http://") in caplog.text
+
+
+# -- what is exported ----------------------------------------------------------------------
+
+
+async def test_occurrences_before_since_are_context_not_exported(
+    server: FakeApiServer, kubeconfig: Path
+) -> None:
+    values = values_of(ROLLOUT)
+    everything = replay_file(ROLLOUT)
+    times = sorted(s.start_time or 0 for s in everything)
+    since = times[len(times) // 2]
+    async with live_run(server, kubeconfig, since_ns=since) as live:
+        await live.caught_up(server)
+        push_all(server, values)
+        await live.caught_up(server)
+        spans = await live.finish()
+    assert spans and all((s.start_time or 0) >= since for s in spans)
+    # The earlier occurrences still gave the later ones their parents.
+    expected = [s for s in everything if (s.start_time or 0) >= since]
+    assert fingerprint(spans) == fingerprint(expected)
+
+
+async def test_a_repeat_is_a_new_occurrence_and_a_resent_one_is_not(
+    server: FakeApiServer, kubeconfig: Path
+) -> None:
+    async with live_run(server, kubeconfig) as live:
+        await live.caught_up(server)
+        push_all(server, values_of(CRASHLOOP))
+        await live.caught_up(server)
+        backoff = next(e for e in server.list_objects("events") if e["reason"] == "BackOff")
+        count = backoff["count"]
+        # The kubelet counts a repeat on its core/v1 Event: count + 1, a later lastTimestamp.
+        repeat = json.loads(json.dumps(backoff))
+        repeat["count"] = count + 1
+        repeat["lastTimestamp"] = "2030-01-01T00:00:00Z"
+        repeat["metadata"].pop("resourceVersion")
+        server.update(repeat)
+        server.update(repeat)  # the same count again (a re-list, a resync): no new occurrence
+        await live.caught_up(server)
+        spans = await live.finish()
+    assert_exactly_once(spans)
+    counts = [s.attributes.get("k8s.event.count") for s in spans if s.attributes]
+    assert count + 1 in counts
+    backoffs = [s for s in spans if s.name == "Pod.BackOff"]
+    assert len(backoffs) == len([s for s in replay_file(CRASHLOOP) if s.name == "Pod.BackOff"]) + 1
