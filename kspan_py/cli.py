@@ -92,7 +92,8 @@ def _parser() -> argparse.ArgumentParser:
         default=_env("--since"),
         metavar="DURATION",
         help="export occurrences up to this long before the start (1h: the retained history); "
-        "default: none before the start (older events only give context)",
+        "default: none before the start (older events only give context); a restart with a "
+        "--state-file keeps the first start's",
     )
     run_cmd.add_argument(
         "--state-file",

@@ -151,6 +151,7 @@ async def run(
         await asyncio.gather(watching, ticking, checkpointing, return_exceptions=True)
         await values.put(_STOP)
 
+    save_checkpoint()  # at once: a kill before the first periodic save keeps the floor
     watching = asyncio.create_task(watch(), name="source")
     ticking = asyncio.create_task(tick(), name="ticker")
     checkpointing = asyncio.create_task(checkpoints(), name="checkpoint")
@@ -184,10 +185,11 @@ async def run(
 
 
 def _since(settings: LiveSettings, saved: Checkpoint | None, clock: Clock) -> int:
-    if settings.since_ns is not None:
-        return settings.since_ns
+    # A restart goes on from where the first run began: --since is for a first start.
     if saved is not None:
         return saved.since_ns
+    if settings.since_ns is not None:
+        return settings.since_ns
     return clock() - settings.graph.window_ns
 
 

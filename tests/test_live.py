@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
+import sys
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -422,3 +424,88 @@ async def test_a_repeat_is_a_new_occurrence_and_a_resent_one_is_not(
     assert count + 1 in counts
     backoffs = [s for s in spans if s.name == "Pod.BackOff"]
     assert len(backoffs) == len([s for s in replay_file(CRASHLOOP) if s.name == "Pod.BackOff"]) + 1
+
+
+# -- restarts ------------------------------------------------------------------------------
+
+
+def span_ids_in(path: Path) -> list[str]:
+    if not path.exists():
+        return []
+    ids = []
+    for line in path.read_text().splitlines():
+        for resource in json.loads(line)["resourceSpans"]:
+            for scope in resource["scopeSpans"]:
+                ids.extend(span["spanId"] for span in scope["spans"])
+    return ids
+
+
+def journalled(state: Path) -> int:
+    journal = Path(f"{state}.journal")
+    if not journal.exists():
+        return 0
+    return sum(len(json.loads(line)) for line in journal.read_text().splitlines() if line)
+
+
+async def start_run(kubeconfig: Path, out: Path, state: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "kspan_py.cli",
+        "run",
+        "--kubeconfig",
+        str(kubeconfig),
+        "--context",
+        "fake",
+        "--exporter",
+        "otlp-json",
+        "--otlp-json-file",
+        str(out),
+        "--state-file",
+        str(state),
+        "--since",
+        "100000h",  # the recording's events are in the past: export them all
+        stdin=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def test_kill_9_and_restart_with_the_checkpoint_exports_each_occurrence_once(
+    server: FakeApiServer, kubeconfig: Path, tmp_path: Path
+) -> None:
+    values = values_of(ROLLOUT)
+    half = len(values) // 2
+    state = tmp_path / "state.json"
+    first_out, second_out = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    push_all(server, values[:half])
+
+    first = await start_run(kubeconfig, first_out, state)
+    try:
+        # Until it has exported (and journalled) what it could, then no more.
+        await eventually(
+            lambda: journalled(state) > 0 and journalled(state) == len(span_ids_in(first_out)),
+            "the first run's exports",
+        )
+    finally:
+        first.kill()  # SIGKILL: no flush, no checkpoint written on the way out
+        await first.wait()
+    assert first.returncode == -signal.SIGKILL
+    floor = json.loads(state.read_text())["since_ns"]  # saved at start, before any export
+
+    push_all(server, values[half:])  # the cluster goes on while kspan-py is down
+    second = await start_run(kubeconfig, second_out, state)
+    await eventually(lambda: len(span_ids_in(second_out)) > 0, "the second run's exports")
+    second.send_signal(signal.SIGTERM)
+    _, stderr = await asyncio.wait_for(second.communicate(), 30)
+    assert second.returncode == 0, stderr.decode()
+
+    first_ids, second_ids = span_ids_in(first_out), span_ids_in(second_out)
+    assert len(set(first_ids)) == len(first_ids) and len(set(second_ids)) == len(second_ids)
+    assert not set(first_ids) & set(second_ids), "exported again after the restart"
+    # Together: every occurrence of the recording, once.
+    expected = {
+        f"{span_id(s):016x}" for s in replay_file(ROLLOUT) if s.attributes.get("k8s.event.uid")
+    }
+    assert expected <= set(first_ids) | set(second_ids)
+    # The second run kept the first one's export floor (it did not start a new history).
+    assert json.loads(state.read_text())["since_ns"] == floor

@@ -145,6 +145,9 @@ class OtlpJsonFileSink(SpanExporter):
             if self._stream is None:
                 return SpanExportResult.FAILURE
             self._stream.write(line + b"\n")
+            # Handed to the OS before success is reported: a live run journals the batch as
+            # delivered next, and a kill must not lose what the journal says is written.
+            self._stream.flush()
         return SpanExportResult.SUCCESS
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:

@@ -1,0 +1,64 @@
+"""The checkpoint file: what a restart reads back, also after a kill in the middle of a write."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kspan_py.checkpoint import Checkpoint, CheckpointError, CheckpointFile, ExportGate
+from tests.tracing import CAPTURES, replay_file, span_id
+
+
+def test_saved_state_and_journalled_deliveries_come_back(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    first = CheckpointFile(str(path))
+    first.save(Checkpoint(since_ns=7, resource_versions={"pods": "42"}, exported={1: 10}))
+    first.journal([(2, 20), (3, 30)])
+    first.close()  # then a kill: no save after the journal
+
+    loaded = CheckpointFile(str(path)).load()
+    assert loaded == Checkpoint(7, {"pods": "42"}, {1: 10, 2: 20, 3: 30})
+
+
+def test_a_torn_journal_line_loses_only_that_delivery(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    checkpoint = CheckpointFile(str(path))
+    checkpoint.save(Checkpoint(since_ns=1))
+    checkpoint.journal([(5, 50)])
+    checkpoint.close()
+    with open(f"{path}.journal", "ab") as journal:
+        journal.write(b'[["00000000000000')  # the write a kill cut short
+    loaded = CheckpointFile(str(path)).load()
+    assert loaded is not None and loaded.exported == {5: 50}
+
+
+def test_a_save_folds_the_journal_in(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    checkpoint = CheckpointFile(str(path))
+    checkpoint.save(Checkpoint(since_ns=1))
+    checkpoint.journal([(5, 50)])
+    checkpoint.save(Checkpoint(since_ns=1, exported={5: 50}))
+    assert Path(f"{path}.journal").read_bytes() == b""
+    assert CheckpointFile(str(path)).load() == Checkpoint(1, {}, {5: 50})
+
+
+def test_no_state_yet_is_none_and_a_corrupt_one_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    assert CheckpointFile(str(path)).load() is None
+    path.write_text("{not json")
+    with pytest.raises(CheckpointError, match=r"state\.json: unreadable checkpoint"):
+        CheckpointFile(str(path)).load()
+
+
+def test_the_gate_holds_back_what_is_before_since_and_what_was_exported() -> None:
+    spans = replay_file(CAPTURES / "real-1.36" / "rollout.events.jsonl")
+    times = sorted(s.start_time or 0 for s in spans)
+    since = times[len(times) // 2]
+    gate = ExportGate(since)
+    admitted = gate.admit(spans)
+    assert admitted and all((s.start_time or 0) >= since for s in admitted)
+    gate.delivered(admitted[:3])
+    again = gate.admit(spans)
+    assert {span_id(s) for s in again} == {span_id(s) for s in admitted[3:]}
+    assert gate.already_exported == 3
