@@ -494,9 +494,14 @@ async def test_kill_9_and_restart_with_the_checkpoint_exports_each_occurrence_on
 
     push_all(server, values[half:])  # the cluster goes on while kspan-py is down
     second = await start_run(kubeconfig, second_out, state)
-    await eventually(lambda: len(span_ids_in(second_out)) > 0, "the second run's exports")
-    second.send_signal(signal.SIGTERM)
-    _, stderr = await asyncio.wait_for(second.communicate(), 30)
+    try:
+        await eventually(lambda: len(span_ids_in(second_out)) > 0, "the second run's exports")
+        second.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(second.communicate(), 30)
+    finally:
+        if second.returncode is None:
+            second.kill()
+            await second.wait()
     assert second.returncode == 0, stderr.decode()
 
     first_ids, second_ids = span_ids_in(first_out), span_ids_in(second_out)
