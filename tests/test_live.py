@@ -248,8 +248,9 @@ async def test_a_cluster_serving_only_core_v1_events_gives_the_same_traces(
 # -- the protocol's troubles -------------------------------------------------------------
 
 
+@pytest.mark.parametrize("how", ["dropped", "ended by the server's timeout"])
 async def test_a_dropped_watch_resumes_from_the_last_version_without_duplicates(
-    server: FakeApiServer, kubeconfig: Path
+    server: FakeApiServer, kubeconfig: Path, how: str
 ) -> None:
     values = values_of(ROLLOUT)
     half = len(values) // 2
@@ -259,7 +260,10 @@ async def test_a_dropped_watch_resumes_from_the_last_version_without_duplicates(
         await live.caught_up(server)
         seen = {w.label: w.resource_version for w in live.state.source.watches}  # type: ignore[union-attr]
         lists_before = sum(not r.watch for r in server.requests)
-        server.drop_watches()
+        if how == "dropped":
+            server.drop_watches()
+        else:
+            server.end_watches()
         push_all(server, values[half:])
         await live.caught_up(server)
         spans = await live.finish()
@@ -514,3 +518,41 @@ async def test_kill_9_and_restart_with_the_checkpoint_exports_each_occurrence_on
     assert expected <= set(first_ids) | set(second_ids)
     # The second run kept the first one's export floor (it did not start a new history).
     assert json.loads(state.read_text())["since_ns"] == floor
+
+
+async def test_record_writes_a_capture_that_replays_and_stops_cleanly_on_sigterm(
+    server: FakeApiServer, kubeconfig: Path, tmp_path: Path
+) -> None:
+    push_all(server, values_of(ROLLOUT)[:40])
+    capture = tmp_path / "capture.jsonl.gz"
+    recorder = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "kspan_py.cli",
+        "record",
+        str(capture),
+        "--kubeconfig",
+        str(kubeconfig),
+        "--context",
+        "fake",
+        stdin=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        await eventually(lambda: server.watches_opened("pods") > 0, "the recorder's watches")
+        push_all(server, values_of(ROLLOUT)[40:])
+        await eventually(
+            lambda: server.open_watches >= 9 and capture.exists() and capture.stat().st_size > 0,
+            "the recording",
+        )
+        recorder.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(recorder.communicate(), 30)
+    finally:
+        if recorder.returncode is None:
+            recorder.kill()
+            await recorder.wait()
+    assert recorder.returncode == 0, stderr.decode()
+    assert "recorded" in stderr.decode()
+    spans = replay_file(capture)
+    assert_exactly_once(spans)
+    assert {s.name for s in spans} <= {s.name for s in replay_file(ROLLOUT)}
