@@ -145,5 +145,7 @@ class LiveSettings:
     """Also write every raw value observed, in the capture format."""
     tick_s: float = 0.2
     """How often the wall clock moves event time on, so a quiet cluster still flushes."""
+    console_every_s: float = 5.0
+    """How often the console sink prints what finished (live, a trace is never complete)."""
     checkpoint_every_s: float = 30.0
     """How often the checkpoint is rewritten whole (each export is journalled at once)."""

@@ -42,6 +42,7 @@ from kspan_py.runner import (
     publish,
     shutdown_sinks,
 )
+from kspan_py.sinks.console import ConsoleSink
 from kspan_py.sources.capture import CaptureWriter, expand_value
 from kspan_py.sources.watching import ClusterSource, Connection, SourceValue, connect
 
@@ -136,6 +137,15 @@ async def run(
             await asyncio.sleep(settings.tick_s)
             await values.put(_TICK)
 
+    async def print_console() -> None:
+        # The console sink prints trees when flushed; live, a trace is never known complete,
+        # so what finished is printed every few seconds (a long trace comes in parts).
+        consoles = [sink for sink in sinks.values() if isinstance(sink, ConsoleSink)]
+        while consoles:
+            await asyncio.sleep(settings.console_every_s)
+            for console in consoles:
+                console.force_flush()
+
     async def checkpoints() -> None:
         while True:
             await asyncio.sleep(settings.checkpoint_every_s)
@@ -146,22 +156,23 @@ async def run(
 
     async def stopper() -> None:
         await stop.wait()
-        for task in (watching, ticking, checkpointing):
+        for task in (watching, ticking, checkpointing, printing):
             task.cancel()
-        await asyncio.gather(watching, ticking, checkpointing, return_exceptions=True)
+        await asyncio.gather(watching, ticking, checkpointing, printing, return_exceptions=True)
         await values.put(_STOP)
 
     save_checkpoint()  # at once: a kill before the first periodic save keeps the floor
     watching = asyncio.create_task(watch(), name="source")
     ticking = asyncio.create_task(tick(), name="ticker")
     checkpointing = asyncio.create_task(checkpoints(), name="checkpoint")
+    printing = asyncio.create_task(print_console(), name="console")
     linking = asyncio.create_task(link(), name="graph")
     sinking = [
         asyncio.create_task(outlet.run(), name=f"sink:{name}") for name, outlet in outlets.items()
     ]
     stopping = asyncio.create_task(stopper(), name="stopper")
     try:
-        await guarded([watching, ticking, checkpointing, linking, *sinking, stopping])
+        await guarded([watching, ticking, checkpointing, printing, linking, *sinking, stopping])
     except asyncio.CancelledError:
         pass
     finally:

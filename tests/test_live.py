@@ -9,6 +9,7 @@ unless a test moves it, so nothing here waits on time passing.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 import signal
@@ -27,6 +28,7 @@ from kspan_py.config import ClusterSettings, LiveSettings
 from kspan_py.live import LiveState, run
 from kspan_py.model import ObjectRef
 from kspan_py.runner import ReplaySummary
+from kspan_py.sinks.console import ConsoleSink
 from kspan_py.sources.watching import connect
 from tests.fake_apiserver import FakeApiError, FakeApiServer, write_kubeconfig
 from tests.tracing import CAPTURES, render_golden, replay_file, span_id
@@ -556,3 +558,43 @@ async def test_record_writes_a_capture_that_replays_and_stops_cleanly_on_sigterm
     spans = replay_file(capture)
     assert_exactly_once(spans)
     assert {s.name for s in spans} <= {s.name for s in replay_file(ROLLOUT)}
+
+
+async def test_the_wall_clock_exports_while_running_and_the_console_prints_as_it_goes(
+    server: FakeApiServer, kubeconfig: Path
+) -> None:
+    clock = Clock()
+    printed = io.StringIO()
+    console = ConsoleSink(printed, color=False)
+    cluster = replace(FAST, kubeconfig=str(kubeconfig), context="fake")
+    connection = await connect(cluster)
+    stop, state = asyncio.Event(), LiveState()
+    settings = LiveSettings(cluster=cluster, tick_s=0.005, console_every_s=0.01)
+    task = asyncio.create_task(
+        run(
+            settings,
+            {"console": console},
+            ReplaySummary(),
+            stop=stop,
+            clock=clock,
+            connection=connection,
+            state=state,
+        )
+    )
+    try:
+        live = Live(state, InMemorySpanExporter(), ReplaySummary(), stop, task)
+        await eventually(lambda: state.source is not None, "the run to start")
+        await live.caught_up(server)
+        push_all(server, values_of(ROLLOUT))
+        await live.caught_up(server)
+        assert printed.getvalue() == ""  # event time has not moved past the window yet
+        # The wall clock moves on a minute: every occurrence is due, with nothing more coming.
+        graph = state.graph
+        assert graph is not None
+        clock.now_ns = graph.watermark_ns + 60 * 10**9
+        await eventually(lambda: "Pod.Killing" in printed.getvalue(), "the console's trees")
+        assert not task.done()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await connection.close()

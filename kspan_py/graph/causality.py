@@ -306,7 +306,9 @@ class CausalGraph:
         self._drafts[draft.span_id] = draft
         # Exported in link order, so that equal (truncated) times keep the server's order.
         self._linked += 1
-        export_at = self.watermark_ns + self._settings.export_delay_ns
+        # Due a fixed event time after the occurrence, however late it was linked: an
+        # occurrence linked because the clock jumped ahead leaves at once.
+        export_at = event.time_ns + self._settings.window_ns + self._settings.export_delay_ns
         heapq.heappush(self._exports, (export_at, self._linked, draft.span_id))
         self._cover(draft)
 
