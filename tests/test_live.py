@@ -118,7 +118,7 @@ async def eventually(
             return
         if on_timeout is not None and attempt % 50 == 49:
             on_timeout()
-        await asyncio.sleep(0.005)
+        await asyncio.sleep(0.005)  # allow-sleep: a bounded poll of a condition, not a timing bet
     raise AssertionError(f"timed out waiting for {what}")
 
 
@@ -453,11 +453,20 @@ def journalled(state: Path) -> int:
     return sum(len(json.loads(line)) for line in journal.read_text().splitlines() if line)
 
 
-async def start_run(kubeconfig: Path, out: Path, state: Path) -> asyncio.subprocess.Process:
+async def kspan_py(*args: str) -> asyncio.subprocess.Process:
+    """The command line in a process of its own, as a user (or a kill -9) would have it."""
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "kspan_py.cli",
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def start_run(kubeconfig: Path, out: Path, state: Path) -> asyncio.subprocess.Process:
+    return await kspan_py(
         "run",
         "--kubeconfig",
         str(kubeconfig),
@@ -471,8 +480,6 @@ async def start_run(kubeconfig: Path, out: Path, state: Path) -> asyncio.subproc
         str(state),
         "--since",
         "100000h",  # the recording's events are in the past: export them all
-        stdin=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
     )
 
 
@@ -527,18 +534,8 @@ async def test_record_writes_a_capture_that_replays_and_stops_cleanly_on_sigterm
 ) -> None:
     push_all(server, values_of(ROLLOUT)[:40])
     capture = tmp_path / "capture.jsonl.gz"
-    recorder = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "kspan_py.cli",
-        "record",
-        str(capture),
-        "--kubeconfig",
-        str(kubeconfig),
-        "--context",
-        "fake",
-        stdin=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
+    recorder = await kspan_py(
+        "record", str(capture), "--kubeconfig", str(kubeconfig), "--context", "fake"
     )
     try:
         await eventually(lambda: server.watches_opened("pods") > 0, "the recorder's watches")

@@ -267,21 +267,8 @@ class ResourceWatch:
                 return items
 
     async def _failed(self, error: Exception) -> None:
-        """Log a failure (once per attempt), renew rejected credentials, and back off."""
-        if isinstance(error, AccessDenied):
-            log.error("%s", error)
-            if error.status == 401:
-                await self.connection.renew_credentials()
-        elif isinstance(
-            error, ApiUnavailable | aiohttp.ClientError | OSError | TimeoutError | ValueError
-        ):
-            log.warning("%s: %s", self.label, _describe(error, self.connection))
-        else:
-            raise error
         self.stats.errors += 1
-        delay = self._backoff.next_delay()
-        log.debug("%s: retrying in %.2fs", self.label, delay)
-        await asyncio.sleep(delay)
+        await _back_off(error, self.label, self.connection, self._backoff)
 
     # -- list --------------------------------------------------------------------------------
 
@@ -426,6 +413,27 @@ class ResourceWatch:
         await self._out(SourceValue(event, raw=line, resource=self.resource.name))
 
 
+async def _back_off(error: Exception, label: str, connection: Connection, backoff: Backoff) -> None:
+    """Log a failure once, renew rejected credentials, and wait before the next attempt;
+    anything that is not an API or network failure is a bug and is raised."""
+    if isinstance(error, AccessDenied):
+        log.error("%s", error)
+        if error.status == 401:
+            await connection.renew_credentials()
+    elif isinstance(
+        error, ApiUnavailable | aiohttp.ClientError | OSError | TimeoutError | ValueError
+    ):
+        # An API server nobody answers for is an error; a dropped watch is routine.
+        unreachable = isinstance(error, aiohttp.ClientConnectorError | ConnectionRefusedError)
+        level = logging.ERROR if unreachable else logging.WARNING
+        log.log(level, "%s: %s", label, _describe(error, connection))
+    else:
+        raise error
+    delay = backoff.next_delay()
+    log.debug("%s: retrying in %.2fs", label, delay)
+    await asyncio.sleep(delay)
+
+
 # -- HTTP through the client ---------------------------------------------------------------
 
 
@@ -560,13 +568,8 @@ class ClusterSource:
         while True:
             try:
                 return await events_resource(self.connection, self.settings)
-            except AccessDenied as error:
-                log.error("%s", error)
-                if error.status == 401:
-                    await self.connection.renew_credentials()
-            except (ApiUnavailable, aiohttp.ClientError, OSError, TimeoutError) as error:
-                log.error("%s", _describe(error, self.connection))
-            await asyncio.sleep(backoff.next_delay())
+            except Exception as error:  # _back_off re-raises what it cannot handle
+                await _back_off(error, "discovery of events.k8s.io/v1", self.connection, backoff)
 
     def resource_versions(self) -> dict[str, str]:
         return {watch.label: watch.resource_version for watch in self.watches}
