@@ -15,7 +15,7 @@ import logging
 from bisect import bisect_right, insort
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from cachetools import TTLCache
 from opentelemetry.sdk.trace import ReadableSpan
@@ -32,6 +32,7 @@ from kspan_py.graph.linking import (
     Verdict,
     decide,
 )
+from kspan_py.graph.occurrences import SeenOccurrences
 from kspan_py.graph.rules import named_child
 from kspan_py.graph.store import ObjectStore
 from kspan_py.model import (
@@ -53,6 +54,24 @@ _FOREVER = 2**62
 
 ADVANCE_EVERY = 512
 """Changes ingested between two moves of event time (a batch): fewer costs more per change."""
+
+_MAX_SEEN = 2_000_000
+"""Occurrences remembered at most (the oldest go first): a bound for a cluster in an event storm."""
+
+NameKey = tuple[str, str, str]  # (kind, namespace, name)
+
+
+class _Acts(list[NamedAct]):
+    """The acts that named one object, oldest first, with the one key they are stored under."""
+
+    __slots__ = ("name_key",)
+
+    def __init__(self, name_key: NameKey) -> None:
+        super().__init__()
+        self.name_key = name_key
+
+
+_Pending = tuple[KubeEvent, int, bool]  # (occurrence, its span id, whether it names a child)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,22 +105,26 @@ class CausalGraph:
         self.stats = GraphStats()
         self.traces: set[int] = set()
         self.watermark_ns = 0
-        ttl_s = (settings.link_horizon_ns + 2 * settings.window_ns) / 1e9
-        # Every occurrence seen, with the trace it was placed in (0 while pending): it both
-        # drops repeats of the same count and finds a cause's trace. Event time is its clock,
-        # so that replays never depend on the wall clock.
-        self._occurrences: TTLCache[OccurrenceKey, int] = TTLCache(
-            maxsize=2_000_000, ttl=ttl_s, timer=self._clock
-        )
+        ttl_ns = settings.link_horizon_ns + 2 * settings.window_ns
+        ttl_s = ttl_ns / 1e9
+        # Every occurrence seen (its span id) drops repeats of the same count; the trace an
+        # occurrence was placed in is kept only for acts, the only occurrences ever looked up
+        # as causes (0 or absent while pending). Event time is the clock of both, so that
+        # replays never depend on the wall clock.
+        self._seen = SeenOccurrences(ttl_ns, _MAX_SEEN)
+        self._placed: dict[OccurrenceKey, int] = {}
         self._pending: list[tuple[int, int, str, int]] = []
-        self._pending_events: dict[OccurrenceKey, KubeEvent] = {}
+        self._pending_events: dict[OccurrenceKey, _Pending] = {}
         self._linking: set[OccurrenceKey] = set()
-        self._acts: dict[tuple[str, str, str], list[NamedAct]] = {}
+        self._acts: dict[NameKey, _Acts] = {}
         self._timelines: dict[str, list[tuple[int, int, str, int]]] = {}
         # What _forget may drop, in arrival order: timelines live a few windows, acts an hour,
         # so each has its own queue (one queue would let an act hold back every timeline).
+        # Acts are many: their queue is two deques (time, key) that share the act's int and
+        # the key its list is stored under, rather than a tuple per act.
         self._timeline_expiry: deque[tuple[int, str]] = deque()
-        self._act_expiry: deque[tuple[int, tuple[str, str, str]]] = deque()
+        self._act_expiry_times: deque[int] = deque()
+        self._act_expiry_keys: deque[NameKey] = deque()
         self._changes: dict[str, Change] = {}
         self._change_by_trace: dict[int, str] = {}
         self._drafts: dict[int, SpanDraft] = {}
@@ -129,11 +152,12 @@ class CausalGraph:
         self._occurrence(change.event)
 
     def _occurrence(self, event: KubeEvent) -> None:
-        key = OccurrenceKey(event.uid, event.count)
-        if key in self._occurrences:
+        span_id = event_span_id(event.uid, event.count)
+        if self._seen.alive(span_id, self.watermark_ns):
             self.stats.repeats_ignored += 1
             return
-        self._occurrences[key] = 0
+        self._seen.set(span_id, self.watermark_ns)
+        key = OccurrenceKey(event.uid, event.count)
         self.stats.occurrences += 1
         if event.time_ns > self.watermark_ns:
             self.watermark_ns = event.time_ns
@@ -143,19 +167,24 @@ class CausalGraph:
         heapq.heappush(
             self._pending, (event.time_ns, event.resource_version, event.uid, event.count)
         )
-        self._pending_events[key] = event
         object_key = event.regarding.key
-        insort(
-            self._timelines.setdefault(object_key, []),
-            (event.time_ns, event.resource_version, event.uid, event.count),
-        )
+        timeline = self._timelines.get(object_key)
+        if timeline is None:
+            timeline = self._timelines[object_key] = []
+        insort(timeline, (event.time_ns, event.resource_version, event.uid, event.count))
         self._timeline_expiry.append((event.time_ns, object_key))
         child = named_child(event)
+        self._pending_events[key] = (event, span_id, child is not None)
         if child is not None:
+            self._placed.pop(key, None)  # pending (again, when it had expired)
             act = NamedAct(key, event.time_ns, event.resource_version, child.relation)
             name_key = (child.kind, child.namespace, child.name)
-            self._acts.setdefault(name_key, []).append(act)
-            self._act_expiry.append((event.time_ns, name_key))
+            acts = self._acts.get(name_key)
+            if acts is None:
+                acts = self._acts[name_key] = _Acts(name_key)
+            acts.append(act)
+            self._act_expiry_times.append(event.time_ns)
+            self._act_expiry_keys.append(acts.name_key)
 
     # -- progress --------------------------------------------------------------------------
 
@@ -190,27 +219,32 @@ class CausalGraph:
     # -- linking ---------------------------------------------------------------------------
 
     def _link(self, key: OccurrenceKey) -> Placement:
-        event = self._pending_events.pop(key)
+        event, span_id, is_act = self._pending_events.pop(key)
         self._linking.add(key)
         try:
             verdict = decide(event, _View(self), self._limits)
-            placement, parent_id, rule = self._apply(event, verdict)
+            placement, parent_id, rule = self._apply(event, span_id, verdict)
         finally:
             self._linking.discard(key)
-        self._occurrences[key] = placement.trace_id
+        self._seen.set(span_id, self.watermark_ns)
+        if is_act:
+            self._placed[key] = placement.trace_id
         self._draft_event(event, placement, parent_id, rule)
         return placement
 
     def _placement_of(self, key: OccurrenceKey) -> Placement | None:
-        trace_id = self._occurrences.get(key)
+        trace_id = self._placed.get(key)
         if trace_id:
-            return Placement(trace_id, event_span_id(key.uid, key.number))
+            span_id = event_span_id(key.uid, key.number)
+            if self._seen.alive(span_id, self.watermark_ns):
+                return Placement(trace_id, span_id)
         if key in self._pending_events and key not in self._linking:
             return self._link(key)  # a cause that happened (or arrived) after its effect
         return None
 
-    def _apply(self, event: KubeEvent, verdict: Verdict) -> tuple[Placement, int | None, str]:
-        span_id = event_span_id(event.uid, event.count)
+    def _apply(
+        self, event: KubeEvent, span_id: int, verdict: Verdict
+    ) -> tuple[Placement, int | None, str]:
         if isinstance(verdict, CausedBy):
             cause = self._placement_of(verdict.cause)
             if cause is not None:
@@ -262,7 +296,14 @@ class CausalGraph:
             return
         change = self._changes[top_key]
         if time_ns > change.last_ns:
-            self._changes[top_key] = replace(change, last_ns=time_ns)
+            self._changes[top_key] = Change(
+                change.top_key,
+                change.generation,
+                change.trace_id,
+                change.anchor_span_id,
+                change.started_ns,
+                time_ns,
+            )
 
     # -- drafting and export ---------------------------------------------------------------
 
@@ -368,12 +409,15 @@ class CausalGraph:
             timeline = self._timelines.get(object_key)
             if timeline is not None and timeline[-1][0] < timeline_horizon:
                 del self._timelines[object_key]
-        acts = self._act_expiry
-        while acts and acts[0][0] < act_horizon:
-            _, name_key = acts.popleft()
+        times, keys = self._act_expiry_times, self._act_expiry_keys
+        while times and times[0] < act_horizon:
+            times.popleft()
+            name_key = keys.popleft()
             named = self._acts.get(name_key)
             if named is not None and named[-1].time_ns < act_horizon:
                 del self._acts[name_key]
+                for act in named:
+                    self._placed.pop(act.key, None)
         if now_ns >= self._next_change_sweep:
             self._next_change_sweep = now_ns + self._settings.change_gap_ns
             stale = now_ns - self._settings.max_change_ns - self._settings.change_gap_ns
