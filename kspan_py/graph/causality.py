@@ -44,8 +44,7 @@ from kspan_py.model import (
     ObjectRef,
     Snapshot,
 )
-from kspan_py.spans import attributes as attrs
-from kspan_py.spans.building import SpanBuilder, SpanDraft
+from kspan_py.spans.building import ChangeRoot, SpanBuilder, SpanDraft
 from kspan_py.spans.ids import change_span_id, change_trace_id, event_span_id, event_trace_id
 
 log = logging.getLogger(__name__)
@@ -312,20 +311,14 @@ class CausalGraph:
     ) -> None:
         if root_id in self._drafts or root_id in self._exported_roots:
             return
-        attributes = attrs.object_attributes(top)
-        attributes[attrs.CHANGE_GENERATION] = generation.generation
-        attributes[attrs.CHANGE_MANAGER] = generation.manager
         self._drafts[root_id] = SpanDraft(
             trace_id=trace_id,
             span_id=root_id,
             parent_id=None,
-            name=f"{top.kind}.{generation.operation}",
             start_ns=generation.time_ns,
             end_ns=generation.time_ns,
-            component=generation.manager,
-            instance="",
-            attributes=attributes,
-            error_message=None,
+            subject=ChangeRoot(top, generation),
+            link_rule="",
         )
         self._roots[trace_id] = root_id
 
@@ -336,13 +329,10 @@ class CausalGraph:
             trace_id=placement.trace_id,
             span_id=placement.span_id,
             parent_id=parent_id,
-            name=f"{event.regarding.kind}.{event.reason or 'Event'}",
             start_ns=event.time_ns,
             end_ns=self._natural_end(event),
-            component=event.component,
-            instance=event.instance,
-            attributes=attrs.event_attributes(event, rule),
-            error_message=event.message if event.is_warning else None,
+            subject=event,
+            link_rule=rule,
         )
         self._drafts[draft.span_id] = draft
         # Exported in link order, so that equal (truncated) times keep the server's order.
