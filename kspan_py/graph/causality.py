@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import sys
 from bisect import bisect_right, insort
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -57,20 +58,8 @@ ADVANCE_EVERY = 512
 _MAX_SEEN = 2_000_000
 """Occurrences remembered at most (the oldest go first): a bound for a cluster in an event storm."""
 
-NameKey = tuple[str, str, str]  # (kind, namespace, name)
-
-
-class _Acts(list[NamedAct]):
-    """The acts that named one object, oldest first, with the one key they are stored under."""
-
-    __slots__ = ("name_key",)
-
-    def __init__(self, name_key: NameKey) -> None:
-        super().__init__()
-        self.name_key = name_key
-
-
-_Pending = tuple[KubeEvent, int, bool]  # (occurrence, its span id, whether it names a child)
+_ActsByName = dict[str, tuple[NamedAct, ...]]  # child name -> acts that named it, oldest first
+_Pending = tuple[KubeEvent, int, tuple[NamedAct, ...]]  # (occurrence, its span id, its acts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,23 +96,25 @@ class CausalGraph:
         ttl_ns = settings.link_horizon_ns + 2 * settings.window_ns
         ttl_s = ttl_ns / 1e9
         # Every occurrence seen (its span id) drops repeats of the same count; the trace an
-        # occurrence was placed in is kept only for acts, the only occurrences ever looked up
-        # as causes (0 or absent while pending). Event time is the clock of both, so that
-        # replays never depend on the wall clock.
+        # occurrence was placed in is kept only on acts, the only occurrences ever looked up
+        # as causes. Event time is the clock of both, so that replays never depend on the
+        # wall clock.
         self._seen = SeenOccurrences(ttl_ns, _MAX_SEEN)
-        self._placed: dict[OccurrenceKey, int] = {}
         self._pending: list[tuple[int, int, str, int]] = []
         self._pending_events: dict[OccurrenceKey, _Pending] = {}
         self._linking: set[OccurrenceKey] = set()
-        self._acts: dict[NameKey, _Acts] = {}
+        # Acts by the child they name: (kind, namespace) -> name -> acts. The inner dicts stay
+        # (there are few), so the expiry queue can hold them.
+        self._acts: dict[tuple[str, str], _ActsByName] = {}
         self._timelines: dict[str, list[tuple[int, int, str, int]]] = {}
         # What _forget may drop, in arrival order: timelines live a few windows, acts an hour,
         # so each has its own queue (one queue would let an act hold back every timeline).
-        # Acts are many: their queue is two deques (time, key) that share the act's int and
-        # the key its list is stored under, rather than a tuple per act.
+        # Acts are many: their queue is three deques (time, names, name) that share the act's
+        # int and the strings and dict its acts are stored under, rather than tuples per act.
         self._timeline_expiry: deque[tuple[int, str]] = deque()
         self._act_expiry_times: deque[int] = deque()
-        self._act_expiry_keys: deque[NameKey] = deque()
+        self._act_expiry_names: deque[_ActsByName] = deque()
+        self._act_expiry_name: deque[str] = deque()
         self._changes: dict[str, Change] = {}
         self._change_by_trace: dict[int, str] = {}
         self._drafts: dict[int, SpanDraft] = {}
@@ -173,17 +164,24 @@ class CausalGraph:
         insort(timeline, (event.time_ns, event.resource_version, event.uid, event.count))
         self._timeline_expiry.append((event.time_ns, object_key))
         child = named_child(event)
-        self._pending_events[key] = (event, span_id, child is not None)
+        own_acts: tuple[NamedAct, ...] = ()
         if child is not None:
-            self._placed.pop(key, None)  # pending (again, when it had expired)
+            names = self._acts.get((child.kind, child.namespace))
+            if names is None:
+                names = self._acts[(child.kind, child.namespace)] = {}
+            name = sys.intern(child.name)  # the child's record has the same string
+            acts = names.get(name, ())
             act = NamedAct(key, event.time_ns, event.resource_version, child.relation)
-            name_key = (child.kind, child.namespace, child.name)
-            acts = self._acts.get(name_key)
-            if acts is None:
-                acts = self._acts[name_key] = _Acts(name_key)
-            acts.append(act)
+            # Seen again after it expired: its earlier acts are pending again, like this one,
+            # and all of them are placed where this occurrence is.
+            own_acts = (*(a for a in acts if a.uid == event.uid and a.number == event.count), act)
+            for earlier in own_acts:
+                earlier.trace_id = 0
+            names[name] = (*acts, act)
             self._act_expiry_times.append(event.time_ns)
-            self._act_expiry_keys.append(acts.name_key)
+            self._act_expiry_names.append(names)
+            self._act_expiry_name.append(name)
+        self._pending_events[key] = (event, span_id, own_acts)
 
     # -- progress --------------------------------------------------------------------------
 
@@ -218,7 +216,7 @@ class CausalGraph:
     # -- linking ---------------------------------------------------------------------------
 
     def _link(self, key: OccurrenceKey) -> Placement:
-        event, span_id, is_act = self._pending_events.pop(key)
+        event, span_id, own_acts = self._pending_events.pop(key)
         self._linking.add(key)
         try:
             verdict = decide(event, _View(self), self._limits)
@@ -226,17 +224,16 @@ class CausalGraph:
         finally:
             self._linking.discard(key)
         self._seen.set(span_id, self.watermark_ns)
-        if is_act:
-            self._placed[key] = placement.trace_id
+        for act in own_acts:
+            act.trace_id, act.span_id = placement.trace_id, span_id
         self._draft_event(event, placement, parent_id, rule)
         return placement
 
-    def _placement_of(self, key: OccurrenceKey) -> Placement | None:
-        trace_id = self._placed.get(key)
-        if trace_id:
-            span_id = event_span_id(key.uid, key.number)
-            if self._seen.alive(span_id, self.watermark_ns):
-                return Placement(trace_id, span_id)
+    def _placement_of(self, cause: CausedBy) -> Placement | None:
+        act = cause.act
+        if act is not None and act.trace_id and self._seen.alive(act.span_id, self.watermark_ns):
+            return Placement(act.trace_id, act.span_id)
+        key = cause.cause
         if key in self._pending_events and key not in self._linking:
             return self._link(key)  # a cause that happened (or arrived) after its effect
         return None
@@ -245,7 +242,7 @@ class CausalGraph:
         self, event: KubeEvent, span_id: int, verdict: Verdict
     ) -> tuple[Placement, int | None, str]:
         if isinstance(verdict, CausedBy):
-            cause = self._placement_of(verdict.cause)
+            cause = self._placement_of(verdict)
             if cause is not None:
                 self._touch(cause.trace_id, event.time_ns)
                 return Placement(cause.trace_id, span_id), cause.span_id, verdict.relation.value
@@ -399,15 +396,17 @@ class CausalGraph:
             timeline = self._timelines.get(object_key)
             if timeline is not None and timeline[-1][0] < timeline_horizon:
                 del self._timelines[object_key]
-        times, keys = self._act_expiry_times, self._act_expiry_keys
+        times, names_queue, name_queue = (
+            self._act_expiry_times,
+            self._act_expiry_names,
+            self._act_expiry_name,
+        )
         while times and times[0] < act_horizon:
             times.popleft()
-            name_key = keys.popleft()
-            named = self._acts.get(name_key)
+            names, name = names_queue.popleft(), name_queue.popleft()
+            named = names.get(name)
             if named is not None and named[-1].time_ns < act_horizon:
-                del self._acts[name_key]
-                for act in named:
-                    self._placed.pop(act.key, None)
+                del names[name]
         if now_ns >= self._next_change_sweep:
             self._next_change_sweep = now_ns + self._settings.change_gap_ns
             stale = now_ns - self._settings.max_change_ns - self._settings.change_gap_ns
@@ -426,7 +425,8 @@ class _View:
     def acts_naming(self, ref: ObjectRef) -> Sequence[NamedAct]:
         if not self._actors:
             return ()
-        return self._graph._acts.get(ref.name_key, ())
+        names = self._graph._acts.get((ref.kind, ref.namespace))
+        return names.get(ref.name, ()) if names is not None else ()
 
     def top_of(self, ref: ObjectRef) -> ObjectRef:
         return self._graph.store.top_of(ref)
