@@ -121,6 +121,10 @@ class CausalGraph:
         self._exports: list[tuple[int, int, int]] = []  # (export at, link order, span id)
         self._linked = 0
         self._roots: dict[int, int] = {}  # trace id -> root span id, for changes with a root
+        # No root can be due before this (event time): _finished looks at the roots (all the
+        # changes in progress, thousands in a rollout) only then, not on every batch. A new
+        # root brings it forward; so does a change ending (its root is then idle).
+        self._roots_due = 0
         self._exported_roots: TTLCache[int, None] = TTLCache(
             maxsize=100_000, ttl=ttl_s, timer=self._clock
         )
@@ -261,6 +265,7 @@ class CausalGraph:
         previous = self._changes.get(top.key)
         if previous is not None:
             self._change_by_trace.pop(previous.trace_id, None)
+            self._roots_due = 0
         if generation is not None:
             trace_id = change_trace_id(top.key, generation.generation)
             root_id = change_span_id(top.key, generation.generation)
@@ -318,6 +323,7 @@ class CausalGraph:
             link_rule="",
         )
         self._roots[trace_id] = root_id
+        self._roots_due = 0
 
     def _draft_event(
         self, event: KubeEvent, placement: Placement, parent_id: int | None, rule: str
@@ -367,6 +373,16 @@ class CausalGraph:
             draft = self._drafts.pop(span_id, None)
             if draft is not None:
                 done.append(self._builder.build(draft))
+        if now_ns >= self._roots_due:
+            done.extend(self._finished_roots(now_ns))
+        self.stats.spans += len(done)
+        return done
+
+    def _finished_roots(self, now_ns: int) -> list[ReadableSpan]:
+        """Roots whose change went quiet or that were held long enough; sets _roots_due."""
+        done: list[ReadableSpan] = []
+        gap, hold = self._settings.change_gap_ns, self._settings.root_hold_ns
+        due = _FOREVER
         for trace_id, root_id in list(self._roots.items()):
             root = self._drafts.get(root_id)
             if root is None:
@@ -374,13 +390,18 @@ class CausalGraph:
                 continue
             top_key = self._change_by_trace.get(trace_id)
             change = self._changes.get(top_key) if top_key is not None else None
-            idle = change is None or now_ns - change.last_ns > self._settings.change_gap_ns
-            if idle or now_ns - root.start_ns >= self._settings.root_hold_ns:
+            idle = change is None or now_ns - change.last_ns > gap
+            if idle or now_ns - root.start_ns >= hold:
                 del self._drafts[root_id]
                 del self._roots[trace_id]
                 self._exported_roots[root_id] = None
                 done.append(self._builder.build(root))
-        self.stats.spans += len(done)
+            else:
+                # Due once held long enough, or once quiet for longer than the gap (a later
+                # occurrence only moves that on).
+                assert change is not None
+                due = min(due, root.start_ns + hold, change.last_ns + gap + 1)
+        self._roots_due = due
         return done
 
     def _forget(self, now_ns: int) -> None:
@@ -413,6 +434,7 @@ class CausalGraph:
             for top_key in [k for k, c in self._changes.items() if c.last_ns < stale]:
                 change = self._changes.pop(top_key)
                 self._change_by_trace.pop(change.trace_id, None)
+                self._roots_due = 0
 
 
 class _View:
