@@ -11,6 +11,7 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from kspan_py.sinks.otlp_json import request_json
+from kspan_py.spans.building import KubeSpan
 from tests.tracing import CAPTURES, replay_file
 
 
@@ -52,3 +53,12 @@ def test_otlp_json_follows_the_json_rules() -> None:
             assert all(c["value"]["intValue"].isdigit() for c in counts)
             if span.get("parentSpanId"):
                 assert counts, "every event span carries its count as an int64 string"
+
+
+def test_spans_read_from_their_drafts_encode_as_the_sdks_own_spans() -> None:
+    for capture in sorted(CAPTURES.rglob("*.jsonl")):
+        spans = replay_file(capture)
+        built_out = [span.built_out() for span in spans if isinstance(span, KubeSpan)]
+        assert len(built_out) == len(spans)
+        assert request_json(spans) == request_json(built_out), capture
+        assert encode_spans(spans) == encode_spans(built_out), capture

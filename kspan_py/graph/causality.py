@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import heapq
 import logging
+import sys
 from bisect import bisect_right, insort
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from cachetools import TTLCache
 from opentelemetry.sdk.trace import ReadableSpan
@@ -32,6 +33,7 @@ from kspan_py.graph.linking import (
     Verdict,
     decide,
 )
+from kspan_py.graph.occurrences import SeenOccurrences
 from kspan_py.graph.rules import named_child
 from kspan_py.graph.store import ObjectStore
 from kspan_py.model import (
@@ -43,8 +45,7 @@ from kspan_py.model import (
     ObjectRef,
     Snapshot,
 )
-from kspan_py.spans import attributes as attrs
-from kspan_py.spans.building import SpanBuilder, SpanDraft
+from kspan_py.spans.building import ChangeRoot, SpanBuilder, SpanDraft
 from kspan_py.spans.ids import change_span_id, change_trace_id, event_span_id, event_trace_id
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,12 @@ _FOREVER = 2**62
 
 ADVANCE_EVERY = 512
 """Changes ingested between two moves of event time (a batch): fewer costs more per change."""
+
+_MAX_SEEN = 2_000_000
+"""Occurrences remembered at most (the oldest go first): a bound for a cluster in an event storm."""
+
+_ActsByName = dict[str, tuple[NamedAct, ...]]  # child name -> acts that named it, oldest first
+_Pending = tuple[KubeEvent, int, tuple[NamedAct, ...]]  # (occurrence, its span id, its acts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,28 +93,38 @@ class CausalGraph:
         self.stats = GraphStats()
         self.traces: set[int] = set()
         self.watermark_ns = 0
-        ttl_s = (settings.link_horizon_ns + 2 * settings.window_ns) / 1e9
-        # Every occurrence seen, with the trace it was placed in (0 while pending): it both
-        # drops repeats of the same count and finds a cause's trace. Event time is its clock,
-        # so that replays never depend on the wall clock.
-        self._occurrences: TTLCache[OccurrenceKey, int] = TTLCache(
-            maxsize=2_000_000, ttl=ttl_s, timer=self._clock
-        )
+        ttl_ns = settings.link_horizon_ns + 2 * settings.window_ns
+        ttl_s = ttl_ns / 1e9
+        # Every occurrence seen (its span id) drops repeats of the same count; the trace an
+        # occurrence was placed in is kept only on acts, the only occurrences ever looked up
+        # as causes. Event time is the clock of both, so that replays never depend on the
+        # wall clock.
+        self._seen = SeenOccurrences(ttl_ns, _MAX_SEEN)
         self._pending: list[tuple[int, int, str, int]] = []
-        self._pending_events: dict[OccurrenceKey, KubeEvent] = {}
+        self._pending_events: dict[OccurrenceKey, _Pending] = {}
         self._linking: set[OccurrenceKey] = set()
-        self._acts: dict[tuple[str, str, str], list[NamedAct]] = {}
+        # Acts by the child they name: (kind, namespace) -> name -> acts. The inner dicts stay
+        # (there are few), so the expiry queue can hold them.
+        self._acts: dict[tuple[str, str], _ActsByName] = {}
         self._timelines: dict[str, list[tuple[int, int, str, int]]] = {}
         # What _forget may drop, in arrival order: timelines live a few windows, acts an hour,
         # so each has its own queue (one queue would let an act hold back every timeline).
+        # Acts are many: their queue is three deques (time, names, name) that share the act's
+        # int and the strings and dict its acts are stored under, rather than tuples per act.
         self._timeline_expiry: deque[tuple[int, str]] = deque()
-        self._act_expiry: deque[tuple[int, tuple[str, str, str]]] = deque()
+        self._act_expiry_times: deque[int] = deque()
+        self._act_expiry_names: deque[_ActsByName] = deque()
+        self._act_expiry_name: deque[str] = deque()
         self._changes: dict[str, Change] = {}
         self._change_by_trace: dict[int, str] = {}
         self._drafts: dict[int, SpanDraft] = {}
         self._exports: list[tuple[int, int, int]] = []  # (export at, link order, span id)
         self._linked = 0
         self._roots: dict[int, int] = {}  # trace id -> root span id, for changes with a root
+        # No root can be due before this (event time): _finished looks at the roots (all the
+        # changes in progress, thousands in a rollout) only then, not on every batch. A new
+        # root brings it forward; so does a change ending (its root is then idle).
+        self._roots_due = 0
         self._exported_roots: TTLCache[int, None] = TTLCache(
             maxsize=100_000, ttl=ttl_s, timer=self._clock
         )
@@ -129,11 +146,12 @@ class CausalGraph:
         self._occurrence(change.event)
 
     def _occurrence(self, event: KubeEvent) -> None:
-        key = OccurrenceKey(event.uid, event.count)
-        if key in self._occurrences:
+        span_id = event_span_id(event.uid, event.count)
+        if self._seen.alive(span_id, self.watermark_ns):
             self.stats.repeats_ignored += 1
             return
-        self._occurrences[key] = 0
+        self._seen.set(span_id, self.watermark_ns)
+        key = OccurrenceKey(event.uid, event.count)
         self.stats.occurrences += 1
         if event.time_ns > self.watermark_ns:
             self.watermark_ns = event.time_ns
@@ -143,19 +161,31 @@ class CausalGraph:
         heapq.heappush(
             self._pending, (event.time_ns, event.resource_version, event.uid, event.count)
         )
-        self._pending_events[key] = event
         object_key = event.regarding.key
-        insort(
-            self._timelines.setdefault(object_key, []),
-            (event.time_ns, event.resource_version, event.uid, event.count),
-        )
+        timeline = self._timelines.get(object_key)
+        if timeline is None:
+            timeline = self._timelines[object_key] = []
+        insort(timeline, (event.time_ns, event.resource_version, event.uid, event.count))
         self._timeline_expiry.append((event.time_ns, object_key))
         child = named_child(event)
+        own_acts: tuple[NamedAct, ...] = ()
         if child is not None:
+            names = self._acts.get((child.kind, child.namespace))
+            if names is None:
+                names = self._acts[(child.kind, child.namespace)] = {}
+            name = sys.intern(child.name)  # the child's record has the same string
+            acts = names.get(name, ())
             act = NamedAct(key, event.time_ns, event.resource_version, child.relation)
-            name_key = (child.kind, child.namespace, child.name)
-            self._acts.setdefault(name_key, []).append(act)
-            self._act_expiry.append((event.time_ns, name_key))
+            # Seen again after it expired: its earlier acts are pending again, like this one,
+            # and all of them are placed where this occurrence is.
+            own_acts = (*(a for a in acts if a.uid == event.uid and a.number == event.count), act)
+            for earlier in own_acts:
+                earlier.trace_id = 0
+            names[name] = (*acts, act)
+            self._act_expiry_times.append(event.time_ns)
+            self._act_expiry_names.append(names)
+            self._act_expiry_name.append(name)
+        self._pending_events[key] = (event, span_id, own_acts)
 
     # -- progress --------------------------------------------------------------------------
 
@@ -190,29 +220,33 @@ class CausalGraph:
     # -- linking ---------------------------------------------------------------------------
 
     def _link(self, key: OccurrenceKey) -> Placement:
-        event = self._pending_events.pop(key)
+        event, span_id, own_acts = self._pending_events.pop(key)
         self._linking.add(key)
         try:
             verdict = decide(event, _View(self), self._limits)
-            placement, parent_id, rule = self._apply(event, verdict)
+            placement, parent_id, rule = self._apply(event, span_id, verdict)
         finally:
             self._linking.discard(key)
-        self._occurrences[key] = placement.trace_id
+        self._seen.set(span_id, self.watermark_ns)
+        for act in own_acts:
+            act.trace_id, act.span_id = placement.trace_id, span_id
         self._draft_event(event, placement, parent_id, rule)
         return placement
 
-    def _placement_of(self, key: OccurrenceKey) -> Placement | None:
-        trace_id = self._occurrences.get(key)
-        if trace_id:
-            return Placement(trace_id, event_span_id(key.uid, key.number))
+    def _placement_of(self, cause: CausedBy) -> Placement | None:
+        act = cause.act
+        if act is not None and act.trace_id and self._seen.alive(act.span_id, self.watermark_ns):
+            return Placement(act.trace_id, act.span_id)
+        key = cause.cause
         if key in self._pending_events and key not in self._linking:
             return self._link(key)  # a cause that happened (or arrived) after its effect
         return None
 
-    def _apply(self, event: KubeEvent, verdict: Verdict) -> tuple[Placement, int | None, str]:
-        span_id = event_span_id(event.uid, event.count)
+    def _apply(
+        self, event: KubeEvent, span_id: int, verdict: Verdict
+    ) -> tuple[Placement, int | None, str]:
         if isinstance(verdict, CausedBy):
-            cause = self._placement_of(verdict.cause)
+            cause = self._placement_of(verdict)
             if cause is not None:
                 self._touch(cause.trace_id, event.time_ns)
                 return Placement(cause.trace_id, span_id), cause.span_id, verdict.relation.value
@@ -231,6 +265,7 @@ class CausalGraph:
         previous = self._changes.get(top.key)
         if previous is not None:
             self._change_by_trace.pop(previous.trace_id, None)
+            self._roots_due = 0
         if generation is not None:
             trace_id = change_trace_id(top.key, generation.generation)
             root_id = change_span_id(top.key, generation.generation)
@@ -262,7 +297,14 @@ class CausalGraph:
             return
         change = self._changes[top_key]
         if time_ns > change.last_ns:
-            self._changes[top_key] = replace(change, last_ns=time_ns)
+            self._changes[top_key] = Change(
+                change.top_key,
+                change.generation,
+                change.trace_id,
+                change.anchor_span_id,
+                change.started_ns,
+                time_ns,
+            )
 
     # -- drafting and export ---------------------------------------------------------------
 
@@ -271,22 +313,17 @@ class CausalGraph:
     ) -> None:
         if root_id in self._drafts or root_id in self._exported_roots:
             return
-        attributes = attrs.object_attributes(top)
-        attributes[attrs.CHANGE_GENERATION] = generation.generation
-        attributes[attrs.CHANGE_MANAGER] = generation.manager
         self._drafts[root_id] = SpanDraft(
             trace_id=trace_id,
             span_id=root_id,
             parent_id=None,
-            name=f"{top.kind}.{generation.operation}",
             start_ns=generation.time_ns,
             end_ns=generation.time_ns,
-            component=generation.manager,
-            instance="",
-            attributes=attributes,
-            error_message=None,
+            subject=ChangeRoot(top, generation),
+            link_rule="",
         )
         self._roots[trace_id] = root_id
+        self._roots_due = 0
 
     def _draft_event(
         self, event: KubeEvent, placement: Placement, parent_id: int | None, rule: str
@@ -295,13 +332,10 @@ class CausalGraph:
             trace_id=placement.trace_id,
             span_id=placement.span_id,
             parent_id=parent_id,
-            name=f"{event.regarding.kind}.{event.reason or 'Event'}",
             start_ns=event.time_ns,
             end_ns=self._natural_end(event),
-            component=event.component,
-            instance=event.instance,
-            attributes=attrs.event_attributes(event, rule),
-            error_message=event.message if event.is_warning else None,
+            subject=event,
+            link_rule=rule,
         )
         self._drafts[draft.span_id] = draft
         # Exported in link order, so that equal (truncated) times keep the server's order.
@@ -341,6 +375,16 @@ class CausalGraph:
             draft = self._drafts.pop(span_id, None)
             if draft is not None:
                 done.append(self._builder.build(draft))
+        if now_ns >= self._roots_due:
+            done.extend(self._finished_roots(now_ns))
+        self.stats.spans += len(done)
+        return done
+
+    def _finished_roots(self, now_ns: int) -> list[ReadableSpan]:
+        """Roots whose change went quiet or that were held long enough; sets _roots_due."""
+        done: list[ReadableSpan] = []
+        gap, hold = self._settings.change_gap_ns, self._settings.root_hold_ns
+        due = _FOREVER
         for trace_id, root_id in list(self._roots.items()):
             root = self._drafts.get(root_id)
             if root is None:
@@ -348,13 +392,18 @@ class CausalGraph:
                 continue
             top_key = self._change_by_trace.get(trace_id)
             change = self._changes.get(top_key) if top_key is not None else None
-            idle = change is None or now_ns - change.last_ns > self._settings.change_gap_ns
-            if idle or now_ns - root.start_ns >= self._settings.root_hold_ns:
+            idle = change is None or now_ns - change.last_ns > gap
+            if idle or now_ns - root.start_ns >= hold:
                 del self._drafts[root_id]
                 del self._roots[trace_id]
                 self._exported_roots[root_id] = None
                 done.append(self._builder.build(root))
-        self.stats.spans += len(done)
+            else:
+                # Due once held long enough, or once quiet for longer than the gap (a later
+                # occurrence only moves that on).
+                assert change is not None
+                due = min(due, root.start_ns + hold, change.last_ns + gap + 1)
+        self._roots_due = due
         return done
 
     def _forget(self, now_ns: int) -> None:
@@ -370,18 +419,24 @@ class CausalGraph:
             timeline = self._timelines.get(object_key)
             if timeline is not None and timeline[-1][0] < timeline_horizon:
                 del self._timelines[object_key]
-        acts = self._act_expiry
-        while acts and acts[0][0] < act_horizon:
-            _, name_key = acts.popleft()
-            named = self._acts.get(name_key)
+        times, names_queue, name_queue = (
+            self._act_expiry_times,
+            self._act_expiry_names,
+            self._act_expiry_name,
+        )
+        while times and times[0] < act_horizon:
+            times.popleft()
+            names, name = names_queue.popleft(), name_queue.popleft()
+            named = names.get(name)
             if named is not None and named[-1].time_ns < act_horizon:
-                del self._acts[name_key]
+                del names[name]
         if now_ns >= self._next_change_sweep:
             self._next_change_sweep = now_ns + self._settings.change_gap_ns
             stale = now_ns - self._settings.max_change_ns - self._settings.change_gap_ns
             for top_key in [k for k, c in self._changes.items() if c.last_ns < stale]:
                 change = self._changes.pop(top_key)
                 self._change_by_trace.pop(change.trace_id, None)
+                self._roots_due = 0
 
 
 class _View:
@@ -394,7 +449,8 @@ class _View:
     def acts_naming(self, ref: ObjectRef) -> Sequence[NamedAct]:
         if not self._actors:
             return ()
-        return self._graph._acts.get(ref.name_key, ())
+        names = self._graph._acts.get((ref.kind, ref.namespace))
+        return names.get(ref.name, ()) if names is not None else ()
 
     def top_of(self, ref: ObjectRef) -> ObjectRef:
         return self._graph.store.top_of(ref)

@@ -14,7 +14,7 @@ changes nothing; the graph applies the verdict. Rules, in order (docs/linking.md
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
 from kspan_py.graph.rules import ChildPolicy, Relation, child_policy
@@ -32,14 +32,32 @@ class OccurrenceKey(NamedTuple):
     number: int  # the Event's count at this occurrence
 
 
-@dataclass(frozen=True, slots=True)
 class NamedAct:
-    """An occurrence that named a child object (an actor rule matched it)."""
+    """An occurrence that named a child object (an actor rule matched it).
 
-    key: OccurrenceKey
-    time_ns: int
-    resource_version: int
-    relation: Relation
+    The graph keeps one for every act of the last hour (the link horizon): it is flat (the
+    occurrence's uid and number, not a key tuple) and holds where the occurrence was placed,
+    once linked, so that nothing else has to remember that for the act's cause lookups.
+    """
+
+    __slots__ = ("number", "relation", "resource_version", "span_id", "time_ns", "trace_id", "uid")
+
+    def __init__(
+        self, key: OccurrenceKey, time_ns: int, resource_version: int, relation: Relation
+    ) -> None:
+        self.uid, self.number = key
+        self.time_ns = time_ns
+        self.resource_version = resource_version
+        self.relation = relation
+        self.trace_id = 0  # the trace its occurrence was placed in; 0 while pending
+        self.span_id = 0  # its occurrence's span, once placed
+
+    @property
+    def key(self) -> OccurrenceKey:
+        return OccurrenceKey(self.uid, self.number)
+
+    def __repr__(self) -> str:
+        return f"NamedAct({self.key!r}, {self.time_ns}, {self.resource_version}, {self.relation})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +95,7 @@ class LinkView(Protocol):
 class CausedBy:
     cause: OccurrenceKey
     relation: Relation
+    act: NamedAct | None = field(default=None, compare=False)  # the act that is the cause
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +155,7 @@ def _actor_cause(occurrence: KubeEvent, view: LinkView, limits: Limits) -> Cause
     if not acts:
         return None
     best = _most_recent_act(occurrence, acts, policy, limits)
-    return CausedBy(best.key, best.relation) if best is not None else None
+    return CausedBy(best.key, best.relation, best) if best is not None else None
 
 
 def _most_recent_act(
@@ -144,13 +163,11 @@ def _most_recent_act(
 ) -> NamedAct | None:
     time_ns = occurrence.time_ns
     horizon = policy.horizon_ns if policy.horizon_ns is not None else limits.link_horizon_ns
-    own = OccurrenceKey(occurrence.uid, occurrence.count)
     eligible = [
         act
         for act in acts
         if act.relation in policy.relations
-        and act.key != own
-        and act.key.uid != occurrence.uid
+        and act.uid != occurrence.uid  # (so never the occurrence itself)
         and act.time_ns <= time_ns + TIMESTAMP_SLACK_NS
         and time_ns - act.time_ns <= horizon
     ]
@@ -168,5 +185,5 @@ def _most_recent_act(
     rank = {relation: index for index, relation in enumerate(policy.relations)}
     return max(
         eligible,
-        key=lambda act: (act.time_ns, -rank[act.relation], act.resource_version, act.key.uid),
+        key=lambda act: (act.time_ns, -rank[act.relation], act.resource_version, act.uid),
     )

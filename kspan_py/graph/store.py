@@ -2,14 +2,17 @@
 
 It keeps a small record per object (never the body) so that a cluster's worth of objects fits
 in memory, and keeps deleted objects for a grace period so that late events still resolve.
-Only the graph mutates it.
+Only the graph mutates it. A record's strings are interned (the events that regard the object
+and the objects it owns then share them, see model.normalising), an owner reference is kept
+until a different one arrives (not one equal copy per update), and only top objects, the ones
+with generations, have a generation history.
 """
 
 from __future__ import annotations
 
 import sys
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from kspan_py.model import (
     ChangeType,
@@ -18,6 +21,7 @@ from kspan_py.model import (
     ObjectChange,
     ObjectRef,
     OwnerRef,
+    Uid,
 )
 
 _MAX_OWNER_DEPTH = 8  # ownership chains are short (CronJob > Job > Pod); this only stops cycles
@@ -27,7 +31,7 @@ _MAX_OWNER_DEPTH = 8  # ownership chains are short (CronJob > Job > Pod); this o
 class StoredObject:
     ref: ObjectRef
     owner: OwnerRef | None
-    generations: list[GenerationChange] = field(default_factory=list)
+    generations: list[GenerationChange] | None = None  # oldest first; None: none recorded
     deleted_ns: int | None = None
 
 
@@ -35,7 +39,8 @@ class ObjectStore:
     def __init__(self, deleted_grace_ns: int) -> None:
         self._deleted_grace_ns = deleted_grace_ns
         self._objects: dict[str, StoredObject] = {}
-        self._by_name: dict[tuple[str, str, str], str] = {}
+        # (kind, namespace) -> name -> key: the name strings are the records' own.
+        self._by_name: dict[tuple[str, str], dict[str, str]] = {}
         self._deletions: deque[tuple[int, str]] = deque()
 
     def __len__(self) -> int:
@@ -45,19 +50,22 @@ class ObjectStore:
         obj = change.obj
         key = obj.ref.key
         stored = self._objects.get(key)
+        owner = obj.owner
         if stored is None:
+            uid = obj.ref.uid
             ref = ObjectRef(
-                kind=sys.intern(obj.ref.kind),
-                namespace=sys.intern(obj.ref.namespace),
-                name=obj.ref.name,
-                uid=obj.ref.uid,
-                api_version=sys.intern(obj.ref.api_version),
+                kind=_intern(obj.ref.kind),
+                namespace=_intern(obj.ref.namespace),
+                name=_intern(obj.ref.name),
+                uid=Uid(_intern(uid)) if uid is not None else None,
+                api_version=_intern(obj.ref.api_version),
             )
-            stored = StoredObject(ref=ref, owner=obj.owner)
+            key = ref.key
+            stored = StoredObject(ref=ref, owner=_shared(owner) if owner is not None else None)
             self._objects[key] = stored
-            self._by_name[ref.name_key] = key
-        elif obj.owner is not None:
-            stored.owner = obj.owner
+            self._by_name.setdefault((ref.kind, ref.namespace), {})[ref.name] = key
+        elif owner is not None and owner != stored.owner:
+            stored.owner = _shared(owner)
         if obj.generation is not None and obj.owner is None:
             self._record_generation(stored, obj, now_ns)
         if change.type is ChangeType.DELETED and stored.deleted_ns is None:
@@ -67,6 +75,8 @@ class ObjectStore:
     def _record_generation(self, stored: StoredObject, obj: KubeObject, now_ns: int) -> None:
         assert obj.generation is not None
         history = stored.generations
+        if history is None:
+            history = stored.generations = []
         if history and history[-1].generation >= obj.generation:
             if not any(g.generation == obj.generation for g in history):
                 history.append(self._change_of(obj, now_ns))
@@ -94,7 +104,8 @@ class ObjectStore:
             found = self._objects.get(ref.uid)
             if found is not None:
                 return found
-        key = self._by_name.get(ref.name_key)
+        names = self._by_name.get((ref.kind, ref.namespace))
+        key = names.get(ref.name) if names is not None else None
         return self._objects.get(key) if key is not None else None
 
     def top_of(self, ref: ObjectRef) -> ObjectRef:
@@ -119,7 +130,7 @@ class ObjectStore:
         if stored is None:
             return None
         found = None
-        for change in stored.generations:
+        for change in stored.generations or ():
             if change.time_ns <= time_ns:
                 found = change
         return found
@@ -132,6 +143,21 @@ class ObjectStore:
             stored = self._objects.pop(key, None)
             if stored is not None:
                 removed += 1
-                if self._by_name.get(stored.ref.name_key) == key:
-                    del self._by_name[stored.ref.name_key]
+                ref = stored.ref
+                names = self._by_name.get((ref.kind, ref.namespace))
+                if names is not None and names.get(ref.name) == key:
+                    del names[ref.name]
+                    if not names:
+                        del self._by_name[(ref.kind, ref.namespace)]
         return removed
+
+
+_intern = sys.intern
+
+
+def _shared(owner: OwnerRef) -> OwnerRef:
+    """owner with interned strings: the same ones as the owner's record and its siblings'."""
+    kind, name, uid = owner.kind, owner.name, owner.uid
+    if not (isinstance(kind, str) and isinstance(uid, str)):  # only truthy in the body
+        return owner
+    return OwnerRef(kind=_intern(kind), name=_intern(name), uid=Uid(_intern(uid)))

@@ -7,6 +7,7 @@ names the object and the missing or bad field, so that callers can count and rep
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from kspan_py.model.records import (
@@ -44,6 +45,16 @@ def normalise(raw: Raw, *, kind_hint: str = "") -> KubeObject | KubeEvent:
     return _object(raw, kind, metadata, name)
 
 
+# Strings that repeat across objects and events (kinds, namespaces, reasons, components, the
+# names and uids of objects that events regard and owners) are interned: the graph holds many
+# records at once, and interned they share one string instead of one copy per parsed value.
+_intern = sys.intern
+
+
+class _FieldError(MalformedValue):
+    """A bad field; the object's _event/_object names the object in front of the message."""
+
+
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
@@ -52,114 +63,144 @@ def _time(value: Any, what: str) -> int | None:
     if not value:
         return None
     if not isinstance(value, str):
-        raise MalformedValue(f"{what} is not a time: {value!r}")
+        raise _FieldError(f"{what} is not a time: {value!r}")
     try:
         return parse_time_ns(value)
     except ValueError as error:
-        raise MalformedValue(f"{what}: {error}") from None
+        raise _FieldError(f"{what}: {error}") from None
 
 
 def _ref(raw: Any, default_namespace: str, what: str) -> ObjectRef:
     if not isinstance(raw, dict):
-        raise MalformedValue(f"{what} missing")
-    kind, name = _text(raw.get("kind")), _text(raw.get("name"))
-    if not kind or not name:
-        raise MalformedValue(f"{what} without kind or name")
-    uid = _text(raw.get("uid"))
+        raise _FieldError(f"{what} missing")
+    kind, name = raw.get("kind"), raw.get("name")
+    if not kind or not name or not isinstance(kind, str) or not isinstance(name, str):
+        raise _FieldError(f"{what} without kind or name")
+    namespace, uid, api_version = raw.get("namespace"), raw.get("uid"), raw.get("apiVersion")
     return ObjectRef(
-        kind=kind,
-        namespace=_text(raw.get("namespace")) or default_namespace,
-        name=name,
-        uid=Uid(uid) if uid else None,
-        api_version=_text(raw.get("apiVersion")),
+        kind=_intern(kind),
+        namespace=_intern(namespace)
+        if namespace and isinstance(namespace, str)
+        else default_namespace,
+        name=_intern(name),
+        uid=Uid(_intern(uid)) if uid and isinstance(uid, str) else None,
+        api_version=_intern(api_version) if isinstance(api_version, str) else "",
     )
 
 
 def _event(raw: Raw, metadata: Raw, name: str) -> KubeEvent:
     uid = _text(metadata.get("uid"))
     namespace = _text(metadata.get("namespace"))
-    label = f"Event {namespace}/{name}"
     if not uid:
-        raise MalformedValue(f"{label} without metadata.uid")
+        raise MalformedValue(f"Event {namespace}/{name} without metadata.uid")
+    try:
+        return _event_fields(raw, metadata, name, uid, _intern(namespace))
+    except _FieldError as error:
+        raise MalformedValue(f"Event {namespace}/{name}: {error}") from None
+
+
+def _event_fields(raw: Raw, metadata: Raw, name: str, uid: str, namespace: str) -> KubeEvent:
     # core/v1: involvedObject, message, source; events.k8s.io: regarding, note, deprecatedSource.
+    get = raw.get
+    involved = get("involvedObject")
     is_core = "involvedObject" in raw or ("regarding" not in raw and "note" not in raw)
     if is_core:
-        regarding = _ref(raw.get("involvedObject"), namespace, f"{label}: involvedObject")
-        message = _text(raw.get("message"))
-        source = raw.get("source") or {}
-        last, first, count = raw.get("lastTimestamp"), raw.get("firstTimestamp"), raw.get("count")
-        component = _text(raw.get("reportingComponent"))
+        regarding = _ref(involved, namespace, "involvedObject")
+        message = get("message")
+        source = get("source") or {}
+        last, first, count = get("lastTimestamp"), get("firstTimestamp"), get("count")
+        component = get("reportingComponent")
     else:
-        regarding = _ref(raw.get("regarding"), namespace, f"{label}: regarding")
-        message = _text(raw.get("note"))
-        source = raw.get("deprecatedSource") or {}
-        last, first = raw.get("deprecatedLastTimestamp"), raw.get("deprecatedFirstTimestamp")
-        count = raw.get("deprecatedCount")
-        component = _text(raw.get("reportingController"))
+        regarding = _ref(get("regarding"), namespace, "regarding")
+        message = get("note")
+        source = get("deprecatedSource") or {}
+        last, first = get("deprecatedLastTimestamp"), get("deprecatedFirstTimestamp")
+        count = get("deprecatedCount")
+        component = get("reportingController")
     if not isinstance(source, dict):
         source = {}
-    series = raw.get("series")
+    series = get("series")
     if not isinstance(series, dict):
         series = {}
-    event_time = _time(raw.get("eventTime"), f"{label}: eventTime")
-    first_ns = _time(first, f"{label}: firstTimestamp")
+    event_time = _time(get("eventTime"), "eventTime")
+    first_ns = _time(first, "firstTimestamp")
     time_ns = (
-        _time(series.get("lastObservedTime"), f"{label}: series.lastObservedTime")
-        or _time(last, f"{label}: lastTimestamp")
+        _time(series.get("lastObservedTime"), "series.lastObservedTime")
+        or _time(last, "lastTimestamp")
         or event_time
         or first_ns
-        or _time(metadata.get("creationTimestamp"), f"{label}: creationTimestamp")
+        or _time(metadata.get("creationTimestamp"), "creationTimestamp")
     )
     if time_ns is None:
+        label = f"Event {namespace}/{name}"
         raise MalformedValue(f"{label} has no timestamp (series, lastTimestamp, eventTime, ...)")
     occurrence = series.get("count") if series.get("count") else count
     if not isinstance(occurrence, int) or occurrence < 1:
         occurrence = 1
-    related_raw = raw.get("related")
-    related = _ref(related_raw, namespace, f"{label}: related") if related_raw else None
-    rv = _text(metadata.get("resourceVersion"))
+    related_raw = get("related")
+    related = _ref(related_raw, namespace, "related") if related_raw else None
+    rv = metadata.get("resourceVersion")
+    field_path = (involved or get("regarding") or {}).get("fieldPath")
+    if not component or not isinstance(component, str):
+        component = source.get("component")
+    instance = get("reportingInstance")
+    if not instance or not isinstance(instance, str):
+        instance = source.get("host")
+    api_version = get("apiVersion")
+    if not api_version or not isinstance(api_version, str):
+        api_version = "v1" if is_core else "events.k8s.io/v1"
     return KubeEvent(
         uid=Uid(uid),
         name=name,
         namespace=namespace,
         regarding=regarding,
-        field_path=_text(
-            (raw.get("involvedObject") or raw.get("regarding") or {}).get("fieldPath")
-        ),
+        field_path=_intern(field_path) if isinstance(field_path, str) else "",
         related=related,
-        reason=_text(raw.get("reason")),
-        message=message,
-        type=_text(raw.get("type")) or "Normal",
-        action=_text(raw.get("action")),
+        reason=_intern_text(get("reason")),
+        message=message if isinstance(message, str) else "",
+        type=_intern_text(get("type")) or "Normal",
+        action=_intern_text(get("action")),
         count=occurrence,
         time_ns=time_ns,
         first_ns=event_time or first_ns or time_ns,
-        component=component or _text(source.get("component")),
-        instance=_text(raw.get("reportingInstance")) or _text(source.get("host")),
-        api_version=_text(raw.get("apiVersion")) or ("v1" if is_core else "events.k8s.io/v1"),
-        resource_version=int(rv) if rv.isdigit() else 0,
+        component=_intern_text(component),
+        instance=_intern_text(instance),
+        api_version=_intern(api_version),
+        resource_version=int(rv) if isinstance(rv, str) and rv.isdigit() else 0,
     )
+
+
+def _intern_text(value: Any) -> str:
+    return _intern(value) if isinstance(value, str) else ""
 
 
 def _object(raw: Raw, kind: str, metadata: Raw, name: str) -> KubeObject:
     namespace = _text(metadata.get("namespace"))
-    uid = _text(metadata.get("uid"))
-    label = f"{kind} {namespace + '/' if namespace else ''}{name}"
-    created = _time(metadata.get("creationTimestamp"), f"{label}: creationTimestamp")
-    owner = _controller_owner(metadata.get("ownerReferences"), label)
+    try:
+        return _object_fields(raw, kind, metadata, name, namespace)
+    except _FieldError as error:
+        label = f"{kind} {namespace + '/' if namespace else ''}{name}"
+        raise MalformedValue(f"{label}: {error}") from None
+
+
+def _object_fields(raw: Raw, kind: str, metadata: Raw, name: str, namespace: str) -> KubeObject:
+    uid = metadata.get("uid")
+    created = _time(metadata.get("creationTimestamp"), "creationTimestamp")
+    owner = _controller_owner(metadata.get("ownerReferences"))
     generation = metadata.get("generation")
     if not isinstance(generation, int) or generation < 1:
         generation = None
     change = None
     # Only objects at the top of an ownership chain start changes; skip the work for the rest.
     if owner is None and generation is not None:
-        change = _generation_change(metadata.get("managedFields"), generation, created, label)
+        change = _generation_change(metadata.get("managedFields"), generation, created)
+    deleted = metadata.get("deletionTimestamp")
     return KubeObject(
         ref=ObjectRef(
             kind=kind,
             namespace=namespace,
             name=name,
-            uid=Uid(uid) if uid else None,
+            uid=Uid(uid) if uid and isinstance(uid, str) else None,
             api_version=_text(raw.get("apiVersion")),
         ),
         resource_version=_text(metadata.get("resourceVersion")),
@@ -167,20 +208,27 @@ def _object(raw: Raw, kind: str, metadata: Raw, name: str) -> KubeObject:
         owner=owner,
         generation=generation,
         change=change,
-        deleted_ns=_time(metadata.get("deletionTimestamp"), f"{label}: deletionTimestamp"),
+        deleted_ns=_time(deleted, "deletionTimestamp") if deleted else None,
     )
 
 
-def _controller_owner(refs: Any, label: str) -> OwnerRef | None:
+def _controller_owner(refs: Any) -> OwnerRef | None:
     if not refs:
         return None
     if not isinstance(refs, list):
-        raise MalformedValue(f"{label}: ownerReferences is not a list")
-    usable = [r for r in refs if isinstance(r, dict) and r.get("uid") and r.get("kind")]
-    if not usable:
+        raise _FieldError("ownerReferences is not a list")
+    chosen = None
+    for ref in refs:
+        if isinstance(ref, dict) and ref.get("uid") and ref.get("kind"):
+            # The controller owner is the one that acts on the object; hand-made objects may
+            # not mark one: then the first usable reference.
+            if ref.get("controller") is True:
+                chosen = ref
+                break
+            if chosen is None:
+                chosen = ref
+    if chosen is None:
         return None
-    # The controller owner is the one that acts on the object; hand-made objects may not mark one.
-    chosen = next((r for r in usable if r.get("controller") is True), usable[0])
     return OwnerRef(kind=chosen["kind"], name=_text(chosen.get("name")), uid=Uid(chosen["uid"]))
 
 
@@ -188,7 +236,7 @@ _SPEC_SUBRESOURCES = ("", "scale")  # a spec change comes through the object its
 
 
 def _generation_change(
-    fields: Any, generation: int, created: int | None, label: str
+    fields: Any, generation: int, created: int | None
 ) -> GenerationChange | None:
     """Who made the current generation, from managedFields (the latest spec-touching entry)."""
     entries = [e for e in fields if isinstance(e, dict)] if isinstance(fields, list) else []
@@ -199,7 +247,7 @@ def _generation_change(
         touched = entry.get("fieldsV1")
         if not isinstance(touched, dict) or "f:spec" not in touched:
             continue
-        when = _time(entry.get("time"), f"{label}: managedFields.time")
+        when = _time(entry.get("time"), "managedFields.time")
         if when is not None:
             spec_entries.append((when, _text(entry.get("manager")) or "unknown"))
     if generation == 1:

@@ -21,6 +21,8 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanKind, StatusCode
 
+from kspan_py.spans.building import KubeSpan, SpanDraft
+
 _KIND = {
     SpanKind.INTERNAL: 1,
     SpanKind.SERVER: 2,
@@ -29,6 +31,9 @@ _KIND = {
     SpanKind.CONSUMER: 5,
 }
 _STATUS = {StatusCode.UNSET: 0, StatusCode.OK: 1, StatusCode.ERROR: 2}
+_INTERNAL = _KIND[SpanKind.INTERNAL]
+_ERROR = _STATUS[StatusCode.ERROR]
+_NO_STATUS: Json = {}  # shared: orjson only reads it
 _HAS_IS_REMOTE = 0x100  # SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK
 _IS_REMOTE = 0x200  # SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK
 
@@ -52,10 +57,35 @@ def _value(value: object) -> Json:
 
 
 def _attributes(attributes: Mapping[str, object] | None) -> list[Json]:
-    return [{"key": k, "value": _value(v)} for k, v in (attributes or {}).items()]
+    # Nearly every value is a string: encoded inline, without a call.
+    return [
+        {"key": k, "value": {"stringValue": v} if v.__class__ is str else _value(v)}
+        for k, v in (attributes or {}).items()
+    ]
+
+
+def _draft_span(draft: SpanDraft) -> Json:
+    """A KubeSpan, from its draft: what _span encodes, without making the SDK's objects."""
+    encoded: Json = {"traceId": f"{draft.trace_id:032x}", "spanId": f"{draft.span_id:016x}"}
+    if draft.parent_id is not None:
+        encoded["parentSpanId"] = f"{draft.parent_id:016x}"
+    encoded["flags"] = _HAS_IS_REMOTE
+    encoded["name"] = draft.name
+    encoded["kind"] = _INTERNAL
+    encoded["startTimeUnixNano"] = str(draft.start_ns)
+    encoded["endTimeUnixNano"] = str(draft.end)
+    encoded["attributes"] = _attributes(draft.attributes())
+    message = draft.error_message
+    if message is None:
+        encoded["status"] = _NO_STATUS
+    else:
+        encoded["status"] = {"message": message, "code": _ERROR} if message else {"code": _ERROR}
+    return encoded
 
 
 def _span(span: ReadableSpan) -> Json:
+    if isinstance(span, KubeSpan):
+        return _draft_span(span.draft)
     context = span.context
     assert context is not None
     encoded: Json = {"traceId": f"{context.trace_id:032x}", "spanId": f"{context.span_id:016x}"}

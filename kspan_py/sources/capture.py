@@ -111,7 +111,13 @@ def decode_lines(lines: Iterable[bytes], label: str) -> Iterator[CaptureItem]:
                     yield Skipped(f"{label}:{line_no}", "malformed JSON", error.msg)
                     continue
             else:
-                yield from expand_value(value, f"{label}:{line_no}")
+                # The common case, one watch event of a well-formed object: made here, not
+                # through the generators that expand_value takes for the other layouts.
+                change = _watch_change(value) if value.__class__ is dict else None
+                if change is not None:
+                    yield change
+                else:
+                    yield from expand_value(value, f"{label}:{line_no}")
                 continue
         # A pretty-printed or concatenated layout: read the rest as one stream of values.
         rest = line + b"".join(iterator)
@@ -199,6 +205,24 @@ def expand_value(value: Any, where: str) -> Iterator[CaptureItem]:
         yield Snapshot(end=True)
         return
     yield from _change(ChangeType.ADDED, value, where, "")
+
+
+def _watch_change(value: dict[str, Any]) -> ObjectChange | EventChange | None:
+    """The change of an ADDED, MODIFIED or DELETED watch event; None for anything else, and
+    for a malformed object (expand_value then says why)."""
+    watch_type = value.get("type")
+    if not isinstance(watch_type, str) or "object" not in value:
+        return None
+    change_type = _WATCH_TYPES.get(watch_type)
+    if change_type is None:
+        return None
+    try:
+        record = normalise(value["object"])
+    except MalformedValue:
+        return None
+    if isinstance(record, KubeEvent):
+        return EventChange(change_type, record)
+    return ObjectChange(change_type, record)
 
 
 def _watch_event(watch_type: str, body: Any, where: str) -> Iterator[CaptureItem]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from kspan_py.model import KubeEvent, ObjectRef
+from kspan_py.model import GenerationChange, KubeEvent, ObjectRef
 
 EVENT_UID = "k8s.event.uid"
 EVENT_NAME = "k8s.event.name"
@@ -59,6 +59,14 @@ def object_attributes(ref: ObjectRef) -> Attributes:
         attributes[f"{prefix}.name"] = ref.name
         if ref.uid:
             attributes[f"{prefix}.uid"] = ref.uid
+    return attributes
+
+
+def change_attributes(top: ObjectRef, generation: GenerationChange) -> Attributes:
+    """A change's root span: the top object and who made which generation."""
+    attributes = object_attributes(top)
+    attributes[CHANGE_GENERATION] = generation.generation
+    attributes[CHANGE_MANAGER] = generation.manager
     return attributes
 
 

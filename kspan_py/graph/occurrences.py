@@ -1,0 +1,89 @@
+"""Which event occurrences were seen lately: a packed hash set of span ids with their expiry.
+
+Why this exists: the graph must drop a repeat of an occurrence it already took (a re-list, an
+overlapping capture) for as long as the occurrence can matter (the link horizon and two
+windows of event time). That is every occurrence of the last hour: on a busy cluster hundreds
+of thousands, more than anything else the graph holds. A cache of Python objects paid about
+300 bytes for each (a key tuple, its uid string, the cache's links); here an occurrence is its
+span id (the occurrence's identity in the output already: two occurrences with one span id
+would be one span) and its expiry, 16 bytes in two arrays, open addressing with linear probing.
+
+Expiry follows the cache it replaces: an entry lives ``ttl_ns`` of event time after it was last
+set; an expired entry is absent at once and its slot is reclaimed when the table is rebuilt.
+"""
+
+from __future__ import annotations
+
+from array import array
+
+_EMPTY = 0  # span ids are never 0 (an all-zero id is invalid in OTLP; see spans.ids)
+_MIN_CAPACITY = 1 << 10
+
+
+class SeenOccurrences:
+    """Span ids of occurrences set within ``ttl_ns`` of event time; at most ``max_size``."""
+
+    def __init__(self, ttl_ns: int, max_size: int) -> None:
+        self._ttl_ns = ttl_ns
+        self._max_size = max_size
+        self._allocate(_MIN_CAPACITY)
+
+    def _allocate(self, capacity: int) -> None:
+        self._ids = array("Q", bytes(8 * capacity))
+        self._expiry = array("q", bytes(8 * capacity))
+        self._mask = capacity - 1
+        self._used = 0  # slots holding an id, expired or not
+
+    def __len__(self) -> int:
+        return self._used
+
+    def _slot(self, span_id: int) -> int:
+        """The slot holding span_id, or the empty slot where it would go."""
+        ids, mask = self._ids, self._mask
+        slot = span_id & mask
+        while True:
+            found = ids[slot]
+            if found in (span_id, _EMPTY):
+                return slot
+            slot = (slot + 1) & mask
+
+    def alive(self, span_id: int, now_ns: int) -> bool:
+        slot = self._slot(span_id)
+        return self._ids[slot] == span_id and self._expiry[slot] >= now_ns
+
+    def set(self, span_id: int, now_ns: int) -> None:
+        """Remember span_id (again) until now_ns + ttl."""
+        slot = self._slot(span_id)
+        self._expiry[slot] = now_ns + self._ttl_ns
+        if self._ids[slot] == _EMPTY:
+            self._ids[slot] = span_id
+            self._used += 1
+            if 3 * self._used > 2 * len(self._ids):
+                self._rebuild(now_ns)
+
+    def _rebuild(self, now_ns: int) -> None:
+        """Drop expired entries (and the oldest beyond max_size); keep the load under a half."""
+        old_ids, old_expiry = self._ids, self._expiry
+        live = sum(
+            1
+            for span_id, expiry in zip(old_ids, old_expiry, strict=True)
+            if span_id != _EMPTY and expiry >= now_ns
+        )
+        oldest_kept = now_ns
+        if live > self._max_size:  # rare: more occurrences within the ttl than allowed
+            kept = sorted(e for i, e in zip(old_ids, old_expiry, strict=True) if i != _EMPTY)
+            oldest_kept = kept[-self._max_size]
+        capacity = _MIN_CAPACITY
+        while capacity < 2 * min(live, self._max_size):
+            capacity *= 2
+        self._allocate(capacity)
+        ids, expiries, mask = self._ids, self._expiry, self._mask
+        for span_id, expiry in zip(old_ids, old_expiry, strict=True):
+            if span_id == _EMPTY or expiry < oldest_kept:
+                continue
+            slot = span_id & mask
+            while ids[slot] != _EMPTY:
+                slot = (slot + 1) & mask
+            ids[slot] = span_id
+            expiries[slot] = expiry
+            self._used += 1

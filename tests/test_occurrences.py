@@ -1,0 +1,46 @@
+"""The graph's memory of occurrences seen: exact membership, expiry on event time, bounded."""
+
+from __future__ import annotations
+
+import random
+
+from kspan_py.graph.occurrences import SeenOccurrences
+
+S = 1_000_000_000
+
+
+def test_an_occurrence_is_seen_until_its_ttl_after_it_was_last_set() -> None:
+    seen = SeenOccurrences(ttl_ns=60 * S, max_size=100)
+    assert not seen.alive(7, 0)
+    seen.set(7, 10 * S)
+    assert seen.alive(7, 10 * S)
+    assert seen.alive(7, 70 * S)
+    assert not seen.alive(7, 70 * S + 1)
+    seen.set(7, 30 * S)  # set again: lives on from then
+    assert seen.alive(7, 90 * S)
+    assert not seen.alive(8, 30 * S)
+
+
+def test_membership_matches_a_plain_dict_through_growth_and_expiry() -> None:
+    rng = random.Random(3)
+    ttl = 100
+    seen = SeenOccurrences(ttl_ns=ttl, max_size=1_000_000)
+    reference: dict[int, int] = {}
+    now = 0
+    for _ in range(20_000):
+        now += rng.randrange(3)
+        span_id = rng.randrange(1, 5_000) << rng.choice((0, 40))  # colliding low bits too
+        assert seen.alive(span_id, now) == (reference.get(span_id, -1) >= now)
+        if rng.random() < 0.7:
+            seen.set(span_id, now)
+            reference[span_id] = now + ttl
+    assert len(seen) < 4 * sum(1 for expiry in reference.values() if expiry >= now) + 1024
+
+
+def test_beyond_its_size_the_oldest_are_forgotten_first() -> None:
+    seen = SeenOccurrences(ttl_ns=10**12, max_size=1000)
+    for n in range(1, 5001):
+        seen.set(n, n)
+    assert seen.alive(5000, 5000)
+    assert not seen.alive(1, 5000)
+    assert len(seen) <= 2000
