@@ -91,7 +91,7 @@ class SinkSettings:
     otlp: OtlpSettings = field(default_factory=OtlpSettings)
     otlp_json_file: str | None = None
     color: bool | None = None  # None: colour when writing to a terminal
-    queue_batches: int = 64
+    queue_batches: int = 8
     """Batches of spans held between the graph and each sink; a full queue slows the replay
     (back-pressure) rather than dropping spans."""
     shutdown_timeout_s: float = 10.0
