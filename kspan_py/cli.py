@@ -102,6 +102,14 @@ def _parser() -> argparse.ArgumentParser:
         help="checkpoint for restarts: no occurrence lost or exported twice",
     )
     run_cmd.add_argument(
+        "--max-queue-spans",
+        type=int,
+        default=int(_env("--max-queue-spans") or 50_000),
+        metavar="N",
+        help="spans held per sink while its collector is down; then the oldest are dropped "
+        "and counted (50000)",
+    )
+    run_cmd.add_argument(
         "--record",
         default=_env("--record"),
         metavar="PATH",
@@ -289,6 +297,7 @@ def live_settings(args: argparse.Namespace, *, now_ns: int) -> LiveSettings:
         since_ns=since,
         state_file=args.state_file,
         record_file=args.record,
+        max_queue_spans=args.max_queue_spans,
     )
 
 

@@ -143,6 +143,9 @@ class LiveSettings:
     """Checkpoint: resource versions and the spans already exported, for restarts."""
     record_file: str | None = None
     """Also write every raw value observed, in the capture format."""
+    max_queue_spans: int = 50_000
+    """Spans each sink may hold while its collector is down; past it the oldest are dropped
+    (and counted). About 1 KiB a span."""
     tick_s: float = 0.2
     """How often the wall clock moves event time on, so a quiet cluster still flushes."""
     console_every_s: float = 5.0

@@ -25,7 +25,7 @@ import logging
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -34,9 +34,9 @@ from kspan_py.checkpoint import Checkpoint, CheckpointFile, ExportGate
 from kspan_py.config import ClusterSettings, LiveSettings
 from kspan_py.graph.causality import ADVANCE_EVERY, CausalGraph
 from kspan_py.model import EventChange, ObjectChange, Snapshot
+from kspan_py.outlets import RetryPolicy, SinkOutlet
 from kspan_py.runner import (
     ReplaySummary,
-    SinkOutlet,
     count_other,
     guarded,
     publish,
@@ -71,6 +71,7 @@ class LiveState:
     gate: ExportGate | None = None
     ready: asyncio.Event | None = None
     values_ingested: int = 0
+    outlets: dict[str, SinkOutlet] = field(default_factory=dict)
 
 
 async def run(
@@ -96,9 +97,18 @@ async def run(
     values: asyncio.Queue[SourceValue | _Tick | None] = asyncio.Queue(_QUEUE_VALUES)
     source = ClusterSource(connection, settings.cluster, values.put)
     state.source, state.graph, state.gate, state.ready = source, graph, gate, source.ready
+    retry = RetryPolicy(max_queue_spans=settings.max_queue_spans)
     outlets = {
-        name: SinkOutlet(name, sink, settings.sinks, summary) for name, sink in sinks.items()
+        name: SinkOutlet(
+            name,
+            sink,
+            capacity_batches=settings.sinks.queue_batches,
+            retry=retry,
+            shutdown_timeout_s=settings.sinks.shutdown_timeout_s,
+        )
+        for name, sink in sinks.items()
     }
+    state.outlets = outlets
 
     def delivered(spans: list[ReadableSpan]) -> None:
         entries = gate.delivered(spans)
@@ -167,8 +177,13 @@ async def run(
     checkpointing = asyncio.create_task(checkpoints(), name="checkpoint")
     printing = asyncio.create_task(print_console(), name="console")
     linking = asyncio.create_task(link(), name="graph")
+
+    async def drain(outlet: SinkOutlet) -> None:
+        await outlet.run()
+        summary.count_outlet(outlet)
+
     sinking = [
-        asyncio.create_task(outlet.run(), name=f"sink:{name}") for name, outlet in outlets.items()
+        asyncio.create_task(drain(outlet), name=f"sink:{name}") for name, outlet in outlets.items()
     ]
     stopping = asyncio.create_task(stopper(), name="stopper")
     try:

@@ -15,11 +15,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import SpanExporter
 
-from kspan_py.config import ReplaySettings, SinkSettings
+from kspan_py.config import ReplaySettings
 from kspan_py.graph.causality import ADVANCE_EVERY, CausalGraph
 from kspan_py.model import EventChange, ObjectChange, Snapshot
+from kspan_py.outlets import Delivery, SinkOutlet
 from kspan_py.sources.capture import Bookmark, CaptureItem, Skipped, read_capture
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,13 @@ class ReplaySummary:
     spans: int = 0
     traces: int = 0
     late: int = 0  # occurrences that arrived more than the window late (linked all the same)
-    export_failures: Counter[str] = field(default_factory=Counter)
+    export_failures: Counter[str] = field(default_factory=Counter)  # spans by sink
+    dropped: Counter[str] = field(default_factory=Counter)  # spans by "sink: reason"
+
+    def count_outlet(self, outlet: SinkOutlet) -> None:
+        self.export_failures[outlet.name] += outlet.stats.failed
+        for reason, spans in outlet.stats.dropped.items():
+            self.dropped[f"{outlet.name}: {reason}"] += spans
 
     def line(self) -> str:
         skipped = sum(self.skipped.values())
@@ -52,9 +59,13 @@ class ReplaySummary:
         )
         if self.late:
             text += f"; {self.late} arrived more than the window late"
-        if self.export_failures:
-            failed = ", ".join(f"{n} to {s}" for s, n in sorted(self.export_failures.items()))
+        failures = +self.export_failures
+        if failures:
+            failed = ", ".join(f"{n} to {s}" for s, n in sorted(failures.items()))
             text += f"; spans not exported: {failed}"
+        if self.dropped:
+            dropped = ", ".join(f"{n} ({why})" for why, n in sorted(self.dropped.items()))
+            text += f"; spans dropped: {dropped}"
         return text
 
 
@@ -68,7 +79,8 @@ async def replay(
     graph = CausalGraph(settings.graph)
     changes: asyncio.Queue[list[ObjectChange | EventChange] | None] = asyncio.Queue(4)
     outlets = {
-        name: SinkOutlet(name, sink, settings.sinks, summary) for name, sink in sinks.items()
+        name: SinkOutlet(name, sink, capacity_batches=settings.sinks.queue_batches)
+        for name, sink in sinks.items()
     }
 
     async def read() -> None:
@@ -103,11 +115,15 @@ async def replay(
         for outlet in outlets.values():
             await outlet.close()
 
+    async def drain(outlet: SinkOutlet) -> None:
+        await outlet.run()
+        summary.count_outlet(outlet)
+
     tasks = [
         asyncio.create_task(read(), name="source:capture"),
         asyncio.create_task(link(), name="graph"),
         *(
-            asyncio.create_task(outlet.run(), name=f"sink:{name}")
+            asyncio.create_task(drain(outlet), name=f"sink:{name}")
             for name, outlet in outlets.items()
         ),
     ]
@@ -148,56 +164,7 @@ async def publish(
     summary.spans += len(spans)
     delivery = Delivery(spans, len(outlets), on_delivered)
     for outlet in outlets.values():
-        await outlet.queue.put(delivery)
-
-
-@dataclass(slots=True, eq=False)
-class Delivery:
-    """One batch of spans on its way to every sink; says when all of them took it."""
-
-    spans: list[ReadableSpan]
-    waiting: int
-    on_delivered: Callable[[list[ReadableSpan]], None] | None = None
-    failed: bool = False
-
-    def done(self, *, ok: bool) -> None:
-        self.failed |= not ok
-        self.waiting -= 1
-        if self.waiting == 0 and not self.failed and self.on_delivered is not None:
-            self.on_delivered(self.spans)
-
-
-class SinkOutlet:
-    """One sink's queue and the task that drains it into the (blocking) exporter."""
-
-    def __init__(
-        self, name: str, sink: SpanExporter, settings: SinkSettings, summary: ReplaySummary
-    ) -> None:
-        self.name = name
-        self.sink = sink
-        self.summary = summary
-        self.queue: asyncio.Queue[Delivery | None] = asyncio.Queue(settings.queue_batches)
-
-    async def run(self) -> None:
-        while (delivery := await self.queue.get()) is not _DONE:
-            spans = delivery.spans
-            try:
-                if getattr(self.sink, "cpu_only", False):
-                    # Encoding in a thread would only fight the graph for the GIL.
-                    result = self.sink.export(spans)
-                    await asyncio.sleep(0)
-                else:
-                    result = await asyncio.to_thread(self.sink.export, spans)
-            except Exception:
-                log.exception("sink %s failed to export %d spans", self.name, len(spans))
-                result = SpanExportResult.FAILURE
-            if result is not SpanExportResult.SUCCESS:
-                self.summary.export_failures[self.name] += len(spans)
-                log.error("sink %s did not take %d spans", self.name, len(spans))
-            delivery.done(ok=result is SpanExportResult.SUCCESS)
-
-    async def close(self) -> None:
-        await self.queue.put(_DONE)
+        await outlet.put(delivery)
 
 
 async def guarded(tasks: list[asyncio.Task[None]]) -> None:

@@ -142,12 +142,13 @@ class _TraceService(TraceServiceServicer):
 class GrpcReceiver(_Receiver):
     """An OTLP/gRPC TraceService; ``endpoint`` is ``http://127.0.0.1:PORT`` (plaintext)."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
+        """port 0: a free one; a port given: a collector coming back where it was."""
         super().__init__()
         self._executor = futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="otlp-grpc")
         self._server = grpc.server(self._executor)
         add_TraceServiceServicer_to_server(_TraceService(self), self._server)
-        self.port = self._server.add_insecure_port("127.0.0.1:0")
+        self.port = self._server.add_insecure_port(f"127.0.0.1:{port}")
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self._threads: set[threading.Thread] = set()
 

@@ -24,13 +24,15 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from kspan_py.config import ClusterSettings, LiveSettings
+from kspan_py.config import ClusterSettings, LiveSettings, OtlpSettings, SinkSettings
 from kspan_py.live import LiveState, run
 from kspan_py.model import ObjectRef
 from kspan_py.runner import ReplaySummary
+from kspan_py.sinks import make_sinks
 from kspan_py.sinks.console import ConsoleSink
 from kspan_py.sources.watching import connect
 from tests.fake_apiserver import FakeApiError, FakeApiServer, write_kubeconfig
+from tests.otlp_receivers import GrpcReceiver
 from tests.tracing import CAPTURES, render_golden, replay_file, span_id
 
 ROLLOUT = CAPTURES / "real-1.36" / "rollout.events.jsonl"
@@ -595,3 +597,108 @@ async def test_the_wall_clock_exports_while_running_and_the_console_prints_as_it
         stop.set()
         await asyncio.wait_for(task, 10)
         await connection.close()
+
+
+# -- collector outages -----------------------------------------------------------------------
+
+
+async def test_spans_wait_for_a_collector_that_is_down_and_are_all_delivered_when_it_returns(
+    server: FakeApiServer, kubeconfig: Path
+) -> None:
+    receiver = GrpcReceiver().start()
+    port = receiver.port
+    sinks = make_sinks(
+        SinkSettings(
+            exporters=("otlp",),
+            otlp=OtlpSettings(endpoint=receiver.endpoint, insecure=True, timeout_s=0.5),
+        )
+    )
+    receiver.stop()  # the collector is down from the start
+    clock = Clock()
+    cluster = replace(FAST, kubeconfig=str(kubeconfig), context="fake")
+    connection = await connect(cluster)
+    stop, state, summary = asyncio.Event(), LiveState(), ReplaySummary()
+    task = asyncio.create_task(
+        run(
+            LiveSettings(cluster=cluster, tick_s=0.005),
+            sinks,
+            summary,
+            stop=stop,
+            clock=clock,
+            connection=connection,
+            state=state,
+        )
+    )
+    back: GrpcReceiver | None = None
+    try:
+        live = Live(state, InMemorySpanExporter(), summary, stop, task)
+        await eventually(lambda: state.source is not None, "the run to start")
+        await live.caught_up(server)
+        push_all(server, values_of(ROLLOUT))
+        await live.caught_up(server)
+        graph = state.graph
+        assert graph is not None
+        clock.now_ns = graph.watermark_ns + 60 * 10**9  # every span is due
+        outlet = state.outlets["otlp"]
+        await eventually(lambda: outlet.stats.retries >= 1, "a refused export")
+        assert outlet.stats.exported == 0
+        back = GrpcReceiver(port).start()  # the collector returns where it was
+        expected = len(replay_file(ROLLOUT))
+        await asyncio.to_thread(back.wait_for_spans, expected)
+        await eventually(lambda: outlet.queued_spans == 0, "an empty queue")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        await connection.close()
+        if back is not None:
+            back.stop()
+    received = [span.span_id.hex() for _, span in back.spans()]
+    assert len(received) == len(set(received)) == expected
+    assert not summary.dropped
+
+
+async def test_a_full_queue_drops_the_oldest_spans_and_counts_them(
+    server: FakeApiServer, kubeconfig: Path
+) -> None:
+    receiver = GrpcReceiver().start()
+    receiver.failing = True  # up, but refusing everything
+    sinks = make_sinks(
+        SinkSettings(
+            exporters=("otlp",),
+            otlp=OtlpSettings(endpoint=receiver.endpoint, insecure=True, timeout_s=0.5),
+            shutdown_timeout_s=0.5,
+        )
+    )
+    clock = Clock()
+    cluster = replace(FAST, kubeconfig=str(kubeconfig), context="fake")
+    connection = await connect(cluster)
+    stop, state, summary = asyncio.Event(), LiveState(), ReplaySummary()
+    settings = LiveSettings(cluster=cluster, tick_s=0.005, max_queue_spans=5)
+    task = asyncio.create_task(
+        run(settings, sinks, summary, stop=stop, clock=clock, connection=connection, state=state)
+    )
+    try:
+        live = Live(state, InMemorySpanExporter(), summary, stop, task)
+        await eventually(lambda: state.source is not None, "the run to start")
+        await live.caught_up(server)
+        push_all(server, values_of(ROLLOUT))
+        await live.caught_up(server)
+        graph = state.graph
+        assert graph is not None
+        outlet = state.outlets["otlp"]
+        # Event time moves on in steps, so that spans become due batch after batch.
+        times = sorted({s.start_time or 0 for s in replay_file(ROLLOUT)})
+        for step in times[:: max(1, len(times) // 6)]:
+            clock.now_ns = step + 6 * 10**9
+            await eventually(lambda: graph.watermark_ns >= clock.now_ns, "a tick")
+        clock.now_ns = graph.watermark_ns + 60 * 10**9
+        await eventually(lambda: outlet.stats.dropped["queue full"] > 0, "a drop")
+        assert outlet.queued_spans <= 5  # memory stays bounded
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        await connection.close()
+        receiver.stop()
+    # Every span is accounted for: none delivered, each dropped with its reason.
+    assert sum(summary.dropped.values()) == len(replay_file(ROLLOUT))
+    assert "otlp: queue full" in summary.dropped

@@ -1,0 +1,195 @@
+"""Between the graph and each sink: a queue, and the task that hands its batches to the exporter.
+
+Two policies, because the two modes want opposite things when a sink cannot keep up:
+
+- a replay waits (back-pressure): a full queue makes the graph, then the reader, wait, and a
+  batch the exporter refused is counted and reported, never retried into an endless loop;
+- a live run must keep reading its watches, so nothing waits on a sink: batches queue up to
+  ``max_queue_spans`` spans; a refused batch is retried (jittered exponential backoff) until
+  the collector takes it; when the queue is full the oldest batch is dropped and counted. When
+  the collector comes back everything still queued is delivered, oldest first.
+
+A batch that was dropped, or never taken, is not reported as delivered: a live run then does
+not journal it, and a restart exports it again while the API server still holds its Events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True, eq=False)
+class Delivery:
+    """One batch of spans on its way to every sink; says when all of them took it."""
+
+    spans: list[ReadableSpan]
+    waiting: int
+    on_delivered: Callable[[list[ReadableSpan]], None] | None = None
+    failed: bool = False
+
+    def done(self, *, ok: bool) -> None:
+        self.failed |= not ok
+        self.waiting -= 1
+        if self.waiting == 0 and not self.failed and self.on_delivered is not None:
+            self.on_delivered(self.spans)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Live mode: retry refused batches, bound the queue by spans, drop the oldest."""
+
+    max_queue_spans: int = 50_000
+    initial_s: float = 0.5
+    max_s: float = 30.0
+
+
+@dataclass(slots=True)
+class OutletStats:
+    exported: int = 0  # spans the sink took
+    failed: int = 0  # spans of batches the sink refused (replay: not retried)
+    retries: int = 0  # export attempts after a refusal
+    dropped: Counter[str] = field(default_factory=Counter)  # spans by reason
+
+
+class SinkOutlet:
+    """One sink's queue and the task that drains it into the (blocking) exporter."""
+
+    def __init__(
+        self,
+        name: str,
+        sink: SpanExporter,
+        *,
+        capacity_batches: int,
+        retry: RetryPolicy | None = None,
+        shutdown_timeout_s: float = 10.0,
+    ) -> None:
+        self.name = name
+        self.sink = sink
+        self.stats = OutletStats()
+        self._capacity = capacity_batches
+        self._retry = retry
+        self._shutdown_timeout_s = shutdown_timeout_s
+        self._queue: deque[Delivery] = deque()
+        self._queued_spans = 0
+        self._ready = asyncio.Event()  # something to export, or closed
+        self._room = asyncio.Event()  # replay: room in the queue again
+        self._closed = asyncio.Event()
+        self._closing_at: float | None = None
+        self._random = random.Random()
+
+    @property
+    def queued_spans(self) -> int:
+        return self._queued_spans
+
+    async def put(self, delivery: Delivery) -> None:
+        if self._retry is None:
+            while len(self._queue) >= self._capacity:
+                self._room.clear()
+                await self._room.wait()
+        self._queue.append(delivery)
+        self._queued_spans += len(delivery.spans)
+        if self._retry is not None:
+            # Whole batches, oldest first (a batch is what the checkpoint journals); the batch
+            # being exported is not in the queue and keeps being retried.
+            while self._queued_spans > self._retry.max_queue_spans:
+                self._drop(self._queue.popleft(), "queue full")
+        self._ready.set()
+
+    async def close(self) -> None:
+        """No more batches: deliver what is queued (within the shutdown timeout), then stop."""
+        self._closing_at = time.monotonic()
+        self._closed.set()
+        self._ready.set()
+
+    async def run(self) -> None:
+        while True:
+            while not self._queue:
+                if self._closing_at is not None:
+                    return
+                self._ready.clear()
+                await self._ready.wait()
+            delivery = self._queue.popleft()
+            self._queued_spans -= len(delivery.spans)
+            self._room.set()
+            ok = await self._deliver(delivery.spans)
+            delivery.done(ok=ok)
+
+    async def _deliver(self, spans: list[ReadableSpan]) -> bool:
+        attempt = 0
+        while True:
+            if await self._export(spans):
+                self.stats.exported += len(spans)
+                return True
+            if self._retry is None:
+                self.stats.failed += len(spans)
+                log.error("sink %s did not take %d spans", self.name, len(spans))
+                return False
+            if self._past_shutdown_deadline():
+                self._drop_with_rest(spans)
+                return False
+            delay = self._random.uniform(0.5, 1.0) * min(
+                self._retry.max_s, self._retry.initial_s * 2**attempt
+            )
+            attempt = min(attempt + 1, 30)
+            self.stats.retries += 1
+            if attempt == 1:
+                log.warning(
+                    "sink %s refused %d spans; retrying (%d spans queued)",
+                    self.name,
+                    len(spans),
+                    self._queued_spans,
+                )
+            await self._sleep_unless_closing(delay)
+
+    async def _export(self, spans: list[ReadableSpan]) -> bool:
+        try:
+            if getattr(self.sink, "cpu_only", False):
+                # Encoding in a thread would only fight the graph for the GIL.
+                result = self.sink.export(spans)
+                await asyncio.sleep(0)
+            else:
+                result = await asyncio.to_thread(self.sink.export, spans)
+        except Exception:
+            log.exception("sink %s failed to export %d spans", self.name, len(spans))
+            return False
+        return result is SpanExportResult.SUCCESS
+
+    async def _sleep_unless_closing(self, delay_s: float) -> None:
+        """Wait before the next attempt; a close cuts the wait short (the deadline counts)."""
+        if self._closing_at is None:
+            try:
+                await asyncio.wait_for(self._closed.wait(), delay_s)
+            except TimeoutError:
+                return
+        await asyncio.sleep(min(delay_s, max(0.0, self._remaining_s())))
+
+    def _remaining_s(self) -> float:
+        assert self._closing_at is not None
+        return self._closing_at + self._shutdown_timeout_s - time.monotonic()
+
+    def _past_shutdown_deadline(self) -> bool:
+        return self._closing_at is not None and self._remaining_s() <= 0
+
+    def _drop_with_rest(self, spans: list[ReadableSpan]) -> None:
+        self.stats.dropped["collector unavailable at shutdown"] += len(spans)
+        while self._queue:
+            self._drop(self._queue.popleft(), "collector unavailable at shutdown")
+        log.error("sink %s: shutting down with the collector unavailable", self.name)
+
+    def _drop(self, delivery: Delivery, reason: str) -> None:
+        count = len(delivery.spans)
+        self._queued_spans -= count
+        self.stats.dropped[reason] += count
+        delivery.done(ok=False)
+        log.warning("sink %s dropped %d spans: %s", self.name, count, reason)
