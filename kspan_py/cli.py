@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from kspan_py import logs
 from kspan_py.config import (
     ENV_PREFIX,
     SECOND_NS,
@@ -30,6 +31,7 @@ from kspan_py.config import (
     SinkSettings,
     parse_duration_ns,
 )
+from kspan_py.logs import FORMATS
 from kspan_py.runner import ReplaySummary, StrictModeError, replay
 from kspan_py.sinks import EXPORTER_NAMES, make_sinks
 from kspan_py.sinks.otlp import PROTOCOLS, resolve_protocol
@@ -61,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Turn Kubernetes Events into causally linked OpenTelemetry traces.",
     )
     parser.add_argument("--log-level", default=_env("--log-level") or "warning")
+    parser.add_argument(
+        "--log-format",
+        choices=FORMATS,
+        default=_env("--log-format") or "text",
+        help="text (kspan-py: LEVEL: message) or json (one object per line, for a cluster)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     replay_cmd = commands.add_parser(
         "replay",
@@ -100,6 +108,13 @@ def _parser() -> argparse.ArgumentParser:
         default=_env("--state-file"),
         metavar="PATH",
         help="checkpoint for restarts: no occurrence lost or exported twice",
+    )
+    run_cmd.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(_env("--metrics-port") or 0) or None,
+        metavar="PORT",
+        help="serve /metrics (Prometheus), /healthz and /readyz on this port (default: none)",
     )
     run_cmd.add_argument(
         "--max-queue-spans",
@@ -298,12 +313,13 @@ def live_settings(args: argparse.Namespace, *, now_ns: int) -> LiveSettings:
         state_file=args.state_file,
         record_file=args.record,
         max_queue_spans=args.max_queue_spans,
+        metrics_port=args.metrics_port,
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="kspan-py: %(levelname)s: %(message)s")
+    logs.configure(args.log_level, args.log_format)
     try:
         if args.command == "replay":
             return _replay(args)

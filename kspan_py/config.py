@@ -143,6 +143,8 @@ class LiveSettings:
     """Checkpoint: resource versions and the spans already exported, for restarts."""
     record_file: str | None = None
     """Also write every raw value observed, in the capture format."""
+    metrics_port: int | None = None
+    """Serve /metrics, /healthz and /readyz on this port (None: no server)."""
     max_queue_spans: int = 50_000
     """Spans each sink may hold while its collector is down; past it the oldest are dropped
     (and counted). About 1 KiB a span."""

@@ -24,16 +24,18 @@ import contextlib
 import logging
 import signal
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter
 
+from kspan_py import monitoring
 from kspan_py.checkpoint import Checkpoint, CheckpointFile, ExportGate
 from kspan_py.config import ClusterSettings, LiveSettings
 from kspan_py.graph.causality import ADVANCE_EVERY, CausalGraph
-from kspan_py.model import EventChange, ObjectChange, Snapshot
+from kspan_py.model import ChangeType, EventChange, ObjectChange, Snapshot
 from kspan_py.outlets import RetryPolicy, SinkOutlet
 from kspan_py.runner import (
     ReplaySummary,
@@ -72,6 +74,12 @@ class LiveState:
     ready: asyncio.Event | None = None
     values_ingested: int = 0
     outlets: dict[str, SinkOutlet] = field(default_factory=dict)
+    received: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    """Occurrences taken, by (type, reason, regarding kind)."""
+    delivered_spans: int = 0
+    last_checkpoint_s: float = 0.0
+    heartbeat_s: float = 0.0
+    """time.monotonic() when the graph task last turned: liveness."""
 
 
 async def run(
@@ -111,6 +119,7 @@ async def run(
     state.outlets = outlets
 
     def delivered(spans: list[ReadableSpan]) -> None:
+        state.delivered_spans += len(spans)
         entries = gate.delivered(spans)
         if checkpoint_file is not None:
             checkpoint_file.journal(entries)
@@ -128,6 +137,7 @@ async def run(
         while (item := await values.get()) is not _STOP:
             if isinstance(item, _Tick) or since_advance >= ADVANCE_EVERY:
                 since_advance = 0
+                state.heartbeat_s = time.monotonic()
                 if recorder is not None:
                     recorder.flush()
                 spans = graph.advance(clock() if source.ready.is_set() else None)
@@ -136,7 +146,7 @@ async def run(
                     continue
             if recorder is not None:
                 recorder.write(item.value, item.raw)
-            since_advance += _ingest(graph, item, summary)
+            since_advance += _ingest(graph, item, summary, state.received)
             state.values_ingested += 1
         await publish(gate.admit(graph.flush()), outlets, summary, delivered)
         for outlet in outlets.values():
@@ -171,6 +181,11 @@ async def run(
         await asyncio.gather(watching, ticking, checkpointing, printing, return_exceptions=True)
         await values.put(_STOP)
 
+    monitor = (
+        await monitoring.serve(state, settings.metrics_port, wall_clock=clock)
+        if settings.metrics_port is not None
+        else None
+    )
     save_checkpoint()  # at once: a kill before the first periodic save keeps the floor
     watching = asyncio.create_task(watch(), name="source")
     ticking = asyncio.create_task(tick(), name="ticker")
@@ -204,6 +219,8 @@ async def run(
                 recorder.close()
             if own_connection:
                 await connection.close()
+            if monitor is not None:
+                await monitor.cleanup()
     summary.events = graph.stats.occurrences
     summary.traces = len(graph.traces)
     summary.late = graph.stats.late
@@ -219,13 +236,21 @@ def _since(settings: LiveSettings, saved: Checkpoint | None, clock: Clock) -> in
     return clock() - settings.graph.window_ns
 
 
-def _ingest(graph: CausalGraph, item: SourceValue, summary: ReplaySummary) -> int:
+def _ingest(
+    graph: CausalGraph,
+    item: SourceValue,
+    summary: ReplaySummary,
+    received: Counter[tuple[str, str, str]],
+) -> int:
     ingested = 0
     where = f"watch {item.resource}" if item.resource else "list"
     for change in expand_value(item.value, where):
         if isinstance(change, ObjectChange | EventChange):
             summary.values += 1
             summary.objects += isinstance(change, ObjectChange)
+            if isinstance(change, EventChange) and change.type is not ChangeType.DELETED:
+                event = change.event
+                received[(event.type, event.reason, event.regarding.kind)] += 1
             graph.ingest(change)
             ingested += 1
         elif not isinstance(change, Snapshot):

@@ -92,6 +92,11 @@ class SinkOutlet:
     def queued_spans(self) -> int:
         return self._queued_spans
 
+    @property
+    def saturated(self) -> bool:
+        """Live: the queue is full, so spans are being dropped (readiness fails)."""
+        return self._retry is not None and self._queued_spans >= self._retry.max_queue_spans
+
     async def put(self, delivery: Delivery) -> None:
         if self._retry is None:
             while len(self._queue) >= self._capacity:

@@ -1,0 +1,190 @@
+"""Self-observability of a live run: Prometheus metrics, liveness and readiness over HTTP.
+
+The metrics are read from the run's own state when Prometheus scrapes (a custom collector),
+not counted on the hot path: the graph task keeps plain counters it owns, and a scrape reads
+them. One small aiohttp server (aiohttp already comes with the API client) serves:
+
+- ``/metrics``: the Prometheus text format;
+- ``/healthz``: 200 while the graph task is alive and turning (it beats on every tick); 503 when
+  it has not for ``stuck_after_s``: a kubelet then restarts the container;
+- ``/readyz``: 200 once the start-up lists are done and every sink is either delivering or
+  retrying with room left in its queue; 503 with the reason otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:  # live.py starts this server: importing it here at run time is a cycle
+    from kspan_py.live import LiveState
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class LiveCollector(Collector):
+    """Every metric of a run, read from its state at scrape time."""
+
+    def __init__(self, state: LiveState, wall_clock: Callable[[], int] = time.time_ns) -> None:
+        self._state = state
+        self._wall_clock = wall_clock
+
+    def collect(self) -> Iterator[Metric]:
+        state = self._state
+        received = CounterMetricFamily(
+            "kspan_events_received",
+            "Event occurrences taken from the watches, by type, reason and regarding kind",
+            labels=["type", "reason", "kind"],
+        )
+        for (event_type, reason, kind), count in sorted(state.received.items()):
+            received.add_metric([event_type, reason, kind], count)
+        yield received
+        delivered = CounterMetricFamily(
+            "kspan_spans_delivered", "Spans every sink took (journalled in the checkpoint)"
+        )
+        delivered.add_metric([], state.delivered_spans)
+        yield delivered
+        yield from self._sinks()
+        yield from self._graph()
+        yield from self._watches()
+        checkpoint = GaugeMetricFamily(
+            "kspan_last_checkpoint_timestamp_seconds", "When the checkpoint was last written"
+        )
+        checkpoint.add_metric([], state.last_checkpoint_s)
+        yield checkpoint
+
+    def _sinks(self) -> Iterator[Metric]:
+        exported = CounterMetricFamily("kspan_spans_exported", "Spans a sink took", labels=["sink"])
+        failures = CounterMetricFamily(
+            "kspan_export_failures", "Export attempts a sink refused", labels=["sink"]
+        )
+        dropped = CounterMetricFamily(
+            "kspan_spans_dropped", "Spans given up, by reason", labels=["sink", "reason"]
+        )
+        queued = GaugeMetricFamily(
+            "kspan_sink_queue_spans", "Spans waiting for a sink", labels=["sink"]
+        )
+        for name, outlet in sorted(self._state.outlets.items()):
+            exported.add_metric([name], outlet.stats.exported)
+            failures.add_metric([name], outlet.stats.retries + outlet.stats.failed)
+            for reason, count in sorted(outlet.stats.dropped.items()):
+                dropped.add_metric([name, reason], count)
+            queued.add_metric([name], outlet.queued_spans)
+        yield from (exported, failures, dropped, queued)
+
+    def _graph(self) -> Iterator[Metric]:
+        graph, gate = self._state.graph, self._state.gate
+        if graph is None:
+            return
+        occurrences = CounterMetricFamily("kspan_occurrences", "Event occurrences linked")
+        occurrences.add_metric([], graph.stats.occurrences)
+        pending = GaugeMetricFamily(
+            "kspan_pending_occurrences", "Occurrences waiting for the window to pass"
+        )
+        pending.add_metric([], graph.pending)
+        store = GaugeMetricFamily("kspan_object_store_objects", "Objects in the object store")
+        store.add_metric([], len(graph.store))
+        lag = GaugeMetricFamily(
+            "kspan_watermark_lag_seconds", "How far event time is behind the wall clock"
+        )
+        if graph.watermark_ns:
+            lag.add_metric([], (self._wall_clock() - graph.watermark_ns) / 1e9)
+        yield from (occurrences, pending, store, lag)
+        if gate is not None:
+            held = CounterMetricFamily(
+                "kspan_spans_held_back",
+                "Finished spans not exported: before --since, or exported before a restart",
+                labels=["reason"],
+            )
+            held.add_metric(["before since"], gate.held_back)
+            held.add_metric(["already exported"], gate.already_exported)
+            yield held
+
+    def _watches(self) -> Iterator[Metric]:
+        source = self._state.source
+        if source is None:
+            return
+        restarts = CounterMetricFamily(
+            "kspan_watch_restarts", "Watch requests after the first", labels=["resource"]
+        )
+        relists = CounterMetricFamily(
+            "kspan_relists", "Lists after the start-up one (410 Gone)", labels=["resource"]
+        )
+        errors = CounterMetricFamily(
+            "kspan_watch_errors", "Failed list or watch requests", labels=["resource"]
+        )
+        for watch in source.watches:
+            restarts.add_metric([watch.label], max(0, watch.stats.watches - 1))
+            relists.add_metric([watch.label], watch.stats.relists)
+            errors.add_metric([watch.label], watch.stats.errors)
+        yield from (restarts, relists, errors)
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    ok: bool
+    reason: str
+
+
+def liveness(state: LiveState, *, stuck_after_s: float, now: Callable[[], float]) -> Health:
+    if state.heartbeat_s == 0:
+        return Health(True, "starting")
+    quiet = now() - state.heartbeat_s
+    if quiet > stuck_after_s:
+        return Health(False, f"the graph loop has not turned for {quiet:.0f}s")
+    return Health(True, "ok")
+
+
+def readiness(state: LiveState) -> Health:
+    if state.ready is None or not state.ready.is_set():
+        return Health(False, "the start-up lists are not done")
+    for name, outlet in sorted(state.outlets.items()):
+        if outlet.saturated:
+            return Health(False, f"sink {name}: its collector is down and the queue is full")
+    return Health(True, "ok")
+
+
+async def serve(
+    state: LiveState,
+    port: int,
+    *,
+    host: str = "0.0.0.0",  # probes and scrapes come from outside the Pod
+    stuck_after_s: float = 30.0,
+    wall_clock: Callable[[], int] = time.time_ns,
+) -> web.AppRunner:
+    """Start the HTTP server; the caller cleans the returned runner up."""
+    registry = CollectorRegistry()
+    registry.register(LiveCollector(state, wall_clock))
+
+    async def metrics(_: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE})
+
+    async def healthz(_: web.Request) -> web.Response:
+        health = liveness(state, stuck_after_s=stuck_after_s, now=time.monotonic)
+        return web.Response(text=health.reason + "\n", status=200 if health.ok else 503)
+
+    async def readyz(_: web.Request) -> web.Response:
+        health = readiness(state)
+        return web.Response(text=health.reason + "\n", status=200 if health.ok else 503)
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    addresses = ", ".join(f"{a[0]}:{a[1]}" for a in runner.addresses)
+    log.info("metrics and probes on %s", addresses)
+    return runner
