@@ -13,6 +13,7 @@ import dataclasses
 import gc
 import logging
 import os
+import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ from kspan_py.config import (
     ClusterSettings,
     ConfigError,
     GraphSettings,
+    LeaseSettings,
     LiveSettings,
     OtlpSettings,
     ReplaySettings,
@@ -115,6 +117,33 @@ def _parser() -> argparse.ArgumentParser:
         default=int(_env("--metrics-port") or 0) or None,
         metavar="PORT",
         help="serve /metrics (Prometheus), /healthz and /readyz on this port (default: none)",
+    )
+    run_cmd.add_argument(
+        "--leader-elect",
+        action="store_true",
+        default=_env("--leader-elect") in ("1", "true", "yes"),
+        help="hold a coordination.k8s.io Lease before watching: of several replicas one "
+        "exports, the others stand by",
+    )
+    run_cmd.add_argument(
+        "--lease-name", default=_env("--lease-name") or "kspan-py", help="(kspan-py)"
+    )
+    run_cmd.add_argument(
+        "--lease-namespace",
+        default=_env("--lease-namespace"),
+        help="default: $POD_NAMESPACE, the service account's namespace, else default",
+    )
+    run_cmd.add_argument(
+        "--leader-identity",
+        default=_env("--leader-identity"),
+        help="default: $POD_NAME, else the host name",
+    )
+    run_cmd.add_argument(
+        "--lease-duration",
+        default=_env("--lease-duration") or "15s",
+        metavar="DURATION",
+        help="a silent leader keeps the Lease this long (15s); it renews every 2/3 of it and "
+        "a standby retries every 2s",
     )
     run_cmd.add_argument(
         "--max-queue-spans",
@@ -314,6 +343,28 @@ def live_settings(args: argparse.Namespace, *, now_ns: int) -> LiveSettings:
         record_file=args.record,
         max_queue_spans=args.max_queue_spans,
         metrics_port=args.metrics_port,
+        lease=_lease_settings(args) if args.leader_elect else None,
+    )
+
+
+_SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def _lease_settings(args: argparse.Namespace) -> LeaseSettings:
+    namespace = args.lease_namespace or os.environ.get("POD_NAMESPACE")
+    if not namespace and _SERVICE_ACCOUNT_NAMESPACE.exists():
+        namespace = _SERVICE_ACCOUNT_NAMESPACE.read_text().strip()
+    identity = args.leader_identity or os.environ.get("POD_NAME") or socket.gethostname()
+    lease_s = _duration("--lease-duration", args.lease_duration) / SECOND_NS
+    if lease_s < 0.3:
+        raise ConfigError(f"--lease-duration: {args.lease_duration!r} is too short")
+    return LeaseSettings(
+        namespace=namespace or "default",
+        name=args.lease_name,
+        identity=f"{identity}_{os.getpid()}",
+        lease_s=lease_s,
+        renew_s=lease_s * 2 / 3,
+        retry_s=min(2.0, lease_s / 7.5),
     )
 
 
@@ -360,6 +411,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from kspan_py import live
     from kspan_py.checkpoint import CheckpointError
+    from kspan_py.leading import LeadershipLost
 
     settings = live_settings(args, now_ns=time.time_ns())
     sinks = make_sinks(settings.sinks)
@@ -372,8 +424,8 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         asyncio.run(main_task())
-    except (ConfigException, CaptureError, CheckpointError) as error:
-        print(f"kspan-py: {error}", file=sys.stderr)
+    except (ConfigException, CaptureError, CheckpointError, LeadershipLost) as error:
+        print(f"kspan-py: {error}; {summary.line()}", file=sys.stderr)
         return 1
     print(f"kspan-py: stopped; {summary.line()}", file=sys.stderr)
     return 0

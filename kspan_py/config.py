@@ -132,6 +132,19 @@ class ClusterSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class LeaseSettings:
+    namespace: str
+    name: str = "kspan-py"
+    identity: str = ""
+    lease_s: float = 15.0
+    """How long a holder that stopped renewing keeps the Lease."""
+    renew_s: float = 10.0
+    """How often the leader renews."""
+    retry_s: float = 2.0
+    """How often a standby tries to take the Lease."""
+
+
+@dataclass(frozen=True, slots=True)
 class LiveSettings:
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
     graph: GraphSettings = field(default_factory=GraphSettings)
@@ -143,6 +156,8 @@ class LiveSettings:
     """Checkpoint: resource versions and the spans already exported, for restarts."""
     record_file: str | None = None
     """Also write every raw value observed, in the capture format."""
+    lease: LeaseSettings | None = None
+    """--leader-elect: hold this Lease before watching (one active replica)."""
     metrics_port: int | None = None
     """Serve /metrics, /healthz and /readyz on this port (None: no server)."""
     max_queue_spans: int = 50_000

@@ -35,6 +35,7 @@ from kspan_py import monitoring
 from kspan_py.checkpoint import Checkpoint, CheckpointFile, ExportGate
 from kspan_py.config import ClusterSettings, LiveSettings
 from kspan_py.graph.causality import ADVANCE_EVERY, CausalGraph
+from kspan_py.leading import LeaderElection
 from kspan_py.model import ChangeType, EventChange, ObjectChange, Snapshot
 from kspan_py.outlets import RetryPolicy, SinkOutlet
 from kspan_py.runner import (
@@ -92,16 +93,24 @@ async def run(
     connection: Connection | None = None,
     state: LiveState | None = None,
 ) -> ReplaySummary:
-    """Watch the cluster and export spans until stop is set; fills and returns summary."""
+    """Watch the cluster and export spans until stop is set; fills and returns summary.
+
+    With ``settings.lease``, first wait to hold the Lease (a standby replica waits here), and
+    raise LeadershipLost if it is lost while running."""
     state = state or LiveState()
+    own_connection = connection is None
+    connection = connection or await connect(settings.cluster)
+    leader = LeaderElection(connection, settings.lease) if settings.lease else None
+    if leader is not None and not await _lead(leader, stop):
+        if own_connection:
+            await connection.close()
+        return summary
     checkpoint_file = CheckpointFile(settings.state_file) if settings.state_file else None
     saved = checkpoint_file.load() if checkpoint_file else None
-    since_ns = _since(settings, saved, clock)
+    since_ns = _since(settings, saved, clock, taking_over=leader is not None)
     gate = ExportGate(since_ns, saved.exported if saved else None)
     graph = CausalGraph(settings.graph)
     recorder = CaptureWriter(settings.record_file) if settings.record_file else None
-    own_connection = connection is None
-    connection = connection or await connect(settings.cluster)
     values: asyncio.Queue[SourceValue | _Tick | None] = asyncio.Queue(_QUEUE_VALUES)
     source = ClusterSource(connection, settings.cluster, values.put)
     state.source, state.graph, state.gate, state.ready = source, graph, gate, source.ready
@@ -176,9 +185,11 @@ async def run(
 
     async def stopper() -> None:
         await stop.wait()
-        for task in (watching, ticking, checkpointing, printing):
+        # The lease is held until the flush is done (released in the finally below).
+        background = (watching, ticking, checkpointing, printing)
+        for task in background:
             task.cancel()
-        await asyncio.gather(watching, ticking, checkpointing, printing, return_exceptions=True)
+        await asyncio.gather(*background, return_exceptions=True)
         await values.put(_STOP)
 
     monitor = (
@@ -201,8 +212,22 @@ async def run(
         asyncio.create_task(drain(outlet), name=f"sink:{name}") for name, outlet in outlets.items()
     ]
     stopping = asyncio.create_task(stopper(), name="stopper")
+    tasks = [watching, ticking, checkpointing, printing, linking, *sinking, stopping]
+    holding = asyncio.create_task(leader.hold(), name="lease") if leader is not None else None
     try:
-        await guarded([watching, ticking, checkpointing, printing, linking, *sinking, stopping])
+        if holding is None:
+            await guarded(tasks)
+        else:
+            # The pipeline ends by itself on stop; the lease task renews until then.
+            pipeline = asyncio.create_task(guarded(tasks), name="pipeline")
+            await asyncio.wait([pipeline, holding], return_when=asyncio.FIRST_COMPLETED)
+            if holding.done():  # the lease was lost: stop exporting now
+                pipeline.cancel()
+                await asyncio.gather(pipeline, return_exceptions=True)
+                holding.result()
+            holding.cancel()
+            await asyncio.gather(holding, return_exceptions=True)
+            await pipeline
     except asyncio.CancelledError:
         pass
     finally:
@@ -217,6 +242,8 @@ async def run(
                 checkpoint_file.close()
             if recorder is not None:
                 recorder.close()
+            if leader is not None:
+                await leader.release()
             if own_connection:
                 await connection.close()
             if monitor is not None:
@@ -227,13 +254,34 @@ async def run(
     return summary
 
 
-def _since(settings: LiveSettings, saved: Checkpoint | None, clock: Clock) -> int:
+def _since(
+    settings: LiveSettings, saved: Checkpoint | None, clock: Clock, *, taking_over: bool
+) -> int:
     # A restart goes on from where the first run began: --since is for a first start.
     if saved is not None:
         return saved.since_ns
     if settings.since_ns is not None:
         return settings.since_ns
+    if taking_over and settings.lease is not None:
+        # The previous leader may have died holding pending occurrences: export again what
+        # it could have left unexported (same ids: a backend merges the duplicates).
+        gap_s = settings.lease.lease_s + settings.lease.retry_s
+        return clock() - int(gap_s * 1e9) - 2 * settings.graph.window_ns
     return clock() - settings.graph.window_ns
+
+
+async def _lead(leader: LeaderElection, stop: asyncio.Event) -> bool:
+    """Wait to hold the Lease; False if stopped first."""
+    acquiring = asyncio.create_task(leader.acquire(), name="lease:acquire")
+    stopping = asyncio.create_task(stop.wait(), name="lease:stop")
+    await asyncio.wait([acquiring, stopping], return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not acquiring.done():
+        acquiring.cancel()
+        await asyncio.gather(acquiring, return_exceptions=True)
+        return False
+    acquiring.result()
+    return True
 
 
 def _ingest(

@@ -702,3 +702,78 @@ async def test_a_full_queue_drops_the_oldest_spans_and_counts_them(
     # Every span is accounted for: none delivered, each dropped with its reason.
     assert sum(summary.dropped.values()) == len(replay_file(ROLLOUT))
     assert "otlp: queue full" in summary.dropped
+
+
+# -- high availability -----------------------------------------------------------------------
+
+
+def lease_holder(server: FakeApiServer) -> str:
+    lease = server.get("leases", "kspan-py", "kspan")
+    return str(((lease or {}).get("spec") or {}).get("holderIdentity") or "")
+
+
+async def start_replica(kubeconfig: Path, out: Path, name: str) -> asyncio.subprocess.Process:
+    return await kspan_py(
+        "run",
+        "--kubeconfig",
+        str(kubeconfig),
+        "--context",
+        "fake",
+        "--exporter",
+        "otlp-json",
+        "--otlp-json-file",
+        str(out),
+        "--since",
+        "100000h",
+        "--leader-elect",
+        "--lease-namespace",
+        "kspan",
+        "--leader-identity",
+        name,
+        "--lease-duration",
+        "1s",  # 15 s in production; short so the takeover happens within the test
+    )
+
+
+async def test_two_replicas_one_exports_and_the_standby_takes_over_when_it_is_killed(
+    server: FakeApiServer, kubeconfig: Path, tmp_path: Path
+) -> None:
+    values = values_of(ROLLOUT)
+    half = len(values) // 2
+    push_all(server, values[:half])
+    out_a, out_b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a = await start_replica(kubeconfig, out_a, "replica-a")
+    b: asyncio.subprocess.Process | None = None
+    try:
+        await eventually(lambda: lease_holder(server).startswith("replica-a"), "a leader")
+        b = await start_replica(kubeconfig, out_b, "replica-b")
+        reads = len([r for r in server.requests if r.plural == "leases"])
+        await eventually(lambda: len(span_ids_in(out_a)) > 0, "the leader's exports")
+        await eventually(
+            lambda: len([r for r in server.requests if r.plural == "leases"]) > reads + 10,
+            "the standby trying the lease",
+        )
+        assert span_ids_in(out_b) == []  # the standby exports nothing
+        assert lease_holder(server).startswith("replica-a")
+        a.kill()
+        await a.wait()
+        push_all(server, values[half:])
+        await eventually(lambda: lease_holder(server).startswith("replica-b"), "the takeover")
+        expected = {
+            f"{span_id(s):016x}"
+            for s in replay_file(ROLLOUT)
+            if s.attributes and s.attributes.get("k8s.event.uid")
+        }
+        await eventually(
+            lambda: expected <= set(span_ids_in(out_a)) | set(span_ids_in(out_b)),
+            "every occurrence exported by one replica or the other",
+        )
+        b.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(b.communicate(), 30)
+        assert b.returncode == 0, stderr.decode()
+        assert lease_holder(server) == ""  # released on a clean stop
+    finally:
+        for process in (a, b):
+            if process is not None and process.returncode is None:
+                process.kill()
+                await process.wait()
