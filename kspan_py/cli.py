@@ -35,6 +35,7 @@ from kspan_py.config import (
 )
 from kspan_py.logs import FORMATS
 from kspan_py.runner import ReplaySummary, StrictModeError, replay
+from kspan_py.sharding import Shard
 from kspan_py.sinks import EXPORTER_NAMES, make_sinks
 from kspan_py.sinks.otlp import PROTOCOLS, resolve_protocol
 from kspan_py.sources.capture import CaptureError
@@ -117,6 +118,13 @@ def _parser() -> argparse.ArgumentParser:
         default=int(_env("--metrics-port") or 0) or None,
         metavar="PORT",
         help="serve /metrics (Prometheus), /healthz and /readyz on this port (default: none)",
+    )
+    run_cmd.add_argument(
+        "--shard",
+        default=_env("--shard"),
+        metavar="I/N",
+        help="take only the namespaces whose hash falls in shard I of N (cluster-scoped "
+        "objects in every shard, their Events exported by shard 0)",
     )
     run_cmd.add_argument(
         "--leader-elect",
@@ -344,7 +352,17 @@ def live_settings(args: argparse.Namespace, *, now_ns: int) -> LiveSettings:
         max_queue_spans=args.max_queue_spans,
         metrics_port=args.metrics_port,
         lease=_lease_settings(args) if args.leader_elect else None,
+        shard=_shard(args.shard),
     )
+
+
+def _shard(text: str | None) -> Shard | None:
+    if not text:
+        return None
+    try:
+        return Shard.parse(text)
+    except ValueError as error:
+        raise ConfigError(f"--shard: {error}") from None
 
 
 _SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -358,9 +376,13 @@ def _lease_settings(args: argparse.Namespace) -> LeaseSettings:
     lease_s = _duration("--lease-duration", args.lease_duration) / SECOND_NS
     if lease_s < 0.3:
         raise ConfigError(f"--lease-duration: {args.lease_duration!r} is too short")
+    name = args.lease_name
+    shard = _shard(args.shard)
+    if shard is not None and shard.count > 1:
+        name = f"{name}-shard-{shard.index}-of-{shard.count}"  # one leader per shard
     return LeaseSettings(
         namespace=namespace or "default",
-        name=args.lease_name,
+        name=name,
         identity=f"{identity}_{os.getpid()}",
         lease_s=lease_s,
         renew_s=lease_s * 2 / 3,

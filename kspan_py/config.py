@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from kspan_py.sharding import Shard
+
 SECOND_NS = 1_000_000_000
 
 ENV_PREFIX = "KSPAN_"
@@ -158,6 +160,8 @@ class LiveSettings:
     """Also write every raw value observed, in the capture format."""
     lease: LeaseSettings | None = None
     """--leader-elect: hold this Lease before watching (one active replica)."""
+    shard: Shard | None = None
+    """--shard i/n: the share of namespaces this process links and exports."""
     metrics_port: int | None = None
     """Serve /metrics, /healthz and /readyz on this port (None: no server)."""
     max_queue_spans: int = 50_000

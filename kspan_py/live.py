@@ -111,6 +111,7 @@ async def run(
     gate = ExportGate(since_ns, saved.exported if saved else None)
     graph = CausalGraph(settings.graph)
     recorder = CaptureWriter(settings.record_file) if settings.record_file else None
+    shard = settings.shard if settings.shard is not None and settings.shard.count > 1 else None
     values: asyncio.Queue[SourceValue | _Tick | None] = asyncio.Queue(_QUEUE_VALUES)
     source = ClusterSource(connection, settings.cluster, values.put)
     state.source, state.graph, state.gate, state.ready = source, graph, gate, source.ready
@@ -153,6 +154,12 @@ async def run(
                 await publish(gate.admit(spans), outlets, summary, delivered)
                 if isinstance(item, _Tick):
                     continue
+            if shard is not None:
+                taken = shard.takes(item.value)
+                if taken is None:
+                    continue
+                if taken is not item.value:
+                    item = SourceValue(taken, None, item.resource, item.snapshot)
             if recorder is not None:
                 recorder.write(item.value, item.raw)
             since_advance += _ingest(graph, item, summary, state.received)
