@@ -65,13 +65,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="kspan-py",
         description="Turn Kubernetes Events into causally linked OpenTelemetry traces.",
     )
-    parser.add_argument("--log-level", default=_env("--log-level") or "warning")
-    parser.add_argument(
-        "--log-format",
-        choices=FORMATS,
-        default=_env("--log-format") or "text",
-        help="text (kspan-py: LEVEL: message) or json (one object per line, for a cluster)",
-    )
+    _add_log_flags(parser, top=True)
     commands = parser.add_subparsers(dest="command", required=True)
     replay_cmd = commands.add_parser(
         "replay",
@@ -84,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="CAPTURE",
         help="capture files, - for stdin; none: the bundled demo (a rolling update)",
     )
+    _add_log_flags(replay_cmd)
     _add_sink_flags(replay_cmd, default_exporter="console")
     _add_graph_flags(replay_cmd)
     replay_cmd.add_argument(
@@ -183,7 +178,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_log_flags(command: argparse.ArgumentParser, *, top: bool = False) -> None:
+    """Before or after the command (`kspan-py run --log-format json` in a container)."""
+    command.add_argument(
+        "--log-level",
+        default=(_env("--log-level") or "warning") if top else argparse.SUPPRESS,
+        help="debug, info, warning (default), error",
+    )
+    command.add_argument(
+        "--log-format",
+        choices=FORMATS,
+        default=(_env("--log-format") or "text") if top else argparse.SUPPRESS,
+        help="text (kspan-py: LEVEL: message) or json (one object per line, for a cluster)",
+    )
+
+
 def _add_cluster_flags(command: argparse.ArgumentParser) -> None:
+    _add_log_flags(command)
     command.add_argument("--kubeconfig", default=_env("--kubeconfig"), metavar="PATH")
     command.add_argument("--context", default=_env("--context"))
     command.add_argument(

@@ -80,6 +80,8 @@ class LiveState:
     delivered_spans: int = 0
     last_checkpoint_s: float = 0.0
     heartbeat_s: float = 0.0
+    standby: bool = False
+    """--leader-elect: waiting for the Lease (alive and ready, exporting nothing)."""
     """time.monotonic() when the graph task last turned: liveness."""
 
 
@@ -100,11 +102,23 @@ async def run(
     state = state or LiveState()
     own_connection = connection is None
     connection = connection or await connect(settings.cluster)
+    # Probes are served from the start: a standby replica is alive and ready (to take over).
+    monitor = (
+        await monitoring.serve(state, settings.metrics_port, wall_clock=clock)
+        if settings.metrics_port is not None
+        else None
+    )
     leader = LeaderElection(connection, settings.lease) if settings.lease else None
-    if leader is not None and not await _lead(leader, stop):
-        if own_connection:
-            await connection.close()
-        return summary
+    if leader is not None:
+        state.standby = True
+        leading = await _lead(leader, stop)
+        state.standby = False
+        if not leading:
+            if own_connection:
+                await connection.close()
+            if monitor is not None:
+                await monitor.cleanup()
+            return summary
     checkpoint_file = CheckpointFile(settings.state_file) if settings.state_file else None
     saved = checkpoint_file.load() if checkpoint_file else None
     since_ns = _since(settings, saved, clock, taking_over=leader is not None)
@@ -199,11 +213,6 @@ async def run(
         await asyncio.gather(*background, return_exceptions=True)
         await values.put(_STOP)
 
-    monitor = (
-        await monitoring.serve(state, settings.metrics_port, wall_clock=clock)
-        if settings.metrics_port is not None
-        else None
-    )
     save_checkpoint()  # at once: a kill before the first periodic save keeps the floor
     watching = asyncio.create_task(watch(), name="source")
     ticking = asyncio.create_task(tick(), name="ticker")

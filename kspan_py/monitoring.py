@@ -138,7 +138,7 @@ class Health:
 
 def liveness(state: LiveState, *, stuck_after_s: float, now: Callable[[], float]) -> Health:
     if state.heartbeat_s == 0:
-        return Health(True, "starting")
+        return Health(True, "standing by" if state.standby else "starting")
     quiet = now() - state.heartbeat_s
     if quiet > stuck_after_s:
         return Health(False, f"the graph loop has not turned for {quiet:.0f}s")
@@ -146,6 +146,8 @@ def liveness(state: LiveState, *, stuck_after_s: float, now: Callable[[], float]
 
 
 def readiness(state: LiveState) -> Health:
+    if state.standby:
+        return Health(True, "standing by: another replica holds the lease")
     if state.ready is None or not state.ready.is_set():
         return Health(False, "the start-up lists are not done")
     for name, outlet in sorted(state.outlets.items()):

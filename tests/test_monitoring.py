@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from kspan_py.config import LiveSettings
 from kspan_py.live import LiveState, run
 from kspan_py.logs import JsonFormatter, RateLimit
-from kspan_py.monitoring import liveness
+from kspan_py.monitoring import Health, liveness, readiness
 from kspan_py.runner import ReplaySummary
 from kspan_py.sources.watching import connect
 from tests.fake_apiserver import FakeApiServer
@@ -161,3 +161,11 @@ def test_repeated_log_lines_are_rate_limited_and_counted() -> None:
     late = record("watch dropped")
     assert limit.filter(late)
     assert "3 similar lines suppressed" in str(late.msg)
+
+
+def test_a_standby_replica_is_alive_and_ready_so_rollouts_proceed() -> None:
+    state = LiveState(standby=True)
+    assert readiness(state) == Health(True, "standing by: another replica holds the lease")
+    assert liveness(state, stuck_after_s=30, now=lambda: 1e9).ok
+    state.standby = False  # it took over: ready only once its lists are done
+    assert not readiness(state).ok
