@@ -110,7 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     run_cmd.add_argument(
         "--metrics-port",
         type=int,
-        default=int(_env("--metrics-port") or 0) or None,
+        default=_env("--metrics-port"),  # argparse applies type to it: a bad value is named
         metavar="PORT",
         help="serve /metrics (Prometheus), /healthz and /readyz on this port (default: none)",
     )
@@ -151,7 +151,7 @@ def _parser() -> argparse.ArgumentParser:
     run_cmd.add_argument(
         "--max-queue-spans",
         type=int,
-        default=int(_env("--max-queue-spans") or 50_000),
+        default=_env("--max-queue-spans") or "50000",
         metavar="N",
         help="spans held per sink while its collector is down; then the oldest are dropped "
         "and counted (50000)",

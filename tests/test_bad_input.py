@@ -221,3 +221,29 @@ def test_input_later_than_the_window_is_linked_and_reported(
     assert "22 spans in" in err
     assert "1 arrived more than the window late" in err
     assert json.loads(out.read_text().splitlines()[0])["resourceSpans"]
+
+
+@pytest.mark.parametrize(
+    ("env", "value", "named"),
+    [
+        ("KSPAN_MAX_QUEUE_SPANS", "lots", "--max-queue-spans: invalid int value: 'lots'"),
+        ("KSPAN_METRICS_PORT", "http", "--metrics-port: invalid int value: 'http'"),
+    ],
+)
+def test_a_bad_environment_value_names_its_flag(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    env: str,
+    value: str,
+    named: str,
+) -> None:
+    monkeypatch.setenv(env, value)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run"])
+    assert exit_info.value.code == 2
+    assert named in capsys.readouterr().err
+
+
+def test_a_bad_shard_names_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--shard", "2/2"]) == 2
+    assert "--shard: '2/2': i must be in 0..n-1" in capsys.readouterr().err
