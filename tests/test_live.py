@@ -467,7 +467,9 @@ async def kspan_py(*args: str) -> asyncio.subprocess.Process:
     )
 
 
-async def start_run(kubeconfig: Path, out: Path, state: Path) -> asyncio.subprocess.Process:
+async def start_run(kubeconfig: Path, out: Path, *extra: str) -> asyncio.subprocess.Process:
+    """`kspan-py run` against the fake server into an otlp-json file, exporting the recording's
+    past events too."""
     return await kspan_py(
         "run",
         "--kubeconfig",
@@ -478,10 +480,9 @@ async def start_run(kubeconfig: Path, out: Path, state: Path) -> asyncio.subproc
         "otlp-json",
         "--otlp-json-file",
         str(out),
-        "--state-file",
-        str(state),
         "--since",
         "100000h",  # the recording's events are in the past: export them all
+        *extra,
     )
 
 
@@ -494,7 +495,7 @@ async def test_kill_9_and_restart_with_the_checkpoint_exports_each_occurrence_on
     first_out, second_out = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
     push_all(server, values[:half])
 
-    first = await start_run(kubeconfig, first_out, state)
+    first = await start_run(kubeconfig, first_out, "--state-file", str(state))
     try:
         # Until it has exported (and journalled) what it could, then no more.
         await eventually(
@@ -508,7 +509,7 @@ async def test_kill_9_and_restart_with_the_checkpoint_exports_each_occurrence_on
     floor = json.loads(state.read_text())["since_ns"]  # saved at start, before any export
 
     push_all(server, values[half:])  # the cluster goes on while kspan-py is down
-    second = await start_run(kubeconfig, second_out, state)
+    second = await start_run(kubeconfig, second_out, "--state-file", str(state))
     try:
         await eventually(lambda: len(span_ids_in(second_out)) > 0, "the second run's exports")
         second.send_signal(signal.SIGTERM)
@@ -713,18 +714,9 @@ def lease_holder(server: FakeApiServer) -> str:
 
 
 async def start_replica(kubeconfig: Path, out: Path, name: str) -> asyncio.subprocess.Process:
-    return await kspan_py(
-        "run",
-        "--kubeconfig",
-        str(kubeconfig),
-        "--context",
-        "fake",
-        "--exporter",
-        "otlp-json",
-        "--otlp-json-file",
-        str(out),
-        "--since",
-        "100000h",
+    return await start_run(
+        kubeconfig,
+        out,
         "--leader-elect",
         "--lease-namespace",
         "kspan",
