@@ -83,7 +83,7 @@ def read_capture(path: str, *, reader_process: bool | None = None) -> Iterator[C
     ``_from_reader_process``. The items are the same either way.
     """
     if reader_process is None:
-        reader_process = _worth_a_process(path)
+        reader_process = reads_in_a_process(path)
     if reader_process:
         return _from_reader_process(path)
     return _read_here(path)
@@ -316,7 +316,8 @@ _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent.parent)
 Packed = tuple[Any, ...]
 
 
-def _worth_a_process(path: str) -> bool:
+def reads_in_a_process(path: str) -> bool:
+    """Whether read_capture(path) parses in a reader process (it does when that pays)."""
     if path == "-" or not sys.executable:
         return False
     try:
