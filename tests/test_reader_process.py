@@ -73,6 +73,28 @@ def test_a_capture_error_in_the_reader_process_is_raised_here(tmp_path: Path) ->
         list(read_capture(str(binary), reader_process=True))
 
 
+def test_without_a_process_to_be_had_the_capture_is_read_here(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_process(*args: object, **kwargs: object) -> None:
+        raise BlockingIOError("Resource temporarily unavailable")
+
+    monkeypatch.setattr(subprocess, "Popen", no_process)
+    here, there = _both_ways(ROLLOUT)
+    assert there == here
+
+
+def test_the_reader_process_imports_this_package_whatever_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decoy = tmp_path / "kspan_py"
+    decoy.mkdir()
+    (decoy / "__init__.py").write_text("raise ImportError('the decoy was imported')\n")
+    monkeypatch.chdir(tmp_path)
+    here, there = _both_ways(ROLLOUT)
+    assert there == here
+
+
 def _large_capture(tmp_path: Path, megabytes: int) -> Path:
     """Far more than the pipe holds, so the reader is still running when a test acts."""
     capture = tmp_path / "large.jsonl"

@@ -306,6 +306,8 @@ _TYPES = tuple(ChangeType)
 _TYPE_INDEX = {change_type: index for index, change_type in enumerate(_TYPES)}
 # The first element of a packed item says what it is.
 _EVENT, _OBJECT, _SKIPPED, _BOOKMARK, _SNAPSHOT, _END, _CAPTURE_ERROR, _FAILED = range(8)
+# The child imports this very package: run with -P (no working directory on its path, where
+# another kspan_py could be), it finds what the parent found, or this package's directory first.
 _CHILD = (
     "import sys; root = sys.argv[1]; root in sys.path or sys.path.insert(0, root); "
     "from kspan_py.sources.capture import serve_capture; "
@@ -335,14 +337,18 @@ def _cpus() -> int:
 
 
 def _from_reader_process(path: str) -> Iterator[CaptureItem]:
-    process = subprocess.Popen(
-        [sys.executable, "-c", _CHILD, _PACKAGE_ROOT, path, str(os.getpid())],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        # Its own process group: a terminal's Ctrl-C (SIGINT to the foreground group) is the
-        # parent's to handle, and the parent then ends the child.
-        start_new_session=True,
-    )
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-P", "-c", _CHILD, _PACKAGE_ROOT, path, str(os.getpid())],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            # Its own process group: a terminal's Ctrl-C (SIGINT to the foreground group) is
+            # the parent's to handle, and the parent then ends the child.
+            start_new_session=True,
+        )
+    except OSError:  # no process to be had (limits, memory): read here, only slower
+        yield from _read_here(path)
+        return
     stream = process.stdout
     assert stream is not None
     ended = False
