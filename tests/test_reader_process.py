@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -144,6 +145,17 @@ def test_a_reader_process_that_dies_is_an_error_not_a_short_capture(tmp_path: Pa
     with pytest.raises(CaptureError, match=r"its reader ended \(exit -9\)"):
         for _ in items:
             pass
+
+
+def test_a_reader_started_by_a_thread_that_ends_reads_on(tmp_path: Path) -> None:
+    # The death signal is bound to the starting thread: it must not be used then.
+    capture = _large_capture(tmp_path, 16)
+    items = read_capture(str(capture), reader_process=True)
+    first: list[object] = []
+    starter = threading.Thread(target=lambda: first.append(next(items)))
+    starter.start()
+    starter.join()
+    assert [*first, *items] == list(read_capture(str(capture), reader_process=False))
 
 
 def test_the_reader_process_dies_with_its_parent(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ import signal
 import struct
 import subprocess
 import sys
+import threading
 import traceback
 import zlib
 from collections.abc import Iterable, Iterator
@@ -311,7 +312,7 @@ _EVENT, _OBJECT, _SKIPPED, _BOOKMARK, _SNAPSHOT, _END, _CAPTURE_ERROR, _FAILED =
 _CHILD = (
     "import sys; root = sys.argv[1]; root in sys.path or sys.path.insert(0, root); "
     "from kspan_py.sources.capture import serve_capture; "
-    "serve_capture(sys.argv[2], int(sys.argv[3]))"
+    "serve_capture(sys.argv[2], int(sys.argv[3]), on_parent_death=sys.argv[4] == '1')"
 )
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent.parent)
 
@@ -339,7 +340,12 @@ def _cpus() -> int:
 def _from_reader_process(path: str) -> Iterator[CaptureItem]:
     try:
         process = subprocess.Popen(
-            [sys.executable, "-P", "-c", _CHILD, _PACKAGE_ROOT, path, str(os.getpid())],
+            [
+                *(sys.executable, "-P", "-c", _CHILD, _PACKAGE_ROOT, path, str(os.getpid())),
+                # The death signal follows the thread that started the child, not the
+                # process: only the main thread lives as long as the process.
+                "1" if threading.current_thread() is threading.main_thread() else "0",
+            ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             # Its own process group: a terminal's Ctrl-C (SIGINT to the foreground group) is
@@ -483,9 +489,13 @@ def _pack(item: CaptureItem) -> Packed:
     return (_SNAPSHOT, item.end)
 
 
-def serve_capture(path: str, parent_pid: int) -> None:
-    """The reader process: read path, write its items to stdout in marshalled frames."""
-    _die_with_parent(parent_pid)
+def serve_capture(path: str, parent_pid: int, *, on_parent_death: bool = True) -> None:
+    """The reader process: read path, write its items to stdout in marshalled frames.
+
+    With on_parent_death, it is killed when its parent dies (Linux); either way, it ends when
+    its parent stops reading (a broken pipe).
+    """
+    _die_with_parent(parent_pid, on_parent_death=on_parent_death)
     out = sys.stdout.buffer
     frame: list[Packed] = []
     try:
@@ -511,8 +521,8 @@ def _send(out: IO[bytes], frame: list[Packed]) -> None:
     out.write(_FRAME_HEADER.pack(len(data)) + data)
 
 
-def _die_with_parent(parent_pid: int) -> None:
-    if sys.platform == "linux":
+def _die_with_parent(parent_pid: int, *, on_parent_death: bool) -> None:
+    if on_parent_death and sys.platform == "linux":
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent_pid:  # the parent was gone before that took effect
