@@ -365,8 +365,9 @@ def _from_reader_process(path: str) -> Iterator[CaptureItem]:
         types, event_change, event, ref = _TYPES, EventChange, KubeEvent, ObjectRef
         while True:
             header = read(_FRAME_HEADER.size)
-            frame = read(unpack(header)[0]) if len(header) == _FRAME_HEADER.size else b""
-            if not frame:
+            size = unpack(header)[0] if len(header) == _FRAME_HEADER.size else 0
+            frame = read(size) if size else b""
+            if not size or len(frame) < size:  # it ended before saying so: it died
                 code = process.wait()
                 raise CaptureError(f"cannot read capture {path}: its reader ended (exit {code})")
             for packed in loads(frame):
