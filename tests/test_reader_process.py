@@ -184,7 +184,7 @@ def test_the_reader_process_dies_with_its_parent(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_ends_a_replay_and_its_reader_process(tmp_path: Path) -> None:
-    capture = _large_capture(tmp_path, 40)  # over the size that a replay reads in a process
+    capture = _large_capture(tmp_path, 80)  # well over the size that a replay reads in a process
     kspan = Path(sys.executable).with_name("kspan-py")
     spans = tmp_path / "spans.jsonl"
     replay = subprocess.Popen(
