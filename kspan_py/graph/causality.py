@@ -228,15 +228,17 @@ class CausalGraph:
         finally:
             self._linking.discard(key)
         self._seen.set(span_id, self.watermark_ns)
-        for act in own_acts:
-            act.trace_id, act.span_id = placement.trace_id, span_id
+        for act in own_acts:  # (their span is span_id: the same occurrence)
+            act.trace_id = placement.trace_id
         self._draft_event(event, placement, parent_id, rule)
         return placement
 
     def _placement_of(self, cause: CausedBy) -> Placement | None:
         act = cause.act
-        if act is not None and act.trace_id and self._seen.alive(act.span_id, self.watermark_ns):
-            return Placement(act.trace_id, act.span_id)
+        if act is not None and act.trace_id:
+            span_id = act.span_id
+            if self._seen.alive(span_id, self.watermark_ns):
+                return Placement(act.trace_id, span_id)
         key = cause.cause
         if key in self._pending_events and key not in self._linking:
             return self._link(key)  # a cause that happened (or arrived) after its effect

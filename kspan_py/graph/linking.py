@@ -19,6 +19,7 @@ from typing import NamedTuple, Protocol
 
 from kspan_py.graph.rules import ChildPolicy, Relation, child_policy
 from kspan_py.model import GenerationChange, KubeEvent, ObjectRef
+from kspan_py.spans.ids import event_span_id
 
 TIMESTAMP_SLACK_NS = 1_000_000_000
 """Most Event times are truncated to the second, so a cause may look up to 1 s later than its
@@ -36,11 +37,13 @@ class NamedAct:
     """An occurrence that named a child object (an actor rule matched it).
 
     The graph keeps one for every act of the last hour (the link horizon): it is flat (the
-    occurrence's uid and number, not a key tuple) and holds where the occurrence was placed,
-    once linked, so that nothing else has to remember that for the act's cause lookups.
+    occurrence's uid and number, not a key tuple) and holds the trace the occurrence was placed
+    in, once linked, so that nothing else has to remember that for the act's cause lookups. Its
+    span is the occurrence's span id, made from (uid, number) when asked for rather than kept:
+    acts are the most numerous thing the graph holds, and a kept id cost each one 64 bytes.
     """
 
-    __slots__ = ("number", "relation", "resource_version", "span_id", "time_ns", "trace_id", "uid")
+    __slots__ = ("number", "relation", "resource_version", "time_ns", "trace_id", "uid")
 
     def __init__(
         self, key: OccurrenceKey, time_ns: int, resource_version: int, relation: Relation
@@ -50,11 +53,15 @@ class NamedAct:
         self.resource_version = resource_version
         self.relation = relation
         self.trace_id = 0  # the trace its occurrence was placed in; 0 while pending
-        self.span_id = 0  # its occurrence's span, once placed
 
     @property
     def key(self) -> OccurrenceKey:
         return OccurrenceKey(self.uid, self.number)
+
+    @property
+    def span_id(self) -> int:
+        """Its occurrence's span."""
+        return event_span_id(self.uid, self.number)
 
     def __repr__(self) -> str:
         return f"NamedAct({self.key!r}, {self.time_ns}, {self.resource_version}, {self.relation})"

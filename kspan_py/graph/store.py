@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import sys
 from collections import deque
-from dataclasses import dataclass
 
 from kspan_py.model import (
     ChangeType,
@@ -27,12 +26,42 @@ from kspan_py.model import (
 _MAX_OWNER_DEPTH = 8  # ownership chains are short (CronJob > Job > Pod); this only stops cycles
 
 
-@dataclass(slots=True)
 class StoredObject:
-    ref: ObjectRef
-    owner: OwnerRef | None
-    generations: list[GenerationChange] | None = None  # oldest first; None: none recorded
-    deleted_ns: int | None = None
+    """One object as the store keeps it, for as long as it lives (a cluster's worth of them).
+
+    Its identity is kept as flat fields, not as an ObjectRef of its own (``ref`` makes one when
+    asked), and the owner reference of siblings is one shared OwnerRef: the owner's
+    ``as_owner``. Together that is about 100 bytes less per Pod than a record each.
+    """
+
+    __slots__ = (
+        "api_version",
+        "as_owner",
+        "deleted_ns",
+        "generations",
+        "kind",
+        "name",
+        "namespace",
+        "owner",
+        "uid",
+    )
+
+    def __init__(
+        self, kind: str, namespace: str, name: str, uid: Uid | None, api_version: str
+    ) -> None:
+        self.kind = kind
+        self.namespace = namespace
+        self.name = name
+        self.uid = uid
+        self.api_version = api_version
+        self.owner: OwnerRef | None = None
+        self.generations: list[GenerationChange] | None = None  # oldest first; None: none yet
+        self.deleted_ns: int | None = None
+        self.as_owner: OwnerRef | None = None  # the reference its children share, once named
+
+    @property
+    def ref(self) -> ObjectRef:
+        return ObjectRef(self.kind, self.namespace, self.name, self.uid, self.api_version)
 
 
 class ObjectStore:
@@ -52,20 +81,21 @@ class ObjectStore:
         stored = self._objects.get(key)
         owner = obj.owner
         if stored is None:
-            uid = obj.ref.uid
-            ref = ObjectRef(
-                kind=_intern(obj.ref.kind),
-                namespace=_intern(obj.ref.namespace),
-                name=_intern(obj.ref.name),
-                uid=Uid(_intern(uid)) if uid is not None else None,
-                api_version=_intern(obj.ref.api_version),
+            ref, uid = obj.ref, obj.ref.uid
+            stored = StoredObject(
+                _intern(ref.kind),
+                _intern(ref.namespace),
+                _intern(ref.name),
+                Uid(_intern(uid)) if uid is not None else None,
+                _intern(ref.api_version),
             )
-            key = ref.key
-            stored = StoredObject(ref=ref, owner=_shared(owner) if owner is not None else None)
+            key = stored.uid or key
+            if owner is not None:
+                stored.owner = self._owner_ref(owner)
             self._objects[key] = stored
-            self._by_name.setdefault((ref.kind, ref.namespace), {})[ref.name] = key
+            self._by_name.setdefault((stored.kind, stored.namespace), {})[stored.name] = key
         elif owner is not None and owner != stored.owner:
-            stored.owner = _shared(owner)
+            stored.owner = self._owner_ref(owner)
         if obj.generation is not None and obj.owner is None:
             self._record_generation(stored, obj, now_ns)
         if change.type is ChangeType.DELETED and stored.deleted_ns is None:
@@ -99,6 +129,16 @@ class ObjectStore:
             return GenerationChange(1, obj.created_ns, "unknown", "Create")
         return GenerationChange(obj.generation, now_ns, "unknown", "Update")
 
+    def _owner_ref(self, owner: OwnerRef) -> OwnerRef:
+        """owner as the one OwnerRef that its stored children share (interned strings)."""
+        stored_owner = self._objects.get(owner.uid)
+        if stored_owner is None:
+            return _shared(owner)
+        shared = stored_owner.as_owner
+        if shared is None or shared != owner:
+            shared = stored_owner.as_owner = _shared(owner)
+        return shared
+
     def get(self, ref: ObjectRef) -> StoredObject | None:
         if ref.uid is not None:
             found = self._objects.get(ref.uid)
@@ -111,18 +151,17 @@ class ObjectStore:
     def top_of(self, ref: ObjectRef) -> ObjectRef:
         """The object at the top of ref's controller chain (ref itself when it has no owner)."""
         current = self.get(ref)
-        top = current.ref if current is not None else ref
+        if current is None:
+            return ref
         for _ in range(_MAX_OWNER_DEPTH):
-            if current is None or current.owner is None:
-                break
             owner = current.owner
-            current = self._objects.get(owner.uid)
-            top = (
-                current.ref
-                if current is not None
-                else ObjectRef(owner.kind, top.namespace, owner.name, owner.uid)
-            )
-        return top
+            if owner is None:
+                break
+            above = self._objects.get(owner.uid)
+            if above is None:  # an owner never seen (or forgotten): named by the reference
+                return ObjectRef(owner.kind, current.namespace, owner.name, owner.uid)
+            current = above
+        return current.ref
 
     def generation_at(self, ref: ObjectRef, time_ns: int) -> GenerationChange | None:
         """The latest generation change of ref made at or before time_ns."""
@@ -143,12 +182,11 @@ class ObjectStore:
             stored = self._objects.pop(key, None)
             if stored is not None:
                 removed += 1
-                ref = stored.ref
-                names = self._by_name.get((ref.kind, ref.namespace))
-                if names is not None and names.get(ref.name) == key:
-                    del names[ref.name]
+                names = self._by_name.get((stored.kind, stored.namespace))
+                if names is not None and names.get(stored.name) == key:
+                    del names[stored.name]
                     if not names:
-                        del self._by_name[(ref.kind, ref.namespace)]
+                        del self._by_name[(stored.kind, stored.namespace)]
         return removed
 
 

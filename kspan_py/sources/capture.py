@@ -4,18 +4,30 @@ A capture is what ``kspan-py record`` writes (one watch event per line) or what
 ``kubectl get ... -o json`` prints (one pretty-printed List). Both, and concatenations of
 either, are read here. Nothing malformed stops the read: each bad value becomes a Skipped item
 naming the file, line and reason, and the caller decides whether that is fatal (``--strict``).
+A large capture is parsed by a reader process when a second CPU can do it alongside the graph
+(the reader process section below says why and how).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import fcntl
 import gzip
 import io
 import json
+import marshal
+import os
+import signal
+import struct
+import subprocess
 import sys
+import threading
+import traceback
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any, cast
 
 import orjson
@@ -23,9 +35,13 @@ import orjson
 from kspan_py.model import (
     ChangeType,
     EventChange,
+    GenerationChange,
     KubeEvent,
+    KubeObject,
     MalformedValue,
     ObjectChange,
+    ObjectRef,
+    OwnerRef,
     Snapshot,
     normalise,
 )
@@ -57,12 +73,24 @@ class CaptureError(OSError):
     """The capture cannot be opened or read at all (missing file, bad gzip)."""
 
 
-def read_capture(path: str) -> Iterator[CaptureItem]:
+def read_capture(path: str, *, reader_process: bool | None = None) -> Iterator[CaptureItem]:
     """Yield the changes of a capture in file order; ``-`` reads standard input.
 
     Lines are streamed (a capture can be larger than memory allows to hold twice); only a
     pretty-printed or concatenated layout is read whole, from the line where it starts.
+
+    A large capture file is parsed and normalised by a reader process when there is a second
+    CPU for it (``reader_process=None`` decides so; True or False forces it): see
+    ``_from_reader_process``. The items are the same either way.
     """
+    if reader_process is None:
+        reader_process = reads_in_a_process(path)
+    if reader_process:
+        return _from_reader_process(path)
+    return _read_here(path)
+
+
+def _read_here(path: str) -> Iterator[CaptureItem]:
     label = "<stdin>" if path == "-" else path
     with contextlib.ExitStack() as closing:
         try:
@@ -253,6 +281,256 @@ def _change(
         yield EventChange(change_type, record)
     else:
         yield ObjectChange(change_type, record)
+
+
+# -- the reader process ------------------------------------------------------------------------
+#
+# Parsing JSON and normalising the bodies is about half of a replay's time, and the graph waits
+# for each value to be parsed. With a second CPU, a child process does both and sends the
+# records packed as tuples of str, int and None, marshalled (the fastest serialiser of those;
+# the child is the same interpreter, so its format always matches); the parent only rebuilds
+# the small records and links. What the parent yields is what reading in-process yields:
+# - the file's order (one pipe);
+# - a Skipped keeps its file:line; a CaptureError is raised in the parent with its message, and
+#   any other failure of the child with the child's traceback;
+# - Ctrl-C: the child is in a process group of its own, so only the parent gets it; the parent
+#   stops reading and ends the child;
+# - the child dies with the parent (PR_SET_PDEATHSIG on Linux; a broken pipe anywhere) and is
+#   always waited for, so none is left behind.
+
+_PROCESS_MIN_BYTES = 32 << 20
+"""Smaller captures are read in-process: a child costs about 0.1 s to start."""
+_FRAME_ITEMS = 512  # items per marshalled frame
+_FRAME_HEADER = struct.Struct("<I")
+_PIPE_BYTES = 1 << 20  # lets the child run a few frames ahead while the parent links
+_TYPES = tuple(ChangeType)
+_TYPE_INDEX = {change_type: index for index, change_type in enumerate(_TYPES)}
+# The first element of a packed item says what it is.
+_EVENT, _OBJECT, _SKIPPED, _BOOKMARK, _SNAPSHOT, _END, _CAPTURE_ERROR, _FAILED = range(8)
+# The child imports this very package: run with -P (no working directory on its path, where
+# another kspan_py could be), it finds what the parent found, or this package's directory first.
+_CHILD = (
+    "import sys; root = sys.argv[1]; root in sys.path or sys.path.insert(0, root); "
+    "from kspan_py.sources.capture import serve_capture; "
+    "serve_capture(sys.argv[2], int(sys.argv[3]), on_parent_death=sys.argv[4] == '1')"
+)
+_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent.parent)
+
+Packed = tuple[Any, ...]
+
+
+def reads_in_a_process(path: str) -> bool:
+    """Whether read_capture(path) parses in a reader process (it does when that pays)."""
+    if path == "-" or not sys.executable:
+        return False
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        return False  # reading it in-process says why
+    return size >= _PROCESS_MIN_BYTES and _cpus() >= 2
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _from_reader_process(path: str) -> Iterator[CaptureItem]:
+    try:
+        process = subprocess.Popen(
+            [
+                *(sys.executable, "-P", "-c", _CHILD, _PACKAGE_ROOT, path, str(os.getpid())),
+                # The death signal follows the thread that started the child, not the
+                # process: only the main thread lives as long as the process.
+                "1" if threading.current_thread() is threading.main_thread() else "0",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            # Its own process group: a terminal's Ctrl-C (SIGINT to the foreground group) is
+            # the parent's to handle, and the parent then ends the child.
+            start_new_session=True,
+        )
+    except OSError:  # no process to be had (limits, memory): read here, only slower
+        yield from _read_here(path)
+        return
+    stream = process.stdout
+    assert stream is not None
+    ended = False
+    try:
+        with contextlib.suppress(AttributeError, OSError):  # only where pipes can grow
+            fcntl.fcntl(stream.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+        read, loads, unpack = stream.read, marshal.loads, _FRAME_HEADER.unpack
+        types, event_change, event, ref = _TYPES, EventChange, KubeEvent, ObjectRef
+        while True:
+            header = read(_FRAME_HEADER.size)
+            size = unpack(header)[0] if len(header) == _FRAME_HEADER.size else 0
+            frame = read(size) if size else b""
+            if not size or len(frame) < size:  # it ended before saying so: it died
+                code = process.wait()
+                raise CaptureError(f"cannot read capture {path}: its reader ended (exit {code})")
+            for packed in loads(frame):
+                if packed[0] == _EVENT:  # the most common item, rebuilt inline (see _pack)
+                    (_, change_type, uid, name, namespace, regarding, field_path, related,
+                     reason, message, kind, action, count, time_ns, first_ns, component,
+                     instance, api_version, resource_version) = packed  # fmt: skip
+                    yield event_change(
+                        types[change_type],
+                        event(
+                            uid,
+                            name,
+                            namespace,
+                            ref(*regarding),
+                            field_path,
+                            ref(*related) if related is not None else None,
+                            reason,
+                            message,
+                            kind,
+                            action,
+                            count,
+                            time_ns,
+                            first_ns,
+                            component,
+                            instance,
+                            api_version,
+                            resource_version,
+                        ),
+                    )
+                elif packed[0] == _END:
+                    ended = True
+                    return
+                else:
+                    yield _unpack(packed, path)
+    finally:
+        if not ended:
+            process.kill()
+        process.wait()
+        stream.close()
+
+
+def _unpack(packed: Packed, path: str) -> CaptureItem:
+    tag = packed[0]
+    if tag == _OBJECT:
+        _, change_type, ref, resource_version, created, owner, generation, change, deleted = packed
+        return ObjectChange(
+            _TYPES[change_type],
+            KubeObject(
+                ObjectRef(*ref),
+                resource_version,
+                created,
+                OwnerRef(*owner) if owner is not None else None,
+                generation,
+                GenerationChange(*change) if change is not None else None,
+                deleted,
+            ),
+        )
+    if tag == _SKIPPED:
+        return Skipped(packed[1], packed[2], packed[3])
+    if tag == _BOOKMARK:
+        return Bookmark()
+    if tag == _SNAPSHOT:
+        return Snapshot(packed[1])
+    if tag == _CAPTURE_ERROR:
+        raise CaptureError(packed[1])
+    if tag == _FAILED:
+        raise RuntimeError(f"the reader process of capture {path} failed:\n{packed[1]}")
+    raise AssertionError(f"unknown item from the reader process: {packed!r}")
+
+
+def _ref_tuple(ref: ObjectRef) -> Packed:
+    return (ref.kind, ref.namespace, ref.name, ref.uid, ref.api_version)
+
+
+def _pack(item: CaptureItem) -> Packed:
+    """The item as plain tuples, in the order _from_reader_process and _unpack rebuild it."""
+    if isinstance(item, EventChange):
+        e = item.event
+        related = e.related
+        return (
+            _EVENT,
+            _TYPE_INDEX[item.type],
+            e.uid,
+            e.name,
+            e.namespace,
+            _ref_tuple(e.regarding),
+            e.field_path,
+            _ref_tuple(related) if related is not None else None,
+            e.reason,
+            e.message,
+            e.type,
+            e.action,
+            e.count,
+            e.time_ns,
+            e.first_ns,
+            e.component,
+            e.instance,
+            e.api_version,
+            e.resource_version,
+        )
+    if isinstance(item, ObjectChange):
+        obj, owner, change = item.obj, item.obj.owner, item.obj.change
+        return (
+            _OBJECT,
+            _TYPE_INDEX[item.type],
+            _ref_tuple(obj.ref),
+            obj.resource_version,
+            obj.created_ns,
+            (owner.kind, owner.name, owner.uid) if owner is not None else None,
+            obj.generation,
+            (change.generation, change.time_ns, change.manager, change.operation)
+            if change is not None
+            else None,
+            obj.deleted_ns,
+        )
+    if isinstance(item, Skipped):
+        return (_SKIPPED, item.where, item.category, item.reason)
+    if isinstance(item, Bookmark):
+        return (_BOOKMARK,)
+    return (_SNAPSHOT, item.end)
+
+
+def serve_capture(path: str, parent_pid: int, *, on_parent_death: bool = True) -> None:
+    """The reader process: read path, write its items to stdout in marshalled frames.
+
+    With on_parent_death, it is killed when its parent dies (Linux); either way, it ends when
+    its parent stops reading (a broken pipe).
+    """
+    _die_with_parent(parent_pid, on_parent_death=on_parent_death)
+    out = sys.stdout.buffer
+    frame: list[Packed] = []
+    try:
+        try:
+            for item in _read_here(path):
+                frame.append(_pack(item))
+                if len(frame) >= _FRAME_ITEMS:
+                    _send(out, frame)
+                    frame = []
+            frame.append((_END,))
+        except CaptureError as error:
+            frame.append((_CAPTURE_ERROR, str(error)))
+        except Exception:
+            frame.append((_FAILED, traceback.format_exc()))
+        _send(out, frame)
+        out.flush()
+    except BrokenPipeError:
+        os._exit(0)  # the parent stopped reading: it has ended, or ends this process
+
+
+def _send(out: IO[bytes], frame: list[Packed]) -> None:
+    data = marshal.dumps(frame)
+    out.write(_FRAME_HEADER.pack(len(data)) + data)
+
+
+def _die_with_parent(parent_pid: int, *, on_parent_death: bool) -> None:
+    if on_parent_death and sys.platform == "linux":
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # the parent was gone before that took effect
+        os._exit(1)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 class CaptureWriter:

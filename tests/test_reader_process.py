@@ -1,0 +1,209 @@
+"""The reader process: a large capture is parsed in a child process, and nothing else changes.
+
+What is yielded must be what reading in-process yields (order, records, skips with their
+file:line, errors); and the child must never outlive its use: closed early, killed, Ctrl-C or
+a parent killed with -9, no reader process is left behind.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from kspan_py.sources.capture import CaptureError, read_capture
+from tests.tracing import CAPTURES
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc for child processes")
+
+ROLLOUT = CAPTURES / "real-1.36" / "rollout.core.jsonl"
+LINES = ROLLOUT.read_text().splitlines()
+EXAMPLES = sorted(CAPTURES.glob("*.jsonl")) + sorted((CAPTURES / "real-1.36").glob("*.jsonl"))
+
+
+def _both_ways(path: Path) -> tuple[list[object], list[object]]:
+    return list(read_capture(str(path), reader_process=False)), list(
+        read_capture(str(path), reader_process=True)
+    )
+
+
+@pytest.mark.parametrize("capture", EXAMPLES, ids=lambda p: p.name)
+def test_the_reader_process_yields_what_reading_here_yields(capture: Path) -> None:
+    here, there = _both_ways(capture)
+    assert here
+    assert there == here
+
+
+def test_skips_and_every_layout_come_through_with_their_file_and_line(tmp_path: Path) -> None:
+    event = json.loads(next(line for line in LINES if '"kind":"Event"' in line))["object"]
+    pod = json.loads(next(line for line in LINES if '"kind":"Pod"' in line))["object"]
+    related = {**event, "related": {"kind": "Node", "name": "n1"}}
+    dump = {"kind": "List", "items": [pod, event], "metadata": {}}
+    capture = tmp_path / "mixed.jsonl.gz"
+    lines = [
+        *LINES[:3],
+        "not json at all",
+        json.dumps({"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "9"}}}),
+        json.dumps({"type": "ERROR", "object": {"code": 410, "message": "too old"}}),
+        json.dumps({"type": "ADDED", "object": {"kind": "Pod", "metadata": {}}}),
+        json.dumps({"type": "MODIFIED", "object": related}),
+        json.dumps({"type": "DELETED", "object": pod}),
+        json.dumps(dump, indent=2),  # from here on, read as a stream of values
+    ]
+    capture.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    here, there = _both_ways(capture)
+    assert there == here
+    assert [str(item) for item in there if not hasattr(item, "obj") and not hasattr(item, "event")]
+    assert any(f"{capture}:4: malformed JSON" in str(item) for item in there)
+
+
+def test_a_capture_error_in_the_reader_process_is_raised_here(tmp_path: Path) -> None:
+    with pytest.raises(CaptureError, match=r"cannot read capture .*missing\.jsonl"):
+        list(read_capture(str(tmp_path / "missing.jsonl"), reader_process=True))
+    binary = tmp_path / "binary.jsonl"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(CaptureError, match="not UTF-8"):
+        list(read_capture(str(binary), reader_process=True))
+
+
+def test_without_a_process_to_be_had_the_capture_is_read_here(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_process(*args: object, **kwargs: object) -> None:
+        raise BlockingIOError("Resource temporarily unavailable")
+
+    monkeypatch.setattr(subprocess, "Popen", no_process)
+    here, there = _both_ways(ROLLOUT)
+    assert there == here
+
+
+def test_the_reader_process_imports_this_package_whatever_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decoy = tmp_path / "kspan_py"
+    decoy.mkdir()
+    (decoy / "__init__.py").write_text("raise ImportError('the decoy was imported')\n")
+    monkeypatch.chdir(tmp_path)
+    here, there = _both_ways(ROLLOUT)
+    assert there == here
+
+
+def _large_capture(tmp_path: Path, megabytes: int) -> Path:
+    """Far more than the pipe holds, so the reader is still running when a test acts."""
+    capture = tmp_path / "large.jsonl"
+    block = ("\n".join(LINES) + "\n").encode()
+    with capture.open("wb") as out:
+        for _ in range(megabytes * (1 << 20) // len(block) + 1):
+            out.write(block)
+    return capture
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found.update(int(child) for child in (task / "children").read_text().split())
+    return found
+
+
+def _gone(pid: int, within_s: float = 5.0) -> bool:
+    """pid has exited (a zombie nobody reaps counts as exited)."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.05)  # polling: an exit has no event to wait for from here
+    return False
+
+
+def test_closing_early_ends_and_waits_for_the_reader_process(tmp_path: Path) -> None:
+    before = _children(os.getpid())
+    items = read_capture(str(_large_capture(tmp_path, 16)), reader_process=True)
+    next(items)
+    (reader,) = _children(os.getpid()) - before
+    items.close()
+    assert not Path(f"/proc/{reader}").exists()  # ended and reaped
+
+
+def test_a_reader_process_that_dies_is_an_error_not_a_short_capture(tmp_path: Path) -> None:
+    before = _children(os.getpid())
+    items = read_capture(str(_large_capture(tmp_path, 16)), reader_process=True)
+    next(items)
+    (reader,) = _children(os.getpid()) - before
+    os.kill(reader, signal.SIGKILL)
+    with pytest.raises(CaptureError, match=r"its reader ended \(exit -9\)"):
+        for _ in items:
+            pass
+
+
+def test_a_reader_started_by_a_thread_that_ends_reads_on(tmp_path: Path) -> None:
+    # The death signal is bound to the starting thread: it must not be used then.
+    capture = _large_capture(tmp_path, 16)
+    items = read_capture(str(capture), reader_process=True)
+    first: list[object] = []
+    starter = threading.Thread(target=lambda: first.append(next(items)))
+    starter.start()
+    starter.join()
+    assert [*first, *items] == list(read_capture(str(capture), reader_process=False))
+
+
+def test_the_reader_process_dies_with_its_parent(tmp_path: Path) -> None:
+    capture = _large_capture(tmp_path, 16)
+    with subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from kspan_py.sources.capture import read_capture; "
+            "items = read_capture(sys.argv[1], reader_process=True); next(items); "
+            "print('reading', flush=True); time.sleep(60)",
+            str(capture),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as parent:
+        try:
+            assert parent.stdout is not None
+            assert parent.stdout.readline() == "reading\n"
+            (reader,) = _children(parent.pid)
+            parent.kill()
+            parent.wait()
+            assert _gone(reader)
+        finally:
+            parent.kill()
+
+
+def test_ctrl_c_ends_a_replay_and_its_reader_process(tmp_path: Path) -> None:
+    capture = _large_capture(tmp_path, 80)  # well over the size that a replay reads in a process
+    kspan = Path(sys.executable).with_name("kspan-py")
+    spans = tmp_path / "spans.jsonl"
+    replay = subprocess.Popen(
+        [str(kspan), "replay", str(capture), "--exporter", "otlp-json", "--otlp-json-file", spans],
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not _children(replay.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)  # polling: nothing announces that the reader has started
+        (reader,) = _children(replay.pid)
+        os.killpg(replay.pid, signal.SIGINT)  # what Ctrl-C sends: to the whole group
+        _, stderr = replay.communicate(timeout=30)
+        assert replay.returncode == 130, stderr
+        assert "interrupted" in stderr
+        assert "Traceback" not in stderr  # the reader ignored the SIGINT, quietly
+        assert _gone(reader)
+    finally:
+        replay.kill()
+        replay.wait()
