@@ -123,7 +123,7 @@ def _gone(pid: int, within_s: float = 5.0) -> bool:
             return True
         if state in ("Z", "X"):
             return True
-        time.sleep(0.05)  # polling: an exit has no event to wait for from here
+        time.sleep(0.05)  # allow-sleep: a bounded poll; an exit has no event to wait for
     return False
 
 
@@ -166,7 +166,7 @@ def test_the_reader_process_dies_with_its_parent(tmp_path: Path) -> None:
             "-c",
             "import sys, time; from kspan_py.sources.capture import read_capture; "
             "items = read_capture(sys.argv[1], reader_process=True); next(items); "
-            "print('reading', flush=True); time.sleep(60)",
+            "print('reading', flush=True); time.sleep(60)",  # allow-sleep: held until killed
             str(capture),
         ],
         stdout=subprocess.PIPE,
@@ -196,7 +196,7 @@ def test_ctrl_c_ends_a_replay_and_its_reader_process(tmp_path: Path) -> None:
     try:
         deadline = time.monotonic() + 10
         while not _children(replay.pid) and time.monotonic() < deadline:
-            time.sleep(0.05)  # polling: nothing announces that the reader has started
+            time.sleep(0.05)  # allow-sleep: a bounded poll; nothing announces the reader
         (reader,) = _children(replay.pid)
         os.killpg(replay.pid, signal.SIGINT)  # what Ctrl-C sends: to the whole group
         _, stderr = replay.communicate(timeout=30)
