@@ -62,21 +62,7 @@ class CheckpointFile:
             return None
         checkpoint = Checkpoint(since_ns=0)
         if self.path.exists():
-            try:
-                body = orjson.loads(self.path.read_bytes())
-                if body.get("format") != _FORMAT:
-                    raise CheckpointError(f"{self.path}: unknown format {body.get('format')!r}")
-                checkpoint.since_ns = int(body["since_ns"])
-                checkpoint.resource_versions = {
-                    str(k): str(v) for k, v in body.get("resource_versions", {}).items()
-                }
-                checkpoint.exported = {
-                    int(span, 16): int(time) for span, time in body.get("exported", {}).items()
-                }
-            except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as error:
-                if isinstance(error, CheckpointError):
-                    raise
-                raise CheckpointError(f"{self.path}: unreadable checkpoint ({error})") from None
+            self._read_state(checkpoint)
         applied = 0
         if self.journal_path.exists():
             for line in self.journal_path.read_bytes().splitlines():
@@ -96,6 +82,25 @@ class CheckpointFile:
             applied,
         )
         return checkpoint
+
+    def _read_state(self, checkpoint: Checkpoint) -> None:
+        try:
+            body = orjson.loads(self.path.read_bytes())
+        except (OSError, orjson.JSONDecodeError) as error:
+            raise CheckpointError(f"{self.path}: unreadable checkpoint ({error})") from None
+        version = body.get("format") if isinstance(body, dict) else None
+        if version != _FORMAT:
+            raise CheckpointError(f"{self.path}: unknown format {version!r}")
+        try:
+            checkpoint.since_ns = int(body["since_ns"])
+            checkpoint.resource_versions = {
+                str(k): str(v) for k, v in body.get("resource_versions", {}).items()
+            }
+            checkpoint.exported = {
+                int(span, 16): int(time) for span, time in body.get("exported", {}).items()
+            }
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise CheckpointError(f"{self.path}: unreadable checkpoint ({error})") from None
 
     def journal(self, entries: Sequence[tuple[int, int]]) -> None:
         """Append one delivery; one write call, so a kill tears at most this line."""

@@ -41,6 +41,7 @@ from kspan_py.outlets import RetryPolicy, SinkOutlet
 from kspan_py.runner import (
     ReplaySummary,
     count_other,
+    drain,
     guarded,
     publish,
     shutdown_sinks,
@@ -220,12 +221,9 @@ async def run(
     printing = asyncio.create_task(print_console(), name="console")
     linking = asyncio.create_task(link(), name="graph")
 
-    async def drain(outlet: SinkOutlet) -> None:
-        await outlet.run()
-        summary.count_outlet(outlet)
-
     sinking = [
-        asyncio.create_task(drain(outlet), name=f"sink:{name}") for name, outlet in outlets.items()
+        asyncio.create_task(drain(outlet, summary), name=f"sink:{name}")
+        for name, outlet in outlets.items()
     ]
     stopping = asyncio.create_task(stopper(), name="stopper")
     tasks = [watching, ticking, checkpointing, printing, linking, *sinking, stopping]

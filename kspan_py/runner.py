@@ -115,15 +115,11 @@ async def replay(
         for outlet in outlets.values():
             await outlet.close()
 
-    async def drain(outlet: SinkOutlet) -> None:
-        await outlet.run()
-        summary.count_outlet(outlet)
-
     tasks = [
         asyncio.create_task(read(), name="source:capture"),
         asyncio.create_task(link(), name="graph"),
         *(
-            asyncio.create_task(drain(outlet), name=f"sink:{name}")
+            asyncio.create_task(drain(outlet, summary), name=f"sink:{name}")
             for name, outlet in outlets.items()
         ),
     ]
@@ -165,6 +161,12 @@ async def publish(
     delivery = Delivery(spans, len(outlets), on_delivered)
     for outlet in outlets.values():
         await outlet.put(delivery)
+
+
+async def drain(outlet: SinkOutlet, summary: ReplaySummary) -> None:
+    """Run a sink's outlet to its end, then count what it did not deliver."""
+    await outlet.run()
+    summary.count_outlet(outlet)
 
 
 async def guarded(tasks: list[asyncio.Task[None]]) -> None:

@@ -49,6 +49,9 @@ def test_no_state_yet_is_none_and_a_corrupt_one_is_a_clear_error(tmp_path: Path)
     path.write_text("{not json")
     with pytest.raises(CheckpointError, match=r"state\.json: unreadable checkpoint"):
         CheckpointFile(str(path)).load()
+    path.write_text('{"format": 99, "since_ns": 1}')
+    with pytest.raises(CheckpointError, match=r"state\.json: unknown format 99"):
+        CheckpointFile(str(path)).load()
 
 
 def test_the_gate_holds_back_what_is_before_since_and_what_was_exported() -> None:

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from kspan_py.config import ClusterSettings, LiveSettings, OtlpSettings, SinkSettings
@@ -83,10 +84,11 @@ class Clock:
 @dataclass
 class Live:
     state: LiveState
-    sink: InMemorySpanExporter
+    sink: InMemorySpanExporter  # the default sink (unused when a test gives its own)
     summary: ReplaySummary
     stop: asyncio.Event
     task: asyncio.Task[ReplaySummary]
+    clock: Clock
 
     async def caught_up(self, server: FakeApiServer) -> None:
         """Wait until the run has taken everything the server holds: each watch has seen the
@@ -126,39 +128,43 @@ async def eventually(
 
 @asynccontextmanager
 async def live_run(
-    server: FakeApiServer,
+    server: FakeApiServer | None,
     kubeconfig: Path,
     *,
     cluster: ClusterSettings = FAST,
     clock: Clock | None = None,
+    sinks: dict[str, SpanExporter] | None = None,
+    stop_timeout_s: float = 10.0,
     **settings: Any,
 ) -> AsyncIterator[Live]:
+    """`run` in this loop through the real client, stopped (and checked to stop) on exit."""
     cluster = replace(cluster, kubeconfig=str(kubeconfig), context="fake")
-    live_settings = LiveSettings(cluster=cluster, tick_s=0.005, **settings)
+    live_settings = LiveSettings(cluster=cluster, **{"tick_s": 0.005, **settings})
     sink = InMemorySpanExporter()
     summary = ReplaySummary()
     stop = asyncio.Event()
     state = LiveState()
+    clock = clock or Clock()
     connection = await connect(cluster)
     task = asyncio.create_task(
         run(
             live_settings,
-            {"memory": sink},
+            sinks if sinks is not None else {"memory": sink},
             summary,
             stop=stop,
-            clock=clock or Clock(),
+            clock=clock,
             connection=connection,
             state=state,
         )
     )
-    live = Live(state, sink, summary, stop, task)
+    live = Live(state, sink, summary, stop, task, clock)
     try:
         await eventually(lambda: state.source is not None or task.done(), "the run to start")
         yield live
     finally:
         if not task.done():
             stop.set()
-            await asyncio.wait_for(task, 10)
+            await asyncio.wait_for(task, stop_timeout_s)
         await connection.close()
 
 
@@ -365,26 +371,9 @@ async def test_an_unreachable_api_server_is_named_and_retried(
         url, token = server.url, server.token
     config = write_kubeconfig(tmp_path / "kubeconfig", url=url, token=token)  # nobody there
     caplog.set_level(logging.ERROR)
-    cluster = replace(FAST, kubeconfig=str(config), context="fake")
-    connection = await connect(cluster)
-    stop = asyncio.Event()
-    task = asyncio.create_task(
-        run(
-            LiveSettings(cluster=cluster, tick_s=0.005),
-            {"memory": InMemorySpanExporter()},
-            ReplaySummary(),
-            stop=stop,
-            clock=Clock(),
-            connection=connection,
-        )
-    )
-    try:
+    async with live_run(None, config) as live:
         await eventually(lambda: caplog.text.count("cannot reach the API server") >= 3, "retries")
-        assert not task.done()
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
-        await connection.close()
+        assert not live.task.done()
     assert url.removeprefix("http://") in caplog.text
 
 
@@ -563,41 +552,21 @@ async def test_record_writes_a_capture_that_replays_and_stops_cleanly_on_sigterm
 async def test_the_wall_clock_exports_while_running_and_the_console_prints_as_it_goes(
     server: FakeApiServer, kubeconfig: Path
 ) -> None:
-    clock = Clock()
     printed = io.StringIO()
     console = ConsoleSink(printed, color=False)
-    cluster = replace(FAST, kubeconfig=str(kubeconfig), context="fake")
-    connection = await connect(cluster)
-    stop, state = asyncio.Event(), LiveState()
-    settings = LiveSettings(cluster=cluster, tick_s=0.005, console_every_s=0.01)
-    task = asyncio.create_task(
-        run(
-            settings,
-            {"console": console},
-            ReplaySummary(),
-            stop=stop,
-            clock=clock,
-            connection=connection,
-            state=state,
-        )
-    )
-    try:
-        live = Live(state, InMemorySpanExporter(), ReplaySummary(), stop, task)
-        await eventually(lambda: state.source is not None, "the run to start")
+    async with live_run(
+        server, kubeconfig, sinks={"console": console}, console_every_s=0.01
+    ) as live:
         await live.caught_up(server)
         push_all(server, values_of(ROLLOUT))
         await live.caught_up(server)
         assert printed.getvalue() == ""  # event time has not moved past the window yet
         # The wall clock moves on a minute: every occurrence is due, with nothing more coming.
-        graph = state.graph
+        graph = live.state.graph
         assert graph is not None
-        clock.now_ns = graph.watermark_ns + 60 * 10**9
+        live.clock.now_ns = graph.watermark_ns + 60 * 10**9
         await eventually(lambda: "Pod.Killing" in printed.getvalue(), "the console's trees")
-        assert not task.done()
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
-        await connection.close()
+        assert not live.task.done()
 
 
 # -- collector outages -----------------------------------------------------------------------
@@ -615,42 +584,24 @@ async def test_spans_wait_for_a_collector_that_is_down_and_are_all_delivered_whe
         )
     )
     receiver.stop()  # the collector is down from the start
-    clock = Clock()
-    cluster = replace(FAST, kubeconfig=str(kubeconfig), context="fake")
-    connection = await connect(cluster)
-    stop, state, summary = asyncio.Event(), LiveState(), ReplaySummary()
-    task = asyncio.create_task(
-        run(
-            LiveSettings(cluster=cluster, tick_s=0.005),
-            sinks,
-            summary,
-            stop=stop,
-            clock=clock,
-            connection=connection,
-            state=state,
-        )
-    )
     back: GrpcReceiver | None = None
     try:
-        live = Live(state, InMemorySpanExporter(), summary, stop, task)
-        await eventually(lambda: state.source is not None, "the run to start")
-        await live.caught_up(server)
-        push_all(server, values_of(ROLLOUT))
-        await live.caught_up(server)
-        graph = state.graph
-        assert graph is not None
-        clock.now_ns = graph.watermark_ns + 60 * 10**9  # every span is due
-        outlet = state.outlets["otlp"]
-        await eventually(lambda: outlet.stats.retries >= 1, "a refused export")
-        assert outlet.stats.exported == 0
-        back = GrpcReceiver(port).start()  # the collector returns where it was
-        expected = len(replay_file(ROLLOUT))
-        await asyncio.to_thread(back.wait_for_spans, expected)
-        await eventually(lambda: outlet.queued_spans == 0, "an empty queue")
+        async with live_run(server, kubeconfig, sinks=sinks, stop_timeout_s=30) as live:
+            await live.caught_up(server)
+            push_all(server, values_of(ROLLOUT))
+            await live.caught_up(server)
+            graph = live.state.graph
+            assert graph is not None
+            live.clock.now_ns = graph.watermark_ns + 60 * 10**9  # every span is due
+            outlet = live.state.outlets["otlp"]
+            await eventually(lambda: outlet.stats.retries >= 1, "a refused export")
+            assert outlet.stats.exported == 0
+            back = GrpcReceiver(port).start()  # the collector returns where it was
+            expected = len(replay_file(ROLLOUT))
+            await asyncio.to_thread(back.wait_for_spans, expected)
+            await eventually(lambda: outlet.queued_spans == 0, "an empty queue")
+            summary = live.summary
     finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
-        await connection.close()
         if back is not None:
             back.stop()
     received = [span.span_id.hex() for _, span in back.spans()]
@@ -670,35 +621,27 @@ async def test_a_full_queue_drops_the_oldest_spans_and_counts_them(
             shutdown_timeout_s=0.5,
         )
     )
-    clock = Clock()
-    cluster = replace(FAST, kubeconfig=str(kubeconfig), context="fake")
-    connection = await connect(cluster)
-    stop, state, summary = asyncio.Event(), LiveState(), ReplaySummary()
-    settings = LiveSettings(cluster=cluster, tick_s=0.005, max_queue_spans=5)
-    task = asyncio.create_task(
-        run(settings, sinks, summary, stop=stop, clock=clock, connection=connection, state=state)
-    )
     try:
-        live = Live(state, InMemorySpanExporter(), summary, stop, task)
-        await eventually(lambda: state.source is not None, "the run to start")
-        await live.caught_up(server)
-        push_all(server, values_of(ROLLOUT))
-        await live.caught_up(server)
-        graph = state.graph
-        assert graph is not None
-        outlet = state.outlets["otlp"]
-        # Event time moves on in steps, so that spans become due batch after batch.
-        times = sorted({s.start_time or 0 for s in replay_file(ROLLOUT)})
-        for step in times[:: max(1, len(times) // 6)]:
-            clock.now_ns = step + 6 * 10**9
-            await eventually(lambda: graph.watermark_ns >= clock.now_ns, "a tick")
-        clock.now_ns = graph.watermark_ns + 60 * 10**9
-        await eventually(lambda: outlet.stats.dropped["queue full"] > 0, "a drop")
-        assert outlet.queued_spans <= 5  # memory stays bounded
+        async with live_run(
+            server, kubeconfig, sinks=sinks, stop_timeout_s=30, max_queue_spans=5
+        ) as live:
+            await live.caught_up(server)
+            push_all(server, values_of(ROLLOUT))
+            await live.caught_up(server)
+            graph = live.state.graph
+            assert graph is not None
+            clock = live.clock
+            outlet = live.state.outlets["otlp"]
+            # Event time moves on in steps, so that spans become due batch after batch.
+            times = sorted({s.start_time or 0 for s in replay_file(ROLLOUT)})
+            for step in times[:: max(1, len(times) // 6)]:
+                clock.now_ns = step + 6 * 10**9
+                await eventually(lambda: graph.watermark_ns >= clock.now_ns, "a tick")
+            clock.now_ns = graph.watermark_ns + 60 * 10**9
+            await eventually(lambda: outlet.stats.dropped["queue full"] > 0, "a drop")
+            assert outlet.queued_spans <= 5  # memory stays bounded
+            summary = live.summary
     finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
-        await connection.close()
         receiver.stop()
     # Every span is accounted for: none delivered, each dropped with its reason.
     assert sum(summary.dropped.values()) == len(replay_file(ROLLOUT))

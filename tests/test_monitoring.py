@@ -2,32 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import logging
 import socket
-from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client.parser import text_string_to_metric_families
 
-from kspan_py.config import LiveSettings
-from kspan_py.live import LiveState, run
+from kspan_py.live import LiveState
 from kspan_py.logs import JsonFormatter, RateLimit
 from kspan_py.monitoring import Health, liveness, readiness
-from kspan_py.runner import ReplaySummary
-from kspan_py.sources.watching import connect
 from tests.fake_apiserver import FakeApiServer
 from tests.test_live import (
-    FAST,
     ROLLOUT,
-    Clock,
-    Live,
     eventually,
     kubeconfig,  # noqa: F401 - a fixture
+    live_run,
     push_all,
     server,  # noqa: F401 - a fixture
     values_of,
@@ -61,64 +53,46 @@ async def test_metrics_and_probes_follow_the_run(
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server.forbid("list", "pods")  # not ready until an operator fixes the Role
-    cluster = replace(FAST, kubeconfig=str(kubeconfig), context="fake")
-    connection = await connect(cluster)
-    clock, stop, state, summary = Clock(), asyncio.Event(), LiveState(), ReplaySummary()
-    settings = LiveSettings(cluster=cluster, tick_s=0.005, metrics_port=port)
-    sink = InMemorySpanExporter()
-    task = asyncio.create_task(
-        run(
-            settings,
-            {"memory": sink},
-            summary,
-            stop=stop,
-            clock=clock,
-            connection=connection,
-            state=state,
+    async with (
+        live_run(server, kubeconfig, metrics_port=port) as live,
+        aiohttp.ClientSession() as session,
+    ):
+        state, sink, clock = live.state, live.sink, live.clock
+        await eventually(lambda: state.heartbeat_s > 0, "the first tick")
+        assert await get(session, f"{base}/healthz") == (200, "ok\n")
+        status, reason = await get(session, f"{base}/readyz")
+        assert (status, reason) == (503, "the start-up lists are not done\n")
+
+        server.allow_all()
+        await live.caught_up(server)
+        assert (await get(session, f"{base}/readyz"))[0] == 200
+        push_all(server, values_of(ROLLOUT))
+        await live.caught_up(server)
+        graph = state.graph
+        assert graph is not None
+        clock.now_ns = graph.watermark_ns + 60 * 10**9
+        await eventually(lambda: state.delivered_spans > 0 and graph.pending == 0, "exports")
+
+        status, text = await get(session, f"{base}/metrics")
+        assert status == 200
+        metrics = samples(text)
+        received = {
+            labels: value
+            for (name, labels), value in metrics.items()
+            if name == "kspan_events_received_total"
+        }
+        scheduled = [s for s in replay_file(ROLLOUT) if s.name == "Pod.Scheduled"]
+        key = (("kind", "Pod"), ("reason", "Scheduled"), ("type", "Normal"))
+        assert received[key] == len(scheduled)
+        assert sum(received.values()) == graph.stats.occurrences
+        assert metrics[("kspan_spans_exported_total", (("sink", "memory"),))] == len(
+            sink.get_finished_spans()
         )
-    )
-    try:
-        async with aiohttp.ClientSession() as session:
-            await eventually(lambda: state.heartbeat_s > 0, "the first tick")
-            assert await get(session, f"{base}/healthz") == (200, "ok\n")
-            status, reason = await get(session, f"{base}/readyz")
-            assert (status, reason) == (503, "the start-up lists are not done\n")
-
-            server.allow_all()
-            live = Live(state, sink, summary, stop, task)
-            await live.caught_up(server)
-            assert (await get(session, f"{base}/readyz"))[0] == 200
-            push_all(server, values_of(ROLLOUT))
-            await live.caught_up(server)
-            graph = state.graph
-            assert graph is not None
-            clock.now_ns = graph.watermark_ns + 60 * 10**9
-            await eventually(lambda: state.delivered_spans > 0 and graph.pending == 0, "exports")
-
-            status, text = await get(session, f"{base}/metrics")
-            assert status == 200
-            metrics = samples(text)
-            received = {
-                labels: value
-                for (name, labels), value in metrics.items()
-                if name == "kspan_events_received_total"
-            }
-            scheduled = [s for s in replay_file(ROLLOUT) if s.name == "Pod.Scheduled"]
-            key = (("kind", "Pod"), ("reason", "Scheduled"), ("type", "Normal"))
-            assert received[key] == len(scheduled)
-            assert sum(received.values()) == graph.stats.occurrences
-            assert metrics[("kspan_spans_exported_total", (("sink", "memory"),))] == len(
-                sink.get_finished_spans()
-            )
-            assert metrics[("kspan_pending_occurrences", ())] == 0
-            assert metrics[("kspan_object_store_objects", ())] == len(graph.store)
-            assert metrics[("kspan_watch_errors_total", (("resource", "pods"),))] >= 1
-            assert ("kspan_relists_total", (("resource", "pods"),)) in metrics
-            assert metrics[("kspan_watermark_lag_seconds", ())] == 0.0  # event time caught up
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
-        await connection.close()
+        assert metrics[("kspan_pending_occurrences", ())] == 0
+        assert metrics[("kspan_object_store_objects", ())] == len(graph.store)
+        assert metrics[("kspan_watch_errors_total", (("resource", "pods"),))] >= 1
+        assert ("kspan_relists_total", (("resource", "pods"),)) in metrics
+        assert metrics[("kspan_watermark_lag_seconds", ())] == 0.0  # event time caught up
 
 
 def test_liveness_fails_when_the_graph_loop_stops_turning() -> None:
