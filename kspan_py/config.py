@@ -74,6 +74,16 @@ class GraphSettings:
     """The longest a change's root span is held open to cover its children before export
     (backends index spans by arrival; Tempo searches only spans that end within 2 minutes)."""
 
+    repeat_quiet_ns: int = 60 * SECOND_NS
+    """A repeated Event (BackOff, FailedMount...) folds its occurrences into one span while they
+    come at most this far apart (event time); the span is exported once this long passes with
+    no repeat. 60 s: the kubelet repeats a back-off every 10-20 s, and a span exported within
+    two minutes of its end stays searchable in Tempo."""
+
+    repeat_span_max_ns: int = 10 * 60 * SECOND_NS
+    """The longest one span of repeats covers: a crash loop of hours is exported as it goes,
+    one span (with its occurrences as span events) per this much of it."""
+
     cluster_name: str = ""
     """Value of k8s.cluster.name on every span's resource, when set."""
 

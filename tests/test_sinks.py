@@ -32,7 +32,7 @@ from tests.tracing import CAPTURES
 __all__ = ["grpc_receiver", "http_receiver"]  # fixtures, used by name
 
 ROLLOUT = str(CAPTURES / "real-1.36" / "rollout.core.jsonl")
-ROLLOUT_SPANS, ROLLOUT_TRACES = 35, 2
+ROLLOUT_SPANS, ROLLOUT_TRACES = 37, 2
 CHANGE_ROOTS = (".Create", ".Update")
 """Span names of the changes (an act on an object) that root the traces; they are not events."""
 
@@ -104,6 +104,9 @@ def check_rollout_trees(received: list[ResourceSpan]) -> None:
         attributes = plain_attributes(span.attributes)
         if span.name.endswith(CHANGE_ROOTS):
             assert "k8s.event.uid" not in attributes, span.name
+        elif attributes.get("kspan.lifecycle"):  # a phase read from status
+            assert "k8s.event.uid" not in attributes, span.name
+            assert span.end_time_unix_nano > span.start_time_unix_nano, span.name
         else:
             assert attributes.get("k8s.event.uid"), f"{span.name}: no k8s.event.uid"
     services = {resource["service.name"] for resource, _ in received}
@@ -122,7 +125,7 @@ def test_otlp_grpc_delivers_both_traces_whole(
     assert grpc_receiver.headers, "no export request arrived"
     assert all(h.get("x-tenant") == "acme" for h in grpc_receiver.headers)
     line = summary_line(capsys.readouterr().err)
-    assert "35 spans in 2 traces" in line
+    assert f"{ROLLOUT_SPANS} spans in {ROLLOUT_TRACES} traces" in line
     assert "not exported" not in line
 
 
@@ -322,10 +325,13 @@ def test_refusing_collector_is_reported_not_silently_lost(
     assert receiver.refused >= 1, "the exporter never reached the receiver"
     assert receiver.requests == []
     line = summary_line(capsys.readouterr().err)
-    assert "35 spans in 2 traces" in line
-    assert line.endswith("spans not exported: 35 to otlp"), line
+    assert f"{ROLLOUT_SPANS} spans in {ROLLOUT_TRACES} traces" in line
+    assert line.endswith(f"spans not exported: {ROLLOUT_SPANS} to otlp"), line
     # The other sink is not held back by the failing one.
-    assert sum(len(list(json_spans(json.loads(x)))) for x in path.read_bytes().splitlines()) == 35
+    assert (
+        sum(len(list(json_spans(json.loads(x)))) for x in path.read_bytes().splitlines())
+        == ROLLOUT_SPANS
+    )
 
 
 @pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
@@ -340,8 +346,8 @@ def test_unreachable_collector_is_reported_not_silently_lost(
 
     assert code == 0
     line = summary_line(capsys.readouterr().err)
-    assert "35 spans in 2 traces" in line
-    assert line.endswith("spans not exported: 35 to otlp"), line
+    assert f"{ROLLOUT_SPANS} spans in {ROLLOUT_TRACES} traces" in line
+    assert line.endswith(f"spans not exported: {ROLLOUT_SPANS} to otlp"), line
 
 
 def test_otel_timeout_variable_bounds_a_down_collector(
@@ -350,7 +356,9 @@ def test_otel_timeout_variable_bounds_a_down_collector(
     grpc_receiver.failing = True
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "1")
     assert replay(*grpc_args(grpc_receiver)) == 0
-    assert summary_line(capsys.readouterr().err).endswith("spans not exported: 35 to otlp")
+    assert summary_line(capsys.readouterr().err).endswith(
+        f"spans not exported: {ROLLOUT_SPANS} to otlp"
+    )
 
 
 # --- console -----------------------------------------------------------------------------------
@@ -366,7 +374,7 @@ def test_console_prints_one_indented_tree_per_trace(capsys: pytest.CaptureFixtur
 
     assert "\x1b[" not in out
     assert "kspan-py:" not in out, "the summary goes to stderr, not into the tree"
-    assert "35 spans in 2 traces" in summary_line(captured.err)
+    assert f"{ROLLOUT_SPANS} spans in {ROLLOUT_TRACES} traces" in summary_line(captured.err)
     trees: list[tuple[re.Match[str], list[tuple[int, str]]]] = []
     for line in out.splitlines():
         if not line:

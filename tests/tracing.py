@@ -57,7 +57,9 @@ def attr(span: ReadableSpan, key: str) -> object:
 
 
 def render_golden(spans: Sequence[ReadableSpan]) -> str:
-    """`N: component Kind.Reason (parentN) message`, numbered in (trace, time, id) order."""
+    """`N: component Kind.Reason (parentN) [marks] message`, numbered in (trace, time, id) order.
+
+    Marks: `[xK]` a span of K repeats, `[problem P]` its kspan.problem, `[why -> N]` a link."""
     trace_start: dict[int, tuple[int, int]] = {}
     for span in spans:
         key = (span.start_time or 0, span_id(span))
@@ -83,7 +85,15 @@ def render_golden(spans: Sequence[ReadableSpan]) -> str:
         parent_text = str(number[parent]) if parent in number else "-"
         component = span.resource.attributes.get("service.name")
         message = attr(span, "k8s.event.message") or attr(span, "k8s.object.name") or ""
-        lines.append(f"{n}: {component} {span.name} ({parent_text}) {message}")
+        marks = ""
+        if span.events:
+            marks += f" [x{len(span.events)}]"
+        if attr(span, "kspan.problem"):
+            marks += f" [problem {attr(span, 'kspan.problem')}]"
+        for link in span.links:
+            target = number.get(link.context.span_id, "?")
+            marks += f" [{(link.attributes or {}).get('kspan.link.reason')} -> {target}]"
+        lines.append(f"{n}: {component} {span.name} ({parent_text}){marks} {message}")
     return "\n".join(lines) + "\n"
 
 

@@ -22,7 +22,9 @@ from cachetools import TTLCache
 from opentelemetry.sdk.trace import ReadableSpan
 
 from kspan_py.config import GraphSettings
+from kspan_py.graph.lifecycle import NODE_ANCHOR, LifecycleDeriver
 from kspan_py.graph.linking import (
+    TIMESTAMP_SLACK_NS,
     CausedBy,
     Change,
     JoinsChange,
@@ -41,12 +43,19 @@ from kspan_py.model import (
     EventChange,
     GenerationChange,
     KubeEvent,
+    LifecycleFact,
     ObjectChange,
     ObjectRef,
     Snapshot,
 )
-from kspan_py.spans.building import ChangeRoot, SpanBuilder, SpanDraft
-from kspan_py.spans.ids import change_span_id, change_trace_id, event_span_id, event_trace_id
+from kspan_py.spans.building import ChangeRoot, SpanBuilder, SpanDraft, SpanLink
+from kspan_py.spans.ids import (
+    change_span_id,
+    change_trace_id,
+    event_span_id,
+    event_trace_id,
+    lifecycle_span_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +68,23 @@ _MAX_SEEN = 2_000_000
 """Occurrences remembered at most (the oldest go first): a bound for a cluster in an event storm."""
 
 _ActsByName = dict[str, tuple[NamedAct, ...]]  # child name -> acts that named it, oldest first
-_Pending = tuple[KubeEvent, int, tuple[NamedAct, ...]]  # (occurrence, its span id, its acts)
+Subject = KubeEvent | LifecycleFact
+_Pending = tuple[Subject, int, tuple[NamedAct, ...]]  # (occurrence or fact, its span id, its acts)
+
+NODE_CAUSE_HORIZON_NS = 10 * 60 * 1_000_000_000
+"""How long after a node's problem (NodeNotReady, Rebooted...) the evictions and restarts of
+its Pods are linked to it: the default pod eviction timeout is 5 min, plus the time to act."""
+
+NODE_PROBLEM_REASONS = frozenset({"NodeNotReady", "Rebooted", "OOMKilling", "SystemOOM"})
+"""Events on a Node that cause what happens to its Pods next (span links, kspan.link.reason)."""
+
+_SERIES = "series:"
+"""Anchor key prefix: where the spans of repeats of an Event (by uid) hang."""
+
+_NODE_EFFECTS = frozenset(
+    {"Evicted", "TaintManagerEviction", "Killing", "NodeNotReady", "Preempting", "FailedKillPod"}
+)
+"""Pod events that a problem of their node explains."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +101,8 @@ class GraphStats:
     objects: int = 0
     spans: int = 0
     late: int = 0
+    facts: int = 0  # lifecycle phases read from status
+    repeats_folded: int = 0  # occurrences exported as span events of a span of repeats
 
 
 class CausalGraph:
@@ -129,6 +156,14 @@ class CausalGraph:
             maxsize=100_000, ttl=ttl_s, timer=self._clock
         )
         self._next_change_sweep = 0
+        self._lifecycle = LifecycleDeriver()
+        # Where recent causes were placed, for span links: a node's latest problem
+        # (NODE_ANCHOR + name) and each container's latest run ("run:" + pod key/container),
+        # as (trace id, span id, event time).
+        self._anchors: TTLCache[str, tuple[int, int, int]] = TTLCache(
+            maxsize=100_000, ttl=ttl_s, timer=self._clock
+        )
+        self._series_due: dict[int, int] = {}  # span of repeats -> when it is due (event time)
 
     def _clock(self) -> float:
         return self.watermark_ns / 1e9
@@ -139,6 +174,9 @@ class CausalGraph:
         if isinstance(change, ObjectChange):
             self.stats.objects += 1
             self.store.apply(change, self.watermark_ns)
+            if change.obj.status is not None:
+                for fact in self._lifecycle.facts(change, self.watermark_ns):
+                    self._fact(fact)
             return
         if change.type is ChangeType.DELETED:
             self.stats.expired_events += 1  # the Event's TTL ran out; nothing happened
@@ -187,6 +225,16 @@ class CausalGraph:
             self._act_expiry_name.append(name)
         self._pending_events[key] = (event, span_id, own_acts)
 
+    def _fact(self, fact: LifecycleFact) -> None:
+        span_id = lifecycle_span_id(fact.uid)
+        if self._seen.alive(span_id, self.watermark_ns):
+            return  # the same phase, seen in a later status update
+        self._seen.set(span_id, self.watermark_ns)
+        self.stats.facts += 1
+        self.watermark_ns = max(self.watermark_ns, fact.time_ns)
+        heapq.heappush(self._pending, (fact.time_ns, fact.resource_version, fact.uid, fact.count))
+        self._pending_events[OccurrenceKey(fact.uid, fact.count)] = (fact, span_id, ())
+
     # -- progress --------------------------------------------------------------------------
 
     def advance(self, watermark_ns: int | None = None) -> list[ReadableSpan]:
@@ -220,18 +268,87 @@ class CausalGraph:
     # -- linking ---------------------------------------------------------------------------
 
     def _link(self, key: OccurrenceKey) -> Placement:
-        event, span_id, own_acts = self._pending_events.pop(key)
+        subject, span_id, own_acts = self._pending_events.pop(key)
         self._linking.add(key)
         try:
-            verdict = decide(event, _View(self), self._limits)
-            placement, parent_id, rule = self._apply(event, span_id, verdict)
+            placed = self._placed_as_repeat(subject, span_id) or self._anchored(subject, span_id)
+            if placed is None:
+                verdict = decide(subject, _View(self), self._limits)
+                placed = self._apply(subject, span_id, verdict)
         finally:
             self._linking.discard(key)
+        placement, parent_id, rule = placed
         self._seen.set(span_id, self.watermark_ns)
+        self._seen.place(span_id, placement.trace_id, placement.span_id)
         for act in own_acts:  # (their span is span_id: the same occurrence)
             act.trace_id = placement.trace_id
-        self._draft_event(event, placement, parent_id, rule)
+        if rule == "folded":
+            return placement
+        self._draft(subject, placement, parent_id, rule)
         return placement
+
+    def _placed_as_repeat(
+        self, subject: Subject, span_id: int
+    ) -> tuple[Placement, int | None, str] | None:
+        """A repeat of an Event goes where the occurrence before it went.
+
+        The second occurrence starts a span of repeats under the first; later ones are folded
+        into that span (as span events) while they come within the repeat quiet time and the
+        span's length allows, and start the next span of repeats otherwise. Whether a repeat
+        folds depends only on event times, never on when a batch happened to be exported.
+        """
+        if not isinstance(subject, KubeEvent) or subject.count < 2:
+            return None
+        before = self._seen.placement(
+            event_span_id(subject.uid, subject.count - 1), self.watermark_ns
+        )
+        if before is None:
+            return None
+        trace_id, placed = before
+        series = self._drafts.get(placed)
+        settings = self._settings
+        if series is not None and series.link_rule == "repeat" and series.repeats is not None:
+            time_ns, window = subject.time_ns, settings.window_ns
+            last = series.repeats[-1].time_ns if series.repeats else series.start_ns
+            if (
+                time_ns - last <= settings.repeat_quiet_ns - window
+                and time_ns - series.start_ns <= settings.repeat_span_max_ns - window
+            ):
+                series.repeats.append(subject)
+                if time_ns > series.end_ns:
+                    series.end_ns = time_ns
+                    self._cover(series)
+                self._schedule_series(series, time_ns)
+                self.stats.repeats_folded += 1
+                return Placement(trace_id, placed), series.parent_id, "folded"
+        self._touch(trace_id, subject.time_ns)
+        # Every span of repeats of one Event hangs under its first occurrence's span, side by
+        # side (not each under the one before: a crash loop of hours would nest hundreds deep).
+        first_key = _SERIES + subject.uid
+        first = self._anchors.get(first_key)
+        if first is None or first[0] != trace_id:
+            first = self._anchors[first_key] = (trace_id, placed, subject.time_ns)
+        return Placement(trace_id, span_id), first[1], "repeat"
+
+    def _anchored(self, subject: Subject, span_id: int) -> tuple[Placement, int | None, str] | None:
+        """A phase that belongs under a known cause (a node's condition under its problem)."""
+        if not isinstance(subject, LifecycleFact) or not subject.joins:
+            return None
+        anchor = self._anchors.get(subject.joins)
+        if anchor is None:
+            return None
+        trace_id, anchor_span, anchor_ns = anchor
+        if not subject.start_ns - self._settings.window_ns <= anchor_ns <= subject.time_ns:
+            return None
+        return Placement(trace_id, span_id), anchor_span, "anchor"
+
+    def _schedule_series(self, series: SpanDraft, last_ns: int) -> None:
+        settings = self._settings
+        due = min(last_ns + settings.repeat_quiet_ns, series.start_ns + settings.repeat_span_max_ns)
+        due += settings.export_delay_ns
+        self._series_due[series.span_id] = due
+        self._linked += 1
+        heapq.heappush(self._exports, (due, self._linked, series.span_id))
 
     def _placement_of(self, cause: CausedBy) -> Placement | None:
         act = cause.act
@@ -245,7 +362,7 @@ class CausalGraph:
         return None
 
     def _apply(
-        self, event: KubeEvent, span_id: int, verdict: Verdict
+        self, event: Subject, span_id: int, verdict: Verdict
     ) -> tuple[Placement, int | None, str]:
         if isinstance(verdict, CausedBy):
             cause = self._placement_of(verdict)
@@ -261,7 +378,7 @@ class CausalGraph:
         return self._start_change(event, verdict, span_id)
 
     def _start_change(
-        self, event: KubeEvent, verdict: StartsChange, span_id: int
+        self, event: Subject, verdict: StartsChange, span_id: int
     ) -> tuple[Placement, int | None, str]:
         top, generation = verdict.top, verdict.generation_change
         previous = self._changes.get(top.key)
@@ -327,26 +444,107 @@ class CausalGraph:
         self._roots[trace_id] = root_id
         self._roots_due = 0
 
-    def _draft_event(
-        self, event: KubeEvent, placement: Placement, parent_id: int | None, rule: str
+    def _draft(
+        self, subject: Subject, placement: Placement, parent_id: int | None, rule: str
     ) -> None:
+        if isinstance(subject, LifecycleFact):
+            start_ns, end_ns = subject.start_ns, subject.time_ns
+        else:
+            start_ns, end_ns = subject.time_ns, self._natural_end(subject)
         draft = SpanDraft(
-            trace_id=placement.trace_id,
-            span_id=placement.span_id,
-            parent_id=parent_id,
-            start_ns=event.time_ns,
-            end_ns=self._natural_end(event),
-            subject=event,
-            link_rule=rule,
+            placement.trace_id,
+            placement.span_id,
+            parent_id,
+            start_ns,
+            end_ns,
+            subject,
+            rule,
         )
+        links = self._links_of(subject, placement, rule)
+        if links:
+            draft.links = links
         self._drafts[draft.span_id] = draft
-        # Exported in link order, so that equal (truncated) times keep the server's order.
-        self._linked += 1
-        # Due a fixed event time after the occurrence, however late it was linked: an
-        # occurrence linked because the clock jumped ahead leaves at once.
-        export_at = event.time_ns + self._settings.window_ns + self._settings.export_delay_ns
-        heapq.heappush(self._exports, (export_at, self._linked, draft.span_id))
+        if rule == "repeat":
+            draft.repeats = []
+            draft.end_ns = subject.time_ns
+            self._schedule_series(draft, subject.time_ns)
+        else:
+            # Exported in link order, so that equal (truncated) times keep the server's order.
+            self._linked += 1
+            # Due a fixed event time after the occurrence, however late it was linked: an
+            # occurrence linked because the clock jumped ahead leaves at once.
+            export_at = subject.time_ns + self._settings.window_ns + self._settings.export_delay_ns
+            heapq.heappush(self._exports, (export_at, self._linked, draft.span_id))
         self._cover(draft)
+
+    def _links_of(self, subject: Subject, placement: Placement, rule: str) -> list[SpanLink]:
+        """Causes in other places: a node's problem, a preemptor, the run before, a rollout."""
+        links: list[SpanLink] = []
+        regarding = subject.regarding
+        anchors = self._anchors
+        if isinstance(subject, KubeEvent):
+            reason = subject.reason
+            if regarding.kind == "Node" and reason in NODE_PROBLEM_REASONS:
+                anchors[NODE_ANCHOR + regarding.name] = (
+                    placement.trace_id,
+                    placement.span_id,
+                    subject.time_ns,
+                )
+            elif regarding.kind == "Pod" and reason in _NODE_EFFECTS:
+                self._link_node_problem(links, regarding, "", subject.time_ns)
+            if reason == "Preempted" and subject.related is not None:
+                preemptor = self._latest_placement(subject.related)
+                if preemptor is not None:
+                    links.append((*preemptor, "preempted-by"))
+        elif subject.reason == "ContainerRun":
+            self._link_node_problem(links, regarding, subject.instance, subject.time_ns)
+            run_key = f"run:{regarding.key}/{subject.field_path}"
+            previous = anchors.get(run_key)
+            if previous is not None:
+                links.append((previous[0], previous[1], "previous-run"))
+            anchors[run_key] = (placement.trace_id, placement.span_id, subject.time_ns)
+        if rule == "root":
+            rollout = self._rollout_of(regarding, subject.time_ns, placement.trace_id)
+            if rollout is not None:
+                links.append((*rollout, "rollout"))
+        return links
+
+    def _link_node_problem(
+        self, links: list[SpanLink], pod: ObjectRef, node: str, time_ns: int
+    ) -> None:
+        if not node:
+            stored = self.store.get(pod)
+            node = stored.node if stored is not None else ""
+        anchor = self._anchors.get(NODE_ANCHOR + node) if node else None
+        if anchor is not None and (
+            anchor[2] - TIMESTAMP_SLACK_NS <= time_ns <= anchor[2] + NODE_CAUSE_HORIZON_NS
+        ):
+            links.append((anchor[0], anchor[1], "node-problem"))
+
+    def _latest_placement(self, ref: ObjectRef) -> tuple[int, int] | None:
+        """Where the latest linked occurrence of an object went, while it is remembered."""
+        stored = self.store.get(ref)
+        timeline = self._timelines.get(ref.key)
+        if timeline is None and stored is not None and stored.uid:
+            timeline = self._timelines.get(stored.uid)
+        for _, _, uid, count in reversed(timeline or ()):
+            placed = self._seen.placement(event_span_id(uid, count), self.watermark_ns)
+            if placed is not None:
+                return placed[0], event_span_id(uid, count)
+        return None
+
+    def _rollout_of(self, ref: ObjectRef, time_ns: int, trace_id: int) -> tuple[int, int] | None:
+        """The change root of the rollout that made ref's top object what it is, if exported
+        or still open: a crash long after a rollout starts a trace of its own, linked to it."""
+        top = self.store.top_of(ref)
+        generation = self.store.generation_at(top, time_ns)
+        if generation is None:
+            return None
+        root_id = change_span_id(top.key, generation.generation)
+        if root_id not in self._drafts and root_id not in self._exported_roots:
+            return None
+        root_trace = change_trace_id(top.key, generation.generation)
+        return (root_trace, root_id) if root_trace != trace_id else None
 
     def _natural_end(self, event: KubeEvent) -> int:
         """Until the next occurrence on the same object, or the window when none follows."""
@@ -372,8 +570,13 @@ class CausalGraph:
 
     def _finished(self, now_ns: int) -> list[ReadableSpan]:
         done: list[ReadableSpan] = []
+        series_due = self._series_due
         while self._exports and self._exports[0][0] <= now_ns:
-            _, _, span_id = heapq.heappop(self._exports)
+            due, _, span_id = heapq.heappop(self._exports)
+            if series_due and span_id in series_due:
+                if series_due[span_id] > due:
+                    continue  # a repeat folded in since: due later (its own entry is queued)
+                del series_due[span_id]
             draft = self._drafts.pop(span_id, None)
             if draft is not None:
                 done.append(self._builder.build(draft))

@@ -18,12 +18,31 @@ from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
 from kspan_py.graph.rules import ChildPolicy, Relation, child_policy
-from kspan_py.model import GenerationChange, KubeEvent, ObjectRef
+from kspan_py.model import GenerationChange, ObjectRef
 from kspan_py.spans.ids import event_span_id
 
 TIMESTAMP_SLACK_NS = 1_000_000_000
 """Most Event times are truncated to the second, so a cause may look up to 1 s later than its
 effect; acts are accepted as causes up to this far after the occurrence."""
+
+
+class Linkable(Protocol):
+    """What the linker reads of what it places: an Event occurrence or a lifecycle fact."""
+
+    @property
+    def uid(self) -> str: ...
+
+    @property
+    def regarding(self) -> ObjectRef: ...
+
+    @property
+    def reason(self) -> str: ...
+
+    @property
+    def time_ns(self) -> int: ...
+
+    @property
+    def resource_version(self) -> int: ...
 
 
 class OccurrenceKey(NamedTuple):
@@ -119,7 +138,7 @@ class StartsChange:
 Verdict = CausedBy | JoinsChange | StartsChange
 
 
-def decide(occurrence: KubeEvent, view: LinkView, limits: Limits) -> Verdict:
+def decide(occurrence: Linkable, view: LinkView, limits: Limits) -> Verdict:
     cause = _actor_cause(occurrence, view, limits)
     if cause is not None:
         return cause
@@ -154,7 +173,7 @@ def _is_live(change: Change, time_ns: int, limits: Limits) -> bool:
     )
 
 
-def _actor_cause(occurrence: KubeEvent, view: LinkView, limits: Limits) -> CausedBy | None:
+def _actor_cause(occurrence: Linkable, view: LinkView, limits: Limits) -> CausedBy | None:
     policy = child_policy(occurrence.regarding.kind, occurrence.reason)
     if policy is None:
         return None
@@ -166,7 +185,7 @@ def _actor_cause(occurrence: KubeEvent, view: LinkView, limits: Limits) -> Cause
 
 
 def _most_recent_act(
-    occurrence: KubeEvent, acts: Sequence[NamedAct], policy: ChildPolicy, limits: Limits
+    occurrence: Linkable, acts: Sequence[NamedAct], policy: ChildPolicy, limits: Limits
 ) -> NamedAct | None:
     time_ns = occurrence.time_ns
     horizon = policy.horizon_ns if policy.horizon_ns is not None else limits.link_horizon_ns

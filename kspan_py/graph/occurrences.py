@@ -8,6 +8,10 @@ of thousands, more than anything else the graph holds. A cache of Python objects
 span id (the occurrence's identity in the output already: two occurrences with one span id
 would be one span) and its expiry, 16 bytes in two arrays, open addressing with linear probing.
 
+Each entry also holds where the occurrence was placed once it is linked (its trace, and the span
+it lives in: its own, or the span of repeats it was folded into), 24 bytes more: a repeat of an
+Event joins the place of the occurrence before it, and a link names a trace as well as a span.
+
 Expiry follows the cache it replaces: an entry lives ``ttl_ns`` of event time after it was last
 set; an expired entry is absent at once and its slot is reclaimed when the table is rebuilt.
 """
@@ -31,6 +35,9 @@ class SeenOccurrences:
     def _allocate(self, capacity: int) -> None:
         self._ids = array("Q", bytes(8 * capacity))
         self._expiry = array("q", bytes(8 * capacity))
+        self._trace_high = array("Q", bytes(8 * capacity))
+        self._trace_low = array("Q", bytes(8 * capacity))
+        self._placed_span = array("Q", bytes(8 * capacity))
         self._mask = capacity - 1
         self._used = 0  # slots holding an id, expired or not
 
@@ -51,12 +58,31 @@ class SeenOccurrences:
         slot = self._slot(span_id)
         return self._ids[slot] == span_id and self._expiry[slot] >= now_ns
 
+    def placement(self, span_id: int, now_ns: int) -> tuple[int, int] | None:
+        """(trace id, span) where a live occurrence was placed, if it is linked."""
+        slot = self._slot(span_id)
+        if self._ids[slot] != span_id or self._expiry[slot] < now_ns:
+            return None
+        placed = self._placed_span[slot]
+        if not placed:
+            return None
+        return (self._trace_high[slot] << 64) | self._trace_low[slot], placed
+
+    def place(self, span_id: int, trace_id: int, placed_span: int) -> None:
+        """Record where a remembered occurrence was placed (no effect if it is not remembered)."""
+        slot = self._slot(span_id)
+        if self._ids[slot] == span_id:
+            self._trace_high[slot] = trace_id >> 64
+            self._trace_low[slot] = trace_id & 0xFFFF_FFFF_FFFF_FFFF
+            self._placed_span[slot] = placed_span
+
     def set(self, span_id: int, now_ns: int) -> None:
         """Remember span_id (again) until now_ns + ttl."""
         slot = self._slot(span_id)
         self._expiry[slot] = now_ns + self._ttl_ns
         if self._ids[slot] == _EMPTY:
             self._ids[slot] = span_id
+            self._placed_span[slot] = 0
             self._used += 1
             if 3 * self._used > 2 * len(self._ids):
                 self._rebuild(now_ns)
@@ -64,6 +90,7 @@ class SeenOccurrences:
     def _rebuild(self, now_ns: int) -> None:
         """Drop expired entries (and the oldest beyond max_size); keep the load under a half."""
         old_ids, old_expiry = self._ids, self._expiry
+        old_high, old_low, old_placed = self._trace_high, self._trace_low, self._placed_span
         live = sum(
             1
             for span_id, expiry in zip(old_ids, old_expiry, strict=True)
@@ -78,7 +105,8 @@ class SeenOccurrences:
             capacity *= 2
         self._allocate(capacity)
         ids, expiries, mask = self._ids, self._expiry, self._mask
-        for span_id, expiry in zip(old_ids, old_expiry, strict=True):
+        high, low, placed = self._trace_high, self._trace_low, self._placed_span
+        for old_slot, (span_id, expiry) in enumerate(zip(old_ids, old_expiry, strict=True)):
             if span_id == _EMPTY or expiry < oldest_kept:
                 continue
             slot = span_id & mask
@@ -86,4 +114,7 @@ class SeenOccurrences:
                 slot = (slot + 1) & mask
             ids[slot] = span_id
             expiries[slot] = expiry
+            high[slot] = old_high[old_slot]
+            low[slot] = old_low[old_slot]
+            placed[slot] = old_placed[old_slot]
             self._used += 1

@@ -20,6 +20,7 @@ from kspan_py.model import (
     ObjectChange,
     ObjectRef,
     OwnerRef,
+    PodStatus,
     Uid,
 )
 
@@ -42,6 +43,7 @@ class StoredObject:
         "kind",
         "name",
         "namespace",
+        "node",
         "owner",
         "uid",
     )
@@ -58,6 +60,7 @@ class StoredObject:
         self.generations: list[GenerationChange] | None = None  # oldest first; None: none yet
         self.deleted_ns: int | None = None
         self.as_owner: OwnerRef | None = None  # the reference its children share, once named
+        self.node = ""  # a Pod's node, once its status names one
 
     @property
     def ref(self) -> ObjectRef:
@@ -96,6 +99,9 @@ class ObjectStore:
             self._by_name.setdefault((stored.kind, stored.namespace), {})[stored.name] = key
         elif owner is not None and owner != stored.owner:
             stored.owner = self._owner_ref(owner)
+        status = obj.status
+        if isinstance(status, PodStatus) and status.node:
+            stored.node = _intern(status.node)
         if obj.generation is not None and obj.owner is None:
             self._record_generation(stored, obj, now_ns)
         if change.type is ChangeType.DELETED and stored.deleted_ns is None:

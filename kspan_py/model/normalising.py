@@ -11,11 +11,15 @@ import sys
 from typing import Any
 
 from kspan_py.model.records import (
+    Condition,
+    ContainerRun,
     GenerationChange,
     KubeEvent,
     KubeObject,
+    NodeStatus,
     ObjectRef,
     OwnerRef,
+    PodStatus,
     Uid,
 )
 from kspan_py.model.timestamps import parse_time_ns
@@ -196,7 +200,13 @@ def _object_fields(raw: Raw, kind: str, metadata: Raw, name: str, namespace: str
     if owner is None and generation is not None:
         change = _generation_change(metadata.get("managedFields"), generation, created)
     deleted = metadata.get("deletionTimestamp")
-    return KubeObject(  # (ref, resource_version, created_ns, owner, generation, change, deleted_ns)
+    status: PodStatus | NodeStatus | None = None
+    if kind == "Pod":
+        status = _pod_status(raw)
+    elif kind == "Node":
+        status = NodeStatus(_conditions(_mapping(raw.get("status")).get("conditions")))
+    # (ref, resource_version, created_ns, owner, generation, change, deleted_ns, status)
+    return KubeObject(
         ObjectRef(
             kind,
             namespace,
@@ -210,6 +220,7 @@ def _object_fields(raw: Raw, kind: str, metadata: Raw, name: str, namespace: str
         generation,
         change,
         _time(deleted, "deletionTimestamp") if deleted else None,
+        status,
     )
 
 
@@ -260,3 +271,114 @@ def _generation_change(
         return None
     when, manager = max(spec_entries)
     return GenerationChange(generation, when, manager, "Update")
+
+
+# -- status ----------------------------------------------------------------------------------
+# A status is read leniently: a malformed piece of it is left out rather than losing the object
+# (its identity and owner matter more to linking than one bad condition).
+
+
+def _mapping(value: Any) -> Raw:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Raw]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _lenient_time(value: Any) -> int | None:
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        return parse_time_ns(value)
+    except ValueError:
+        return None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _conditions(raw: Any) -> tuple[Condition, ...]:
+    return tuple(
+        Condition(
+            _intern_text(item.get("type")),
+            _intern_text(item.get("status")),
+            _lenient_time(item.get("lastTransitionTime")) or 0,
+            _intern_text(item.get("reason")),
+            _text(item.get("message")),
+        )
+        for item in _list(raw)
+        if isinstance(item.get("type"), str)
+    )
+
+
+def _pod_status(raw: Raw) -> PodStatus:
+    spec, status = _mapping(raw.get("spec")), _mapping(raw.get("status"))
+    runs: list[ContainerRun] = []
+    waiting: list[tuple[str, str]] = []
+    for field, init in (("initContainerStatuses", True), ("containerStatuses", False)):
+        for container in _list(status.get(field)):
+            name = container.get("name")
+            if not isinstance(name, str) or not name:
+                continue
+            restarts = _int(container.get("restartCount")) or 0
+            state = _mapping(container.get("state"))
+            current = _run(name, init, state, restarts)
+            if current is not None:
+                runs.append(current)
+            waiting_reason = _mapping(state.get("waiting")).get("reason")
+            if isinstance(waiting_reason, str) and waiting_reason:
+                waiting.append((name, _intern(waiting_reason)))
+            # The run before the current one: when the current one runs (or has ended), it is
+            # run number restarts - 1; while waiting to restart, the last run is the latest.
+            before = restarts - 1 if "waiting" not in state else restarts
+            previous = _run(name, init, _mapping(container.get("lastState")), max(before, 0))
+            if previous is not None:
+                runs.append(previous)
+    limits = []
+    for container in _list(spec.get("containers")) + _list(spec.get("initContainers")):
+        memory = _mapping(_mapping(container.get("resources")).get("limits")).get("memory")
+        name = container.get("name")
+        if isinstance(name, str) and isinstance(memory, str):
+            limits.append((_intern(name), _intern(memory)))
+    # (phase, reason, message, node, has_init_containers, conditions, runs, waiting, limits)
+    return PodStatus(
+        _intern_text(status.get("phase")),
+        _intern_text(status.get("reason")),
+        _text(status.get("message")),
+        _intern_text(spec.get("nodeName")),
+        bool(_list(spec.get("initContainers"))),
+        _conditions(status.get("conditions")),
+        tuple(runs),
+        tuple(waiting),
+        tuple(limits),
+    )
+
+
+def _run(name: str, init: bool, state: Raw, restart: int) -> ContainerRun | None:
+    """The run a container state describes, if it is one that ran (running or terminated)."""
+    terminated = state.get("terminated")
+    if isinstance(terminated, dict):
+        started = _lenient_time(terminated.get("startedAt"))
+        finished = _lenient_time(terminated.get("finishedAt"))
+        if started is None or finished is None:
+            return None  # never started (a failed create): the events tell that story
+        # (container, init, restart, started_ns, finished_ns, exit_code, signal, reason, message)
+        return ContainerRun(
+            _intern(name),
+            init,
+            restart,
+            started,
+            max(finished, started),
+            _int(terminated.get("exitCode")),
+            _int(terminated.get("signal")),
+            _intern_text(terminated.get("reason")),
+            _text(terminated.get("message")),
+        )
+    running = state.get("running")
+    if isinstance(running, dict):
+        started = _lenient_time(running.get("startedAt"))
+        if started is not None:
+            return ContainerRun(_intern(name), init, restart, started, None, None, None, "", "")
+    return None

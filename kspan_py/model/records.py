@@ -70,6 +70,58 @@ class GenerationChange:
 
 
 @dataclass(slots=True, unsafe_hash=True)
+class Condition:
+    """One entry of status.conditions: since when it has had its status."""
+
+    type: Final[
+        str
+    ]  # PodScheduled, Initialized, ContainersReady, Ready; Node: Ready, MemoryPressure...
+    status: Final[str]  # "True" | "False" | "Unknown"
+    since_ns: Final[int]  # lastTransitionTime (0 when the status did not say)
+    reason: Final[str]
+    message: Final[str]
+
+
+@dataclass(slots=True, unsafe_hash=True)
+class ContainerRun:
+    """One run of a container as a Pod's status shows it (state, or lastState for the one before).
+
+    A run is identified by its container and start time: the same run seen in many status
+    updates (and in a dump) is one run.
+    """
+
+    container: Final[str]
+    init: Final[bool]
+    restart: Final[int]  # which run, 0-based (how many restarts came before it)
+    started_ns: Final[int]
+    finished_ns: Final[int | None]  # None while it runs
+    exit_code: Final[int | None]
+    signal: Final[int | None]
+    reason: Final[str]  # termination reason: Completed, Error, OOMKilled, ...
+    message: Final[str]
+
+
+@dataclass(slots=True, unsafe_hash=True)
+class PodStatus:
+    """What a Pod's status (and the few spec fields that explain it) say about its life."""
+
+    phase: Final[str]
+    reason: Final[str]  # status.reason: Evicted, Preempting, NodeLost...
+    message: Final[str]
+    node: Final[str]  # spec.nodeName
+    has_init_containers: Final[bool]
+    conditions: Final[tuple[Condition, ...]]
+    runs: Final[tuple[ContainerRun, ...]]  # runs the status shows, finished or running
+    waiting: Final[tuple[tuple[str, str], ...]]  # (container, waiting reason) now
+    memory_limits: Final[tuple[tuple[str, str], ...]]  # (container, resources.limits.memory)
+
+
+@dataclass(slots=True, unsafe_hash=True)
+class NodeStatus:
+    conditions: Final[tuple[Condition, ...]]
+
+
+@dataclass(slots=True, unsafe_hash=True)
 class KubeObject:
     """An object of any kind, reduced to what the causality graph uses."""
 
@@ -80,6 +132,7 @@ class KubeObject:
     generation: Final[int | None]  # None for kinds without a spec generation (Node)
     change: Final[GenerationChange | None]  # the change that produced this generation, when known
     deleted_ns: Final[int | None]  # metadata.deletionTimestamp
+    status: Final[PodStatus | NodeStatus | None] = None  # Pods and Nodes only
 
 
 @dataclass(slots=True, unsafe_hash=True)
@@ -128,6 +181,32 @@ class EventChange:
 
 
 Change = ObjectChange | EventChange
+
+
+@dataclass(slots=True, unsafe_hash=True)
+class LifecycleFact:
+    """A phase of an object's life read from its status: a span with a real duration.
+
+    It is linked like an Event occurrence (the fields the linker reads have the same names), and
+    identified by ``uid``: a stable key made from what it stands for (the Pod's uid and the
+    phase, or the container and the start of its run), so the same fact seen in many status
+    updates, or in a dump, is one span.
+    """
+
+    uid: Final[str]
+    regarding: Final[ObjectRef]
+    field_path: Final[str]
+    reason: Final[str]  # the phase, e.g. Scheduling, ContainerRun, NotReady (for linking rules)
+    name: Final[str]  # the span's name, e.g. Pod.Scheduling, Container.Run, Node.NotReady
+    start_ns: Final[int]
+    time_ns: Final[int]  # its end: when it became known
+    component: Final[str]
+    instance: Final[str]
+    attributes: Final[tuple[tuple[str, str | int], ...]]
+    error: Final[str | None]  # the status message when it shows a problem
+    joins: Final[str] = ""  # an anchor to hang under when one is known (see graph.lifecycle)
+    resource_version: Final[int] = 0
+    count: Final[int] = 0
 
 
 @dataclass(slots=True, unsafe_hash=True)

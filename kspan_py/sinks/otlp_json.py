@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanKind, StatusCode
 
+from kspan_py.spans.attributes import LINK_REASON
 from kspan_py.spans.building import KubeSpan, SpanDraft
 
 _KIND = {
@@ -75,6 +76,21 @@ def _draft_span(draft: SpanDraft) -> Json:
     encoded["startTimeUnixNano"] = str(draft.start_ns)
     encoded["endTimeUnixNano"] = str(draft.end)
     encoded["attributes"] = _attributes(draft.attributes())
+    if draft.repeats:
+        encoded["events"] = [
+            {"timeUnixNano": str(time_ns), "name": name, "attributes": _attributes(attributes)}
+            for name, time_ns, attributes in draft.span_events()
+        ]
+    if draft.links:
+        encoded["links"] = [
+            {
+                "traceId": f"{trace_id:032x}",
+                "spanId": f"{span_id:016x}",
+                "attributes": [{"key": LINK_REASON, "value": {"stringValue": reason}}],
+                "flags": _HAS_IS_REMOTE,
+            }
+            for trace_id, span_id, reason in draft.links
+        ]
     message = draft.error_message
     if message is None:
         encoded["status"] = _NO_STATUS

@@ -34,14 +34,18 @@ import orjson
 
 from kspan_py.model import (
     ChangeType,
+    Condition,
+    ContainerRun,
     EventChange,
     GenerationChange,
     KubeEvent,
     KubeObject,
     MalformedValue,
+    NodeStatus,
     ObjectChange,
     ObjectRef,
     OwnerRef,
+    PodStatus,
     Snapshot,
     normalise,
 )
@@ -409,10 +413,68 @@ def _from_reader_process(path: str) -> Iterator[CaptureItem]:
         stream.close()
 
 
+def _status_tuple(status: PodStatus | NodeStatus | None) -> tuple[object, ...] | None:
+    """A status as nested tuples of str, int, bool and None (what marshal carries)."""
+    if status is None:
+        return None
+    conditions = tuple(
+        (c.type, c.status, c.since_ns, c.reason, c.message) for c in status.conditions
+    )
+    if isinstance(status, NodeStatus):
+        return ("Node", conditions)
+    runs = tuple(
+        (
+            r.container,
+            r.init,
+            r.restart,
+            r.started_ns,
+            r.finished_ns,
+            r.exit_code,
+            r.signal,
+            r.reason,
+            r.message,
+        )
+        for r in status.runs
+    )
+    return (
+        "Pod",
+        status.phase,
+        status.reason,
+        status.message,
+        status.node,
+        status.has_init_containers,
+        conditions,
+        runs,
+        status.waiting,
+        status.memory_limits,
+    )
+
+
+def _status_from(packed: Any) -> PodStatus | NodeStatus | None:
+    if packed is None:
+        return None
+    if packed[0] == "Node":
+        return NodeStatus(tuple(Condition(*c) for c in packed[1]))
+    _, phase, reason, message, node, has_init, conditions, runs, waiting, limits = packed
+    return PodStatus(
+        phase,
+        reason,
+        message,
+        node,
+        has_init,
+        tuple(Condition(*c) for c in conditions),
+        tuple(ContainerRun(*r) for r in runs),
+        tuple(tuple(w) for w in waiting),
+        tuple(tuple(limit) for limit in limits),
+    )
+
+
 def _unpack(packed: Packed, path: str) -> CaptureItem:
     tag = packed[0]
     if tag == _OBJECT:
-        _, change_type, ref, resource_version, created, owner, generation, change, deleted = packed
+        (_, change_type, ref, resource_version, created, owner, generation, change, deleted) = (
+            packed[:9]
+        )
         return ObjectChange(
             _TYPES[change_type],
             KubeObject(
@@ -423,6 +485,7 @@ def _unpack(packed: Packed, path: str) -> CaptureItem:
                 generation,
                 GenerationChange(*change) if change is not None else None,
                 deleted,
+                _status_from(packed[9]),
             ),
         )
     if tag == _SKIPPED:
@@ -482,6 +545,7 @@ def _pack(item: CaptureItem) -> Packed:
             if change is not None
             else None,
             obj.deleted_ns,
+            _status_tuple(obj.status),
         )
     if isinstance(item, Skipped):
         return (_SKIPPED, item.where, item.category, item.reason)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from kspan_py.model import GenerationChange, KubeEvent, ObjectRef
+from kspan_py.model import GenerationChange, KubeEvent, LifecycleFact, ObjectRef
 
 EVENT_UID = "k8s.event.uid"
 EVENT_NAME = "k8s.event.name"
@@ -28,7 +28,22 @@ RELATED_NAME = "k8s.related.name"
 CHANGE_GENERATION = "kspan.change.generation"
 CHANGE_MANAGER = "kspan.change.manager"
 LINK_RULE = "kspan.link"
-"""How the span found its parent: actor:create, actor:delete, change, root."""
+"""How the span found its parent: create, delete, change, root, repeat, anchor."""
+LINK_REASON = "kspan.link.reason"
+"""On a span link: why the linked span is a cause (node-problem, preempted-by, previous-run,
+rollout)."""
+PROBLEM = "kspan.problem"
+"""The problem a span shows (CrashLoopBackOff, OOMKilled...; spans/problems.py); status ERROR."""
+LIFECYCLE = "kspan.lifecycle"
+"""On a span read from status rather than from an Event: the phase (Scheduling, ContainerRun...)."""
+NODE_NAME = "k8s.node.name"
+NODE_CONDITION = "kspan.node.condition"
+CONTAINER_RESTART_COUNT = "k8s.container.restart_count"
+CONTAINER_TERMINATED_REASON = "k8s.container.status.last_terminated_reason"
+CONTAINER_EXIT_CODE = "kspan.container.exit_code"
+CONTAINER_MEMORY_LIMIT = "kspan.container.memory_limit"
+REPEAT_FIRST_COUNT = "kspan.repeat.first_count"
+"""On a span of repeats: the count of its first occurrence (k8s.event.count is the last)."""
 
 _SEMCONV_PREFIX = {
     "Pod": "k8s.pod",
@@ -73,6 +88,15 @@ def change_attributes(top: ObjectRef, generation: GenerationChange) -> Attribute
 def container_of(field_path: str) -> str | None:
     found = _CONTAINER_PATH.match(field_path)
     return found.group(1) if found else None
+
+
+def lifecycle_attributes(fact: LifecycleFact, link_rule: str) -> Attributes:
+    attributes = object_attributes(fact.regarding)
+    if fact.field_path:
+        attributes[OBJECT_FIELDPATH] = fact.field_path
+    attributes.update(fact.attributes)
+    attributes[LINK_RULE] = link_rule
+    return attributes
 
 
 def event_attributes(event: KubeEvent, link_rule: str) -> Attributes:

@@ -25,13 +25,22 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util.types import Attributes as OtelAttributes
 
-from kspan_py.model import GenerationChange, KubeEvent, ObjectRef
+from kspan_py.model import GenerationChange, KubeEvent, LifecycleFact, ObjectRef
 from kspan_py.spans.attributes import (
     CLUSTER_NAME,
+    EVENT_COUNT,
+    EVENT_MESSAGE,
+    EVENT_UID,
+    LINK_REASON,
+    PROBLEM,
+    REPEAT_FIRST_COUNT,
     Attributes,
     change_attributes,
     event_attributes,
+    lifecycle_attributes,
 )
+from kspan_py.spans.ids import event_span_id
+from kspan_py.spans.problems import Problem, event_problem
 
 SCOPE = InstrumentationScope("kspan_py", "0.1.0")
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
@@ -47,6 +56,10 @@ class ChangeRoot:
     generation: GenerationChange
 
 
+SpanLink = tuple[int, int, str]
+"""(trace id, span id, why): a span link to a cause in another place (kspan.link.reason)."""
+
+
 @dataclass(slots=True)
 class SpanDraft:
     """A span being assembled; its end grows until it is exported."""
@@ -56,33 +69,65 @@ class SpanDraft:
     parent_id: int | None
     start_ns: int
     end_ns: int
-    subject: KubeEvent | ChangeRoot  # an occurrence, or the change a root span stands for
+    # An occurrence, a phase read from status, or the change a root span stands for.
+    subject: KubeEvent | LifecycleFact | ChangeRoot
     link_rule: str  # how an occurrence's span found its parent; "" for a change's root
+    repeats: list[KubeEvent] | None = None  # later occurrences of the same Event, folded in
+    links: list[SpanLink] | None = None
 
     @property
     def name(self) -> str:
         subject = self.subject
         if isinstance(subject, KubeEvent):
             return f"{subject.regarding.kind}.{subject.reason or 'Event'}"
+        if isinstance(subject, LifecycleFact):
+            return subject.name
         return f"{subject.top.kind}.{subject.generation.operation}"
 
     @property
     def component(self) -> str:
         subject = self.subject
-        return subject.component if isinstance(subject, KubeEvent) else subject.generation.manager
+        if isinstance(subject, ChangeRoot):
+            return subject.generation.manager
+        return subject.component
 
     @property
     def instance(self) -> str:
         subject = self.subject
-        return subject.instance if isinstance(subject, KubeEvent) else ""
+        return "" if isinstance(subject, ChangeRoot) else subject.instance
+
+    @property
+    def problem(self) -> Problem | None:
+        subject = self.subject
+        return event_problem(subject) if isinstance(subject, KubeEvent) else None
+
+    @property
+    def latest(self) -> KubeEvent | None:
+        """The latest occurrence the span holds (its own, or the last repeat folded in)."""
+        subject = self.subject
+        if not isinstance(subject, KubeEvent):
+            return None
+        return self.repeats[-1] if self.repeats else subject
 
     @property
     def error_message(self) -> str | None:
-        """Set for Warning events: the span's status is ERROR."""
+        """Set for Warning events and for problems: the span's status is ERROR."""
         subject = self.subject
-        if isinstance(subject, KubeEvent) and subject.is_warning:
-            return subject.message
+        if isinstance(subject, LifecycleFact):
+            return subject.error
+        if isinstance(subject, KubeEvent):
+            latest = self.latest
+            assert latest is not None
+            if subject.is_warning or self.problem is not None:
+                return latest.message
         return None
+
+    def occurrences(self) -> list[tuple[int, int]]:
+        """(span id of each occurrence the span holds, its time): what a restart must not repeat."""
+        held = [(self.span_id, self.start_ns)]
+        for repeat in self.repeats or ():
+            held.append((event_span_id(repeat.uid, repeat.count), repeat.time_ns))
+        return held
 
     @property
     def end(self) -> int:
@@ -91,9 +136,35 @@ class SpanDraft:
 
     def attributes(self) -> Attributes:
         subject = self.subject
-        if isinstance(subject, KubeEvent):
-            return event_attributes(subject, self.link_rule)
-        return change_attributes(subject.top, subject.generation)
+        if isinstance(subject, LifecycleFact):
+            return lifecycle_attributes(subject, self.link_rule)
+        if isinstance(subject, ChangeRoot):
+            return change_attributes(subject.top, subject.generation)
+        attributes = event_attributes(subject, self.link_rule)
+        problem = self.problem
+        if problem is not None:
+            attributes[PROBLEM] = problem.name
+            attributes.update(problem.details)
+        if self.repeats:
+            latest = self.repeats[-1]
+            attributes[REPEAT_FIRST_COUNT] = subject.count
+            attributes[EVENT_COUNT] = latest.count
+            attributes[EVENT_MESSAGE] = latest.message
+        return attributes
+
+    def span_events(self) -> list[tuple[str, int, Attributes]]:
+        """Every occurrence a span of repeats holds, as (name, time, attributes); else none."""
+        subject = self.subject
+        if not self.repeats or not isinstance(subject, KubeEvent):
+            return []
+        return [
+            (
+                event.reason or "Event",
+                event.time_ns,
+                {EVENT_UID: event.uid, EVENT_COUNT: event.count, EVENT_MESSAGE: event.message},
+            )
+            for event in (subject, *self.repeats)
+        ]
 
 
 class KubeSpan(ReadableSpan):
@@ -159,11 +230,20 @@ class KubeSpan(ReadableSpan):
 
     @property
     def events(self) -> Sequence[Event]:
-        return ()
+        return [
+            Event(name, attributes, timestamp)
+            for name, timestamp, attributes in self.draft.span_events()
+        ]
 
     @property
     def links(self) -> Sequence[Link]:
-        return ()
+        return [
+            Link(
+                SpanContext(trace_id, span_id, is_remote=False, trace_flags=_SAMPLED),
+                {LINK_REASON: reason},
+            )
+            for trace_id, span_id, reason in self.draft.links or ()
+        ]
 
     @property
     def resource(self) -> Resource:
@@ -185,6 +265,8 @@ class KubeSpan(ReadableSpan):
             status=self.status,
             start_time=self.start_time,
             end_time=self.end_time,
+            events=self.events,
+            links=self.links,
             instrumentation_scope=SCOPE,
         )
 

@@ -23,6 +23,11 @@ def event_trace_id(event_uid: str, count: int) -> int:
     return _digest(16, "event", event_uid, str(count))
 
 
+def lifecycle_span_id(fact_uid: str) -> int:
+    """A phase read from status: hash of the object and what the phase is (see graph.lifecycle)."""
+    return _digest(8, "lifecycle", fact_uid)
+
+
 def change_span_id(object_key: str, generation: int) -> int:
     return _digest(8, "change", object_key, str(generation))
 

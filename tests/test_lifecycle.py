@@ -1,0 +1,466 @@
+"""Lifecycle spans read from status, repeats folded into one span, and links between causes.
+
+What a user sees in a trace: each container run with how it ended, a repeated BackOff as one
+span holding its occurrences, and an eviction pointing at the node problem that caused it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import StatusCode
+
+from kspan_py.spans.ids import format_span_id
+from tests.tracing import CAPTURES, attr, parent_id, replay_file, replay_lines, span_id, trace_id
+
+Json = dict[str, Any]
+T0 = int(datetime(2026, 11, 24, 10, 0, tzinfo=UTC).timestamp())
+
+
+def stamp(seconds: float) -> str:
+    return datetime.fromtimestamp(T0 + seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def line(watch_type: str, body: Json) -> str:
+    return json.dumps({"type": watch_type, "object": body})
+
+
+def node(name: str, ready: str, since: float, *, reason: str = "KubeletReady") -> Json:
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "uid": f"uid-{name}", "resourceVersion": "1"},
+        "status": {
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": ready,
+                    "lastTransitionTime": stamp(since),
+                    "reason": reason,
+                    "message": "Kubelet stopped posting node status." if ready != "True" else "",
+                }
+            ]
+        },
+    }
+
+
+def pod(
+    name: str,
+    *,
+    created: float = 0,
+    node_name: str = "node-a",
+    runs: Sequence[Json] = (),
+    state: Json | None = None,
+    restarts: int = 0,
+    memory: str = "",
+    conditions: Sequence[tuple[str, float]] = (),
+    deleted: float | None = None,
+) -> Json:
+    container: Json = {"name": "app", "image": "app:1"}
+    if memory:
+        container["resources"] = {"limits": {"memory": memory}}
+    status: Json = {
+        "phase": "Running",
+        "conditions": [
+            {"type": kind, "status": "True", "lastTransitionTime": stamp(at)}
+            for kind, at in conditions
+        ],
+        "containerStatuses": [
+            {
+                "name": "app",
+                "restartCount": restarts,
+                "state": state or {"running": {"startedAt": stamp(created + 2)}},
+                "lastState": {"terminated": runs[-1]} if runs else {},
+            }
+        ],
+    }
+    metadata: Json = {
+        "name": name,
+        "namespace": "ns",
+        "uid": f"uid-{name}",
+        "resourceVersion": "1",
+        "creationTimestamp": stamp(created),
+    }
+    if deleted is not None:
+        metadata["deletionTimestamp"] = stamp(deleted)
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": metadata,
+        "spec": {"nodeName": node_name, "containers": [container]},
+        "status": status,
+    }
+
+
+def terminated(started: float, finished: float, reason: str, code: int) -> Json:
+    return {
+        "exitCode": code,
+        "reason": reason,
+        "startedAt": stamp(started),
+        "finishedAt": stamp(finished),
+    }
+
+
+def event(
+    regarding: Json,
+    reason: str,
+    at: float,
+    message: str,
+    *,
+    uid: str = "",
+    count: int = 1,
+    warning: bool = False,
+    component: str = "kubelet",
+    related: Json | None = None,
+    field_path: str = "",
+) -> Json:
+    meta = regarding["metadata"]
+    involved: Json = {
+        "kind": regarding["kind"],
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "apiVersion": "v1",
+    }
+    if meta.get("namespace"):
+        involved["namespace"] = meta["namespace"]
+    if field_path:
+        involved["fieldPath"] = field_path
+    body: Json = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {
+            "name": f"{meta['name']}.{uid or reason.lower()}",
+            "namespace": meta.get("namespace") or "default",
+            "uid": uid or f"ev-{meta['name']}-{reason}",
+            "resourceVersion": str(1000 + int(at * 10) + count),
+        },
+        "involvedObject": involved,
+        "reason": reason,
+        "message": message,
+        "type": "Warning" if warning else "Normal",
+        "count": count,
+        "firstTimestamp": stamp(at),
+        "lastTimestamp": stamp(at),
+        "source": {"component": component},
+    }
+    if related is not None:
+        body["related"] = {
+            "kind": related["kind"],
+            "namespace": related["metadata"]["namespace"],
+            "name": related["metadata"]["name"],
+            "uid": related["metadata"]["uid"],
+        }
+    return body
+
+
+def named(spans: Sequence[ReadableSpan], name: str) -> list[ReadableSpan]:
+    return sorted((s for s in spans if s.name == name), key=lambda s: s.start_time or 0)
+
+
+def link_reasons(span: ReadableSpan) -> dict[str, int]:
+    return {
+        str((link.attributes or {})["kspan.link.reason"]): link.context.span_id
+        for link in span.links
+    }
+
+
+# -- real recordings -------------------------------------------------------------------------
+
+
+def test_a_crash_loop_reads_as_a_sequence_of_runs_with_their_exit_codes() -> None:
+    spans = replay_file(CAPTURES / "real-1.36" / "crashloop.core.jsonl")
+    runs = named(spans, "Container.Run")
+    assert len(runs) >= 4
+    assert [attr(run, "k8s.container.restart_count") for run in runs] == list(range(len(runs)))
+    for run in runs:
+        assert attr(run, "k8s.container.name") == "app"
+        assert attr(run, "kspan.container.exit_code") == 1
+        assert attr(run, "k8s.container.status.last_terminated_reason") == "Error"
+        assert run.status.status_code is StatusCode.ERROR
+        assert (run.end_time or 0) - (run.start_time or 0) >= 1_000_000_000  # a real duration
+    # Each run after the first points at the run it followed.
+    for before, after in itertools.pairwise(runs):
+        assert link_reasons(after)["previous-run"] == span_id(before)
+    # The runs belong to the Pod's trace, under the act that created the Pod.
+    created = next(s for s in spans if s.name == "ReplicaSet.SuccessfulCreate")
+    assert {trace_id(run) for run in runs} == {trace_id(created)}
+    assert {parent_id(run) for run in runs} == {span_id(created)}
+
+
+def test_repeats_of_an_event_are_one_span_holding_each_occurrence() -> None:
+    capture = CAPTURES / "real-1.36" / "crashloop.core.jsonl"
+    spans = replay_file(capture)
+    back_offs = named(spans, "Pod.BackOff")
+    counts: list[int] = []
+    for span in back_offs:
+        if span.events:
+            counts.extend(int(str((e.attributes or {})["k8s.event.count"])) for e in span.events)
+        else:
+            counts.append(int(str(attr(span, "k8s.event.count"))))
+    # Every occurrence is there exactly once, in order; fewer spans than occurrences.
+    assert sorted(counts) == list(range(1, max(counts) + 1))
+    assert len(back_offs) < max(counts)
+    series = [span for span in back_offs if span.events]
+    assert series, "the repeats of BackOff were not folded"
+    first = back_offs[0]
+    for span in series:
+        assert parent_id(span) == span_id(first)  # the repeats hang under the first occurrence
+        assert attr(span, "kspan.repeat.first_count") == int(
+            str((span.events[0].attributes or {})["k8s.event.count"])
+        )
+        assert attr(span, "k8s.event.count") == (span.events[-1].attributes or {}).get(
+            "k8s.event.count"
+        )
+        assert (span.end_time or 0) >= span.events[-1].timestamp
+    assert len({trace_id(span) for span in back_offs}) == 1
+
+
+# -- repeats over a long time ----------------------------------------------------------------
+
+
+def _crash_loop(repeats: int, every_s: float) -> list[str]:
+    the_pod = pod("web-1", conditions=[("PodScheduled", 1)])
+    lines = [line("ADDED", the_pod)]
+    for count in range(1, repeats + 1):
+        at = 10 + count * every_s
+        body = event(
+            the_pod,
+            "BackOff",
+            at,
+            "Back-off restarting failed container app in pod web-1_ns(uid-web-1)",
+            uid="ev-backoff",
+            count=count,
+            warning=True,
+            field_path="spec.containers{app}",
+        )
+        lines.append(line("ADDED" if count == 1 else "MODIFIED", body))
+    return lines
+
+
+def test_forty_back_offs_a_few_seconds_apart_are_not_forty_spans() -> None:
+    spans = named(replay_lines(_crash_loop(40, 12)), "Pod.BackOff")
+    assert len(spans) <= 3
+    held = sum(len(span.events) or 1 for span in spans)
+    assert held == 40
+    assert len({trace_id(span) for span in spans}) == 1
+
+
+def test_back_offs_hours_apart_stay_one_trace_and_are_exported_as_they_go() -> None:
+    spans = named(replay_lines(_crash_loop(40, 300)), "Pod.BackOff")
+    assert len({trace_id(span) for span in spans}) == 1
+    # No span of repeats covers more than the repeat span limit (10 min): exported as it goes.
+    series = [span for span in spans if span.events]
+    assert all((s.end_time or 0) - (s.start_time or 0) <= 600 * 1_000_000_000 for s in series)
+    assert sum(len(span.events) or 1 for span in spans) == 40
+    # Side by side under the first occurrence, not nested one under the other.
+    assert {parent_id(span) for span in spans[1:]} == {span_id(spans[0])}
+
+
+# -- status phases ---------------------------------------------------------------------------
+
+
+def test_an_oom_kill_is_a_run_ended_by_the_kernel_with_the_containers_limit() -> None:
+    oom = terminated(5, 65, "OOMKilled", 137)
+    lines = [
+        line("ADDED", pod("web-1", memory="256Mi")),
+        line(
+            "MODIFIED",
+            pod(
+                "web-1",
+                memory="256Mi",
+                runs=[oom],
+                restarts=1,
+                state={"running": {"startedAt": stamp(66)}},
+            ),
+        ),
+    ]
+    (run,) = named(replay_lines(lines), "Container.Run")
+    assert attr(run, "kspan.problem") == "OOMKilled"
+    assert attr(run, "kspan.container.exit_code") == 137
+    assert attr(run, "kspan.container.memory_limit") == "256Mi"
+    assert run.status.status_code is StatusCode.ERROR
+    assert ((run.end_time or 0) - (run.start_time or 0)) / 1e9 == 60
+
+
+def test_a_pods_start_up_phases_have_their_real_durations() -> None:
+    ready = pod("web-1", conditions=[("PodScheduled", 3), ("Initialized", 4), ("Ready", 9)])
+    owner = {
+        "kind": "ReplicaSet",
+        "metadata": {"name": "web", "namespace": "ns", "uid": "uid-web"},
+    }
+    create = event(owner, "SuccessfulCreate", 0, "Created pod: web-1", component="rs")
+    spans = replay_lines(
+        [line("ADDED", pod("web-1")), line("ADDED", create), line("MODIFIED", ready)]
+    )
+    (created,) = named(spans, "ReplicaSet.SuccessfulCreate")
+    scheduling = named(spans, "Pod.Scheduling")[0]
+    starting = named(spans, "Pod.Starting")[0]
+    assert ((scheduling.end_time or 0) - (scheduling.start_time or 0)) / 1e9 == 3
+    assert ((starting.end_time or 0) - (starting.start_time or 0)) / 1e9 == 5
+    assert attr(scheduling, "k8s.node.name") == "node-a"
+    assert parent_id(scheduling) == parent_id(starting) == span_id(created)
+
+
+def test_deleting_a_pod_ends_its_running_container() -> None:
+    running = pod("web-1", state={"running": {"startedAt": stamp(2)}})
+    spans = replay_lines([line("ADDED", running), line("DELETED", pod("web-1", deleted=30))])
+    (run,) = named(spans, "Container.Run")
+    assert attr(run, "k8s.container.status.last_terminated_reason") == "PodDeleted"
+    assert ((run.end_time or 0) - (run.start_time or 0)) / 1e9 == 28
+    assert run.status.status_code is not StatusCode.ERROR
+
+
+def test_a_dump_and_the_stream_give_the_same_run_span() -> None:
+    crash = terminated(5, 9, "Error", 2)
+    after = pod("web-1", runs=[crash], restarts=1, state={"running": {"startedAt": stamp(20)}})
+    streamed = named(
+        replay_lines([line("ADDED", pod("web-1")), line("MODIFIED", after)]), "Container.Run"
+    )
+    dumped = named(
+        replay_lines([json.dumps({"apiVersion": "v1", "kind": "List", "items": [after]})]),
+        "Container.Run",
+    )
+    assert [format_span_id(span_id(s)) for s in streamed] == [
+        format_span_id(span_id(s)) for s in dumped
+    ]
+
+
+# -- causes across objects -------------------------------------------------------------------
+
+
+def test_an_eviction_links_to_the_node_problem_that_caused_it() -> None:
+    the_pod = pod("web-1", node_name="node-b")
+    lines = [
+        line("ADDED", node("node-b", "True", 0)),
+        line("ADDED", the_pod),
+        line("MODIFIED", node("node-b", "Unknown", 100, reason="NodeStatusUnknown")),
+        line(
+            "ADDED",
+            event(
+                node("node-b", "Unknown", 100),
+                "NodeNotReady",
+                100,
+                "Node node-b status is now: NodeNotReady",
+                component="node-controller",
+            ),
+        ),
+        line(
+            "ADDED",
+            event(
+                the_pod,
+                "Evicted",
+                400,
+                "The node had condition: [MemoryPressure]. ",
+                warning=True,
+                component="kubelet",
+            ),
+        ),
+        line("MODIFIED", node("node-b", "True", 500)),
+    ]
+    spans = replay_lines(lines)
+    (not_ready_event,) = named(spans, "Node.NodeNotReady")
+    (evicted,) = named(spans, "Pod.Evicted")
+    assert link_reasons(evicted) == {"node-problem": span_id(not_ready_event)}
+    (interval,) = named(spans, "Node.NotReady")
+    assert ((interval.end_time or 0) - (interval.start_time or 0)) / 1e9 == 400
+    assert parent_id(interval) == span_id(not_ready_event)
+    assert attr(interval, "kspan.problem") == "NodeNotReady"
+
+
+def test_an_eviction_on_another_node_is_not_linked_to_it() -> None:
+    lines = [
+        line("ADDED", pod("web-1", node_name="node-a")),
+        line(
+            "ADDED",
+            event(node("node-b", "Unknown", 100), "NodeNotReady", 100, "Node node-b status...."),
+        ),
+        line("ADDED", event(pod("web-1"), "Evicted", 130, "The node was low on resource: memory")),
+    ]
+    (evicted,) = named(replay_lines(lines), "Pod.Evicted")
+    assert not evicted.links
+
+
+def test_a_preempted_pod_links_to_its_preemptor() -> None:
+    victim, preemptor = pod("low-1"), pod("high-1")
+    lines = [
+        line("ADDED", victim),
+        line("ADDED", preemptor),
+        line(
+            "ADDED",
+            event(
+                preemptor,
+                "FailedScheduling",
+                10,
+                "0/1 nodes are available: 1 Insufficient cpu.",
+                warning=True,
+                component="default-scheduler",
+            ),
+        ),
+        line(
+            "ADDED",
+            event(
+                victim,
+                "Preempted",
+                11,
+                "Preempted by pod uid-high-1 on node node-a",
+                component="default-scheduler",
+                related=preemptor,
+            ),
+        ),
+    ]
+    spans = replay_lines(lines)
+    (preempted,) = named(spans, "Pod.Preempted")
+    (failed,) = named(spans, "Pod.FailedScheduling")
+    assert link_reasons(preempted) == {"preempted-by": span_id(failed)}
+
+
+def test_a_crash_long_after_a_rollout_starts_its_own_trace_linked_to_the_rollout() -> None:
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": "web",
+            "namespace": "ns",
+            "uid": "uid-web",
+            "generation": 2,
+            "resourceVersion": "5",
+            "creationTimestamp": stamp(-3600),
+            "managedFields": [
+                {
+                    "manager": "kubectl-set",
+                    "operation": "Update",
+                    "time": stamp(0),
+                    "fieldsV1": {"f:spec": {}},
+                }
+            ],
+        },
+    }
+    the_pod = pod("web-1")
+    the_pod["metadata"]["ownerReferences"] = [
+        {"kind": "Deployment", "name": "web", "uid": "uid-web", "controller": True}
+    ]
+    lines = [
+        line("ADDED", deployment),
+        line("ADDED", the_pod),
+        line("ADDED", event(deployment, "ScalingReplicaSet", 1, "Scaled up replica set web-2")),
+        line("ADDED", event(the_pod, "BackOff", 3 * 3600, "Back-off restarting failed container")),
+    ]
+    spans = replay_lines(lines)
+    (root,) = named(spans, "Deployment.Update")
+    (crash,) = named(spans, "Pod.BackOff")
+    assert trace_id(crash) != trace_id(root)
+    assert link_reasons(crash) == {"rollout": span_id(root)}
+
+
+def test_every_span_of_a_trace_is_exported_once() -> None:
+    spans = replay_file(CAPTURES / "real-1.36" / "crashloop.events.jsonl")
+    ids: defaultdict[int, int] = defaultdict(int)
+    for span in spans:
+        ids[span_id(span)] += 1
+    assert max(ids.values()) == 1
