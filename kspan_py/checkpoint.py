@@ -31,6 +31,8 @@ from pathlib import Path
 import orjson
 from opentelemetry.sdk.trace import ReadableSpan
 
+from kspan_py.spans.building import KubeSpan
+
 log = logging.getLogger(__name__)
 
 _FORMAT = 1
@@ -157,10 +159,12 @@ class ExportGate:
 
     def admit(self, spans: Iterable[ReadableSpan]) -> list[ReadableSpan]:
         admitted = []
+        exported = self.exported
         for span in spans:
-            context = span.context
-            assert context is not None and span.start_time is not None
-            if context.span_id in self.exported:
+            assert span.start_time is not None
+            # A span of repeats holds several occurrences: it is a duplicate only when every
+            # one of them went out already (a restart re-lists an Event at its latest count).
+            if all(span_id in exported for span_id, _ in _occurrences(span)):
                 self.already_exported += 1
             elif span.start_time < self.since_ns:
                 self.held_back += 1
@@ -172,9 +176,9 @@ class ExportGate:
         """Note spans every sink took; returns the entries to journal."""
         entries = []
         for span in spans:
-            assert span.context is not None and span.start_time is not None
-            entries.append((span.context.span_id, span.start_time))
-            self.exported[span.context.span_id] = span.start_time
+            for span_id, start_ns in _occurrences(span):
+                entries.append((span_id, start_ns))
+                self.exported[span_id] = start_ns
         return entries
 
     def forget_before(self, time_ns: int) -> None:
@@ -182,3 +186,11 @@ class ExportGate:
         stale = [span for span, start in self.exported.items() if start < time_ns]
         for span in stale:
             del self.exported[span]
+
+
+def _occurrences(span: ReadableSpan) -> list[tuple[int, int]]:
+    """(id, time) of each occurrence a span stands for: its own id, and its folded repeats'."""
+    if isinstance(span, KubeSpan):
+        return span.draft.occurrences()
+    assert span.context is not None and span.start_time is not None
+    return [(span.context.span_id, span.start_time)]

@@ -65,3 +65,25 @@ def test_the_gate_holds_back_what_is_before_since_and_what_was_exported() -> Non
     again = gate.admit(spans)
     assert {span_id(s) for s in again} == {span_id(s) for s in admitted[3:]}
     assert gate.already_exported == 3
+
+
+def test_an_occurrence_folded_into_a_span_of_repeats_is_not_exported_again() -> None:
+    """A restart re-lists a repeating Event at its latest count: that occurrence went out
+    folded into a span of repeats, so it must not come back as a span of its own."""
+    from tests.test_lifecycle import _crash_loop
+    from tests.tracing import replay_lines
+
+    lines = _crash_loop(10, 12)
+    gate = ExportGate(since_ns=0)
+    gate.delivered(replay_lines(lines))
+    # After a restart: the Pod and the Event as a list shows them, at count 10.
+    relisted = replay_lines([lines[0], lines[-1].replace('"MODIFIED"', '"ADDED"')])
+    back_off = [span for span in relisted if span.name == "Pod.BackOff"]
+    assert len(back_off) == 1
+    assert gate.admit(back_off) == []
+    # A newer repeat folded after the restart is new: its span goes out.
+    newer = replay_lines([*lines, _crash_loop(11, 12)[-1]])
+    last_series = max(
+        (s for s in newer if s.name == "Pod.BackOff"), key=lambda s: s.start_time or 0
+    )
+    assert gate.admit([last_series]) == [last_series]

@@ -464,3 +464,69 @@ def test_every_span_of_a_trace_is_exported_once() -> None:
     for span in spans:
         ids[span_id(span)] += 1
     assert max(ids.values()) == 1
+
+
+def test_an_image_pull_lasts_as_long_as_the_kubelet_says_it_took() -> None:
+    the_pod = pod("web-1")
+    messages = {
+        'Successfully pulled image "app:1" in 5.870196872s (5.9s including waiting). '
+        "Image size: 1024 bytes.": 5.870196872,
+        'Successfully pulled image "app:1" in 1m2.5s (1m2.5s including waiting)': 62.5,
+        'Successfully pulled image "app:1" in 350ms': 0.35,
+    }
+    for message, took in messages.items():
+        lines = [line("ADDED", the_pod), line("ADDED", event(the_pod, "Pulled", 100, message))]
+        (pulled,) = named(replay_lines(lines), "Pod.Pulled")
+        assert (pulled.end_time or 0) == (T0 + 100) * 1_000_000_000
+        assert ((pulled.end_time or 0) - (pulled.start_time or 0)) / 1e9 == took
+    cached = 'Container image "app:1" already present on machine'
+    lines = [line("ADDED", the_pod), line("ADDED", event(the_pod, "Pulled", 100, cached))]
+    (pulled,) = named(replay_lines(lines), "Pod.Pulled")
+    assert pulled.start_time == (T0 + 100) * 1_000_000_000
+
+
+def test_an_autoscalers_rescale_is_the_cause_of_the_scaling_it_ordered() -> None:
+    hpa = {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "web", "namespace": "ns", "uid": "uid-hpa", "generation": 1},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}},
+    }
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "ns", "uid": "uid-web", "generation": 3},
+    }
+    rs = {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {
+            "name": "web-abc",
+            "namespace": "ns",
+            "uid": "uid-rs",
+            "ownerReferences": [
+                {"kind": "Deployment", "name": "web", "uid": "uid-web", "controller": True}
+            ],
+        },
+    }
+    reason = "cpu resource utilization (percentage of request) above target"
+    lines = [
+        line("ADDED", hpa),
+        line("ADDED", deployment),
+        line("ADDED", rs),
+        line("ADDED", event(hpa, "SuccessfulRescale", 100, f"New size: 5; reason: {reason}")),
+        line(
+            "ADDED",
+            event(
+                deployment, "ScalingReplicaSet", 100, "Scaled up replica set web-abc from 2 to 5"
+            ),
+        ),
+        line("ADDED", event(rs, "SuccessfulCreate", 101, "Created pod: web-abc-x1")),
+    ]
+    spans = replay_lines(lines)
+    (rescale,) = named(spans, "HorizontalPodAutoscaler.SuccessfulRescale")
+    (scaling,) = named(spans, "Deployment.ScalingReplicaSet")
+    (created,) = named(spans, "ReplicaSet.SuccessfulCreate")
+    assert parent_id(scaling) == span_id(rescale)
+    assert parent_id(created) == span_id(scaling)
+    assert len({trace_id(s) for s in (rescale, scaling, created)}) == 1

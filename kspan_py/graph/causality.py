@@ -22,7 +22,7 @@ from cachetools import TTLCache
 from opentelemetry.sdk.trace import ReadableSpan
 
 from kspan_py.config import GraphSettings
-from kspan_py.graph.lifecycle import NODE_ANCHOR, LifecycleDeriver
+from kspan_py.graph.lifecycle import NODE_ANCHOR, LifecycleDeriver, stated_pull_ns
 from kspan_py.graph.linking import (
     TIMESTAMP_SLACK_NS,
     CausedBy,
@@ -36,7 +36,7 @@ from kspan_py.graph.linking import (
     decide,
 )
 from kspan_py.graph.occurrences import SeenOccurrences
-from kspan_py.graph.rules import named_child
+from kspan_py.graph.rules import NamedChild, Relation, named_child
 from kspan_py.graph.store import ObjectStore
 from kspan_py.model import (
     ChangeType,
@@ -77,6 +77,8 @@ its Pods are linked to it: the default pod eviction timeout is 5 min, plus the t
 
 NODE_PROBLEM_REASONS = frozenset({"NodeNotReady", "Rebooted", "OOMKilling", "SystemOOM"})
 """Events on a Node that cause what happens to its Pods next (span links, kspan.link.reason)."""
+
+AUTOSCALER = "HorizontalPodAutoscaler"
 
 _SERIES = "series:"
 """Anchor key prefix: where the spans of repeats of an Event (by uid) hang."""
@@ -205,7 +207,7 @@ class CausalGraph:
             timeline = self._timelines[object_key] = []
         insort(timeline, (event.time_ns, event.resource_version, event.uid, event.count))
         self._timeline_expiry.append((event.time_ns, object_key))
-        child = named_child(event)
+        child = named_child(event) or self._rescaled(event)
         own_acts: tuple[NamedAct, ...] = ()
         if child is not None:
             names = self._acts.get((child.kind, child.namespace))
@@ -224,6 +226,16 @@ class CausalGraph:
             self._act_expiry_names.append(names)
             self._act_expiry_name.append(name)
         self._pending_events[key] = (event, span_id, own_acts)
+
+    def _rescaled(self, event: KubeEvent) -> NamedChild | None:
+        """An autoscaler's rescale names no object in its text ("New size: 5; reason: ..."):
+        the object it scaled is the one its spec targets (scaleTargetRef)."""
+        if event.reason != "SuccessfulRescale" or event.regarding.kind != AUTOSCALER:
+            return None
+        target = self.store.scale_target_of(event.regarding)
+        if target is None:
+            return None
+        return NamedChild(target.kind, target.namespace, target.name, Relation.CREATE)
 
     def _fact(self, fact: LifecycleFact) -> None:
         span_id = lifecycle_span_id(fact.uid)
@@ -449,6 +461,9 @@ class CausalGraph:
     ) -> None:
         if isinstance(subject, LifecycleFact):
             start_ns, end_ns = subject.start_ns, subject.time_ns
+        elif subject.reason == "Pulled" and (took := stated_pull_ns(subject.message)):
+            # The image pull, as long as the kubelet says it took: it ends at the event.
+            start_ns, end_ns = subject.time_ns - took, subject.time_ns
         else:
             start_ns, end_ns = subject.time_ns, self._natural_end(subject)
         draft = SpanDraft(

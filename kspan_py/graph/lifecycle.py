@@ -20,6 +20,8 @@ only state here, owned by the graph.
 
 from __future__ import annotations
 
+import re
+
 from kspan_py.model import (
     ChangeType,
     Condition,
@@ -67,6 +69,32 @@ _NODE_PHASE = {
 }
 
 Attributes = tuple[tuple[str, str | int], ...]
+
+_PULLED_IN = re.compile(r"^Successfully pulled image .* in (?P<took>[0-9.a-zµ]+)(?: \(|\.?$)")
+_GO_DURATION_PART = re.compile(r"(?P<number>[0-9]+(?:\.[0-9]+)?)(?P<unit>ms|us|µs|ns|h|m|s)")
+_GO_UNIT_NS = {
+    "h": 3_600_000_000_000,
+    "m": 60_000_000_000,
+    "s": 1_000_000_000,
+    "ms": 1_000_000,
+    "us": 1_000,
+    "µs": 1_000,
+    "ns": 1,
+}
+
+
+def stated_pull_ns(message: str) -> int | None:
+    """The image-pull time a kubelet Pulled message states (``in 5.870196872s``, ``1m2.5s``)."""
+    found = _PULLED_IN.match(message)
+    if found is None:
+        return None
+    text, total, position = found["took"], 0.0, 0
+    for part in _GO_DURATION_PART.finditer(text):
+        if part.start() != position:
+            return None
+        total += float(part["number"]) * _GO_UNIT_NS[part["unit"]]
+        position = part.end()
+    return round(total) if position == len(text) and position else None
 
 
 class LifecycleDeriver:

@@ -74,6 +74,8 @@ class ObjectStore:
         # (kind, namespace) -> name -> key: the name strings are the records' own.
         self._by_name: dict[tuple[str, str], dict[str, str]] = {}
         self._deletions: deque[tuple[int, str]] = deque()
+        # (namespace, autoscaler name) -> the object it scales (few: one per autoscaler)
+        self._scale_targets: dict[tuple[str, str], ObjectRef] = {}
 
     def __len__(self) -> int:
         return len(self._objects)
@@ -99,6 +101,8 @@ class ObjectStore:
             self._by_name.setdefault((stored.kind, stored.namespace), {})[stored.name] = key
         elif owner is not None and owner != stored.owner:
             stored.owner = self._owner_ref(owner)
+        if obj.scale_target is not None:
+            self._scale_targets[(stored.namespace, stored.name)] = obj.scale_target
         status = obj.status
         if isinstance(status, PodStatus) and status.node:
             stored.node = _intern(status.node)
@@ -154,6 +158,10 @@ class ObjectStore:
         key = names.get(ref.name) if names is not None else None
         return self._objects.get(key) if key is not None else None
 
+    def scale_target_of(self, autoscaler: ObjectRef) -> ObjectRef | None:
+        """The object a HorizontalPodAutoscaler scales, as its spec names it."""
+        return self._scale_targets.get((autoscaler.namespace, autoscaler.name))
+
     def top_of(self, ref: ObjectRef) -> ObjectRef:
         """The object at the top of ref's controller chain (ref itself when it has no owner)."""
         current = self.get(ref)
@@ -188,6 +196,7 @@ class ObjectStore:
             stored = self._objects.pop(key, None)
             if stored is not None:
                 removed += 1
+                self._scale_targets.pop((stored.namespace, stored.name), None)
                 names = self._by_name.get((stored.kind, stored.namespace))
                 if names is not None and names.get(stored.name) == key:
                     del names[stored.name]

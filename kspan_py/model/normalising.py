@@ -201,6 +201,12 @@ def _object_fields(raw: Raw, kind: str, metadata: Raw, name: str, namespace: str
         change = _generation_change(metadata.get("managedFields"), generation, created)
     deleted = metadata.get("deletionTimestamp")
     status: PodStatus | NodeStatus | None = None
+    scale_target = None
+    if kind == "HorizontalPodAutoscaler":
+        target = _mapping(_mapping(raw.get("spec")).get("scaleTargetRef"))
+        target_kind, target_name = target.get("kind"), target.get("name")
+        if isinstance(target_kind, str) and isinstance(target_name, str) and target_name:
+            scale_target = ObjectRef(_intern(target_kind), namespace, _intern(target_name))
     if kind == "Pod":
         status = _pod_status(raw)
     elif kind == "Node":
@@ -221,6 +227,7 @@ def _object_fields(raw: Raw, kind: str, metadata: Raw, name: str, namespace: str
         change,
         _time(deleted, "deletionTimestamp") if deleted else None,
         status,
+        scale_target,
     )
 
 

@@ -133,6 +133,7 @@ class KubeObject:
     change: Final[GenerationChange | None]  # the change that produced this generation, when known
     deleted_ns: Final[int | None]  # metadata.deletionTimestamp
     status: Final[PodStatus | NodeStatus | None] = None  # Pods and Nodes only
+    scale_target: Final[ObjectRef | None] = None  # a HorizontalPodAutoscaler's scaleTargetRef
 
 
 @dataclass(slots=True, unsafe_hash=True)

@@ -486,6 +486,7 @@ def _unpack(packed: Packed, path: str) -> CaptureItem:
                 GenerationChange(*change) if change is not None else None,
                 deleted,
                 _status_from(packed[9]),
+                ObjectRef(*packed[10]) if packed[10] is not None else None,
             ),
         )
     if tag == _SKIPPED:
@@ -546,6 +547,7 @@ def _pack(item: CaptureItem) -> Packed:
             else None,
             obj.deleted_ns,
             _status_tuple(obj.status),
+            _ref_tuple(obj.scale_target) if obj.scale_target is not None else None,
         )
     if isinstance(item, Skipped):
         return (_SKIPPED, item.where, item.category, item.reason)

@@ -4,7 +4,8 @@ A Pod lives its whole life because of the act that created it: every event of th
 that act, except the ones a deletion causes (Killing and friends), which follow the deletion.
 A ReplicaSet is told to scale many times over its life: its own acts follow a scaling of the
 same direction, and only a recent one (a controller acts within a minute of being told).
-A Job created by a CronJob follows that creation for its whole run.
+A Job created by a CronJob follows that creation for its whole run. A Deployment's or a
+StatefulSet's own scaling follows an autoscaler's rescale of it, within the same minute.
 """
 
 from __future__ import annotations
@@ -32,6 +33,13 @@ _LIFETIME = ChildPolicy((Relation.CREATE,), None, True)
 _DELETION = ChildPolicy((Relation.DELETE, Relation.CREATE), None, False)
 _SCALED_UP = ChildPolicy((Relation.CREATE,), CONTROLLER_ACT_HORIZON_NS, True)
 _SCALED_DOWN = ChildPolicy((Relation.DELETE,), CONTROLLER_ACT_HORIZON_NS, True)
+_RESCALED = ChildPolicy((Relation.CREATE,), CONTROLLER_ACT_HORIZON_NS, True)
+"""A workload's own scaling acts after an autoscaler set its size (the rescale names it as a
+CREATE act: the size may go either way, and only autoscalers name these kinds)."""
+_SCALING_ACTS = {
+    "Deployment": frozenset({"ScalingReplicaSet"}),
+    "StatefulSet": frozenset({"SuccessfulCreate", "SuccessfulDelete"}),
+}
 
 
 def child_policy(kind: str, reason: str) -> ChildPolicy | None:
@@ -46,4 +54,6 @@ def child_policy(kind: str, reason: str) -> ChildPolicy | None:
         return None
     if kind == "Job":
         return _LIFETIME
+    if reason in _SCALING_ACTS.get(kind, ()):
+        return _RESCALED
     return None
