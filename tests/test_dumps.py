@@ -76,3 +76,35 @@ async def test_the_library_links_a_dump_as_the_runner_does(tmp_path: Path) -> No
     by_runner = await _replay_dump(tmp_path, [*events, *_padding(600), *objects])
     assert [s.name for s in by_runner if s.parent is None] == ["Deployment.Create"]
     assert render_golden(replay_file(tmp_path / "dump.json")) == render_golden(by_runner)
+
+
+def _problems(spans: list[ReadableSpan]) -> set[tuple[object, object, object]]:
+    return {
+        (attr(s, "kspan.problem"), attr(s, "k8s.object.name"), attr(s, "k8s.container.name"))
+        for s in spans
+        if attr(s, "kspan.problem")
+    }
+
+
+async def test_a_dump_of_a_crash_loop_shows_the_problems_the_recording_shows(
+    tmp_path: Path,
+) -> None:
+    """`kubectl get pods,replicasets,deployments,events -o json` after a crash loop: few events
+    (each at its latest count) and the Pods' last statuses; the same problems stand out."""
+    capture = CAPTURES / "real-1.36" / "crashloop.core.jsonl"
+    events, objects = _final_states(capture)
+    dumped = await _replay_dump(tmp_path, [*objects, *events])
+    recorded = replay_file(capture)
+    assert _problems(dumped) == _problems(recorded)
+    assert {problem for problem, _, _ in _problems(dumped)} == {
+        "CrashLoopBackOff",
+        "ContainerFailed",
+    }
+    # The runs a dump still shows are the recording's runs: the same spans.
+    runs_dumped = {span_id(s) for s in dumped if s.name == "Container.Run"}
+    runs_recorded = {span_id(s) for s in recorded if s.name == "Container.Run"}
+    assert runs_dumped
+    assert runs_dumped <= runs_recorded
+    for span in dumped:
+        if span.name == "Container.Run":
+            assert attr(span, "kspan.container.exit_code") == 1
