@@ -530,3 +530,11 @@ def test_an_autoscalers_rescale_is_the_cause_of_the_scaling_it_ordered() -> None
     assert parent_id(scaling) == span_id(rescale)
     assert parent_id(created) == span_id(scaling)
     assert len({trace_id(s) for s in (rescale, scaling, created)}) == 1
+
+
+def test_the_console_tree_marks_repeats_and_problems() -> None:
+    from kspan_py.sinks.console import render_trees
+
+    text = render_trees(replay_file(CAPTURES / "real-1.36" / "crashloop.core.jsonl"))
+    assert "Pod.BackOff x4 [CrashLoopBackOff]" in text
+    assert "Container.Run [ContainerFailed]" in text

@@ -1,7 +1,8 @@
 """Console sink: one indented tree per trace, for a terminal or a pipe.
 
-Each line: offset from the trace's root, duration, component, span name, message. Warning
-events are highlighted when writing to a terminal. Trees are printed when the sink is flushed
+Each line: offset from the trace's root, duration, component, span name (with ``xN`` for a
+span of N repeats and the ``[problem]`` it shows), message. Errors (Warning events, problems)
+are highlighted when writing to a terminal. Trees are printed when the sink is flushed
 (the end of a replay), because a trace is only known to be complete then.
 """
 
@@ -18,7 +19,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import StatusCode
 
-from kspan_py.spans.attributes import EVENT_MESSAGE, OBJECT_NAME
+from kspan_py.spans.attributes import EVENT_MESSAGE, OBJECT_NAME, PROBLEM
 
 _RED, _DIM, _RESET = "\x1b[31m", "\x1b[2m", "\x1b[0m"
 
@@ -84,9 +85,13 @@ def _render_trace(spans: list[ReadableSpan], color: bool) -> str:
         component = str(span.resource.attributes.get(SERVICE_NAME, "?"))
         attributes = span.attributes or {}
         message = str(attributes.get(EVENT_MESSAGE) or attributes.get(OBJECT_NAME) or "")
+        marks = f" x{len(span.events)}" if span.events else ""
+        problem = attributes.get(PROBLEM)
+        if problem:
+            marks += f" [{problem}]"
         text = (
             f"  +{_seconds(start - origin):>9} {_seconds(end - start):>9}  "
-            f"{'  ' * depth}{component}  {span.name}  {message}"
+            f"{'  ' * depth}{component}  {span.name}{marks}  {message}"
         )
         if color and span.status.status_code is StatusCode.ERROR:
             text = f"{_RED}{text}{_RESET}"
