@@ -184,3 +184,20 @@ def test_a_spec_change_after_a_change_began_is_a_change_of_its_own() -> None:
     assert decide(event(DEPLOY, "ScalingReplicaSet", 12), view, LIMITS) == StartsChange(
         DEPLOY, spec_change
     )
+
+
+def test_a_killing_follows_the_deletion_not_the_re_creation_a_moment_later() -> None:
+    """A StatefulSet deletes web-2 and creates it again under the same name within a second:
+    the Killing of the old Pod (truncated to the second before) follows the deletion."""
+    view = View(
+        acts={
+            POD.name_key: [
+                act("created", 0, Relation.CREATE, rv=1),
+                act("deleted", 100, Relation.DELETE, rv=2),
+                act("re-created", 101, Relation.CREATE, rv=3),
+            ]
+        }
+    )
+    assert decide(event(POD, "Killing", 100.5), view, LIMITS) == CausedBy(
+        OccurrenceKey("deleted", 1), Relation.DELETE
+    )

@@ -283,7 +283,10 @@ class CausalGraph:
         subject, span_id, own_acts = self._pending_events.pop(key)
         self._linking.add(key)
         try:
-            placed = self._placed_as_repeat(subject, span_id) or self._anchored(subject, span_id)
+            # An act (it names a child) is a cause: the linker places it, repeat or not.
+            placed = (
+                None if own_acts else self._placed_as_repeat(subject, span_id)
+            ) or self._anchored(subject, span_id)
             if placed is None:
                 verdict = decide(subject, _View(self), self._limits)
                 placed = self._apply(subject, span_id, verdict)

@@ -42,6 +42,9 @@ class Linkable(Protocol):
     def time_ns(self) -> int: ...
 
     @property
+    def start_ns(self) -> int: ...
+
+    @property
     def resource_version(self) -> int: ...
 
 
@@ -187,7 +190,9 @@ def _actor_cause(occurrence: Linkable, view: LinkView, limits: Limits) -> Caused
 def _most_recent_act(
     occurrence: Linkable, acts: Sequence[NamedAct], policy: ChildPolicy, limits: Limits
 ) -> NamedAct | None:
-    time_ns = occurrence.time_ns
+    # An act causes what began after it: a container run is caused by the act before its start,
+    # not by one made while it ran (a StatefulSet re-creates a Pod under the same name).
+    time_ns = occurrence.start_ns
     horizon = policy.horizon_ns if policy.horizon_ns is not None else limits.link_horizon_ns
     eligible = [
         act
@@ -209,7 +214,16 @@ def _most_recent_act(
     if not eligible:
         return None
     rank = {relation: index for index, relation in enumerate(policy.relations)}
+    # An act after the occurrence is eligible only through the slack for truncated times: any
+    # act not after it comes first (a Pod's Killing follows its deletion, not the re-creation
+    # of its name a moment later).
     return max(
         eligible,
-        key=lambda act: (act.time_ns, -rank[act.relation], act.resource_version, act.uid),
+        key=lambda act: (
+            act.time_ns <= time_ns,
+            act.time_ns,
+            -rank[act.relation],
+            act.resource_version,
+            act.uid,
+        ),
     )

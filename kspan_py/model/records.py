@@ -172,6 +172,11 @@ class KubeEvent:
     def is_warning(self) -> bool:
         return self.type == "Warning"
 
+    @property
+    def start_ns(self) -> int:
+        """When what it reports began: the occurrence itself (a lifecycle fact begins earlier)."""
+        return self.time_ns
+
 
 @dataclass(slots=True, unsafe_hash=True)
 class EventChange:
