@@ -24,7 +24,6 @@ import re
 
 from kspan_py.model import (
     ChangeType,
-    Condition,
     ContainerRun,
     KubeObject,
     LifecycleFact,
@@ -174,34 +173,26 @@ def _node_fact(
     )
 
 
-def _since(conditions: tuple[Condition, ...], kind: str) -> int | None:
-    for condition in conditions:
-        if condition.type == kind and condition.status == "True" and condition.since_ns:
-            return condition.since_ns
-    return None
-
-
 def pod_facts(obj: KubeObject, status: PodStatus, deleted_ns: int | None) -> list[LifecycleFact]:
     """Every phase a Pod's status shows as known; ``deleted_ns`` ends the runs still going."""
     ref = obj.ref
     facts: list[LifecycleFact] = []
-    conditions = status.conditions
-    scheduled = _since(conditions, "PodScheduled")
+    scheduled = status.scheduled_ns
     pod_attributes: Attributes = ((NODE_NAME, status.node),) if status.node else ()
-    if scheduled is not None and obj.created_ns and scheduled > obj.created_ns:
+    if scheduled and obj.created_ns and scheduled > obj.created_ns:
         facts.append(
             _pod_phase(
                 ref, "Scheduling", obj.created_ns, scheduled, by=SCHEDULER, extra=pod_attributes
             )
         )
-    initialized = _since(conditions, "Initialized")
+    initialized = status.initialized_ns
     if status.has_init_containers and scheduled and initialized and initialized > scheduled:
         facts.append(
             _pod_phase(
                 ref, "Initializing", scheduled, initialized, by=KUBELET, extra=pod_attributes
             )
         )
-    ready = _since(conditions, "Ready")
+    ready = status.ready_ns
     began = initialized or scheduled
     if began and ready and ready > began:
         facts.append(_pod_phase(ref, "Starting", began, ready, by=KUBELET, extra=pod_attributes))

@@ -320,10 +320,20 @@ def _conditions(raw: Any) -> tuple[Condition, ...]:
     )
 
 
+_POD_PHASES = ("PodScheduled", "Initialized", "Ready")
+
+
 def _pod_status(raw: Raw) -> PodStatus:
     spec, status = _mapping(raw.get("spec")), _mapping(raw.get("status"))
+    since = dict.fromkeys(_POD_PHASES, 0)
+    conditions = status.get("conditions")
+    for condition in conditions if isinstance(conditions, list) else ():
+        if not isinstance(condition, dict):
+            continue
+        kind = condition.get("type")
+        if kind in since and condition.get("status") == "True":
+            since[kind] = _lenient_time(condition.get("lastTransitionTime")) or 0
     runs: list[ContainerRun] = []
-    waiting: list[tuple[str, str]] = []
     for field, init in (("initContainerStatuses", True), ("containerStatuses", False)):
         for container in _list(status.get(field)):
             name = container.get("name")
@@ -334,9 +344,6 @@ def _pod_status(raw: Raw) -> PodStatus:
             current = _run(name, init, state, restarts)
             if current is not None:
                 runs.append(current)
-            waiting_reason = _mapping(state.get("waiting")).get("reason")
-            if isinstance(waiting_reason, str) and waiting_reason:
-                waiting.append((name, _intern(waiting_reason)))
             # The run before the current one: when the current one runs (or has ended), it is
             # run number restarts - 1; while waiting to restart, the last run is the latest.
             before = restarts - 1 if "waiting" not in state else restarts
@@ -349,16 +356,16 @@ def _pod_status(raw: Raw) -> PodStatus:
         name = container.get("name")
         if isinstance(name, str) and isinstance(memory, str):
             limits.append((_intern(name), _intern(memory)))
-    # (phase, reason, message, node, has_init_containers, conditions, runs, waiting, limits)
+    # (phase, reason, node, has_init_containers, scheduled, initialized, ready, runs, limits)
     return PodStatus(
         _intern_text(status.get("phase")),
         _intern_text(status.get("reason")),
-        _text(status.get("message")),
         _intern_text(spec.get("nodeName")),
-        bool(_list(spec.get("initContainers"))),
-        _conditions(status.get("conditions")),
+        bool(spec.get("initContainers")),
+        since["PodScheduled"],
+        since["Initialized"],
+        since["Ready"],
         tuple(runs),
-        tuple(waiting),
         tuple(limits),
     )
 

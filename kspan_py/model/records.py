@@ -103,16 +103,20 @@ class ContainerRun:
 
 @dataclass(slots=True, unsafe_hash=True)
 class PodStatus:
-    """What a Pod's status (and the few spec fields that explain it) say about its life."""
+    """What a Pod's status (and the few spec fields that explain it) say about its life.
+
+    Only what lifecycle spans use: it is read from every Pod update of a capture, so each field
+    costs (the conditions are the three transition times, not Condition records).
+    """
 
     phase: Final[str]
     reason: Final[str]  # status.reason: Evicted, Preempting, NodeLost...
-    message: Final[str]
     node: Final[str]  # spec.nodeName
     has_init_containers: Final[bool]
-    conditions: Final[tuple[Condition, ...]]
+    scheduled_ns: Final[int]  # when PodScheduled became True; 0 while not (or not said)
+    initialized_ns: Final[int]  # Initialized
+    ready_ns: Final[int]  # Ready
     runs: Final[tuple[ContainerRun, ...]]  # runs the status shows, finished or running
-    waiting: Final[tuple[tuple[str, str], ...]]  # (container, waiting reason) now
     memory_limits: Final[tuple[tuple[str, str], ...]]  # (container, resources.limits.memory)
 
 

@@ -417,10 +417,10 @@ def _status_tuple(status: PodStatus | NodeStatus | None) -> tuple[object, ...] |
     """A status as nested tuples of str, int, bool and None (what marshal carries)."""
     if status is None:
         return None
-    conditions = tuple(
-        (c.type, c.status, c.since_ns, c.reason, c.message) for c in status.conditions
-    )
     if isinstance(status, NodeStatus):
+        conditions = tuple(
+            (c.type, c.status, c.since_ns, c.reason, c.message) for c in status.conditions
+        )
         return ("Node", conditions)
     runs = tuple(
         (
@@ -440,12 +440,12 @@ def _status_tuple(status: PodStatus | NodeStatus | None) -> tuple[object, ...] |
         "Pod",
         status.phase,
         status.reason,
-        status.message,
         status.node,
         status.has_init_containers,
-        conditions,
+        status.scheduled_ns,
+        status.initialized_ns,
+        status.ready_ns,
         runs,
-        status.waiting,
         status.memory_limits,
     )
 
@@ -455,16 +455,16 @@ def _status_from(packed: Any) -> PodStatus | NodeStatus | None:
         return None
     if packed[0] == "Node":
         return NodeStatus(tuple(Condition(*c) for c in packed[1]))
-    _, phase, reason, message, node, has_init, conditions, runs, waiting, limits = packed
+    _, phase, reason, node, has_init, scheduled, initialized, ready, runs, limits = packed
     return PodStatus(
         phase,
         reason,
-        message,
         node,
         has_init,
-        tuple(Condition(*c) for c in conditions),
+        scheduled,
+        initialized,
+        ready,
         tuple(ContainerRun(*r) for r in runs),
-        tuple(tuple(w) for w in waiting),
         tuple(tuple(limit) for limit in limits),
     )
 
