@@ -136,26 +136,7 @@ def _nearest_event_ancestor(span: ReadableSpan, by_id: dict[int, ReadableSpan]) 
     return current
 
 
-_LINKER_TODO = {
-    # The old web-2's Killing hangs under the second occurrence of "Create Pod web-2" (the
-    # same Event, count 2, which comes after it) instead of "Delete Pod web-2".
-    "statefulset-rollout.jsonl": "linker: a re-created StatefulSet pod's name is re-bound early",
-}
-
-
-@pytest.mark.parametrize(
-    "capture",
-    [
-        pytest.param(
-            path,
-            marks=pytest.mark.xfail(strict=True, reason=_LINKER_TODO[_id(path)]),
-        )
-        if _id(path) in _LINKER_TODO
-        else path
-        for path in ALL_CAPTURES
-    ],
-    ids=_id,
-)
+@pytest.mark.parametrize("capture", ALL_CAPTURES, ids=_id)
 def test_children_hang_under_the_act_that_named_them(capture: Path) -> None:
     """A Pod's events sit under "Created pod: X" (its Killing under "Deleted pod: X" when a
     controller deleted it; a pod preempted or evicted has no such event), a ReplicaSet's acts

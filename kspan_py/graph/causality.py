@@ -75,7 +75,17 @@ NODE_CAUSE_HORIZON_NS = 10 * 60 * 1_000_000_000
 """How long after a node's problem (NodeNotReady, Rebooted...) the evictions and restarts of
 its Pods are linked to it: the default pod eviction timeout is 5 min, plus the time to act."""
 
-NODE_PROBLEM_REASONS = frozenset({"NodeNotReady", "Rebooted", "OOMKilling", "SystemOOM"})
+NODE_PROBLEM_REASONS = frozenset(
+    {
+        "NodeNotReady",
+        "Rebooted",
+        "OOMKilling",
+        "SystemOOM",
+        "NodeHasInsufficientMemory",
+        "NodeHasDiskPressure",
+        "NodeHasInsufficientPID",
+    }
+)
 """Events on a Node that cause what happens to its Pods next (span links, kspan.link.reason)."""
 
 AUTOSCALER = "HorizontalPodAutoscaler"

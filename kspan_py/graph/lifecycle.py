@@ -125,7 +125,14 @@ class LifecycleDeriver:
                 continue
             seen_types.add(condition.type)
             started = open_now.get(condition.type)
-            if condition.status != normal:
+            # Ready not True is NotReady; a pressure is abnormal only when True (the node
+            # controller marks every condition Unknown when the kubelet stops reporting).
+            abnormal = (
+                condition.status != normal
+                if condition.type == "Ready"
+                else (condition.status == "True")
+            )
+            if abnormal:
                 if started is None and condition.since_ns:
                     open_now[condition.type] = (
                         condition.since_ns,
