@@ -239,6 +239,12 @@ def _add_sink_flags(command: argparse.ArgumentParser, *, default_exporter: str) 
     )
     command.add_argument("--otlp-json-file", default=_env("--otlp-json-file"), metavar="PATH")
     command.add_argument(
+        "--html-file",
+        default=_env("--html-file"),
+        metavar="PATH",
+        help="where --exporter html writes its timeline (when the replay ends or the run stops)",
+    )
+    command.add_argument(
         "--otlp-protocol",
         choices=PROTOCOLS,
         default=_env("--otlp-protocol"),
@@ -319,7 +325,11 @@ def _sink_settings(args: argparse.Namespace) -> SinkSettings:
     )
     color = {"auto": None, "always": True, "never": False}[args.color]
     settings = SinkSettings(
-        exporters=exporters, otlp=otlp, otlp_json_file=args.otlp_json_file, color=color
+        exporters=exporters,
+        otlp=otlp,
+        otlp_json_file=args.otlp_json_file,
+        html_file=args.html_file,
+        color=color,
     )
     shutdown = getattr(args, "shutdown_timeout", None)  # run and record only
     if shutdown:

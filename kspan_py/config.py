@@ -92,6 +92,12 @@ class SinkSettings:
     exporters: tuple[str, ...] = ("console",)
     otlp: OtlpSettings = field(default_factory=OtlpSettings)
     otlp_json_file: str | None = None
+    html_file: str | None = None
+    """Where ``--exporter html`` writes its timeline (once the sink is flushed)."""
+    html_max_spans: int = 100_000
+    """Spans the HTML sink keeps for its page (a long ``run``); past it the oldest traces are
+    left out and the page says how many. A span takes about 500 bytes of the page (measured on
+    the real captures), so the bound keeps a page near 50 MB."""
     color: bool | None = None  # None: colour when writing to a terminal
     queue_batches: int = 8
     """Batches of spans held between the graph and each sink; a full queue slows the replay

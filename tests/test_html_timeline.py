@@ -1,0 +1,267 @@
+"""The HTML timeline: a self-contained page, safe against what Event messages hold, drawn by
+its own script in a real browser.
+
+The browser tests run headless Chromium (Debian packages ``chromium`` and ``chromium-driver``)
+and read back the DOM its script built and a screenshot; they are skipped, saying why, where
+Chromium is not installed. Chromium ends on its own once the page has loaded (its virtual time
+budget), so nothing here waits on the wall clock.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import struct
+import subprocess
+import tomllib
+from fnmatch import fnmatch
+from pathlib import Path
+
+import pytest
+from opentelemetry.trace import Link
+
+from kspan_py.cli import main
+from kspan_py.sinks.html import HtmlTimelineSink
+from kspan_py.views.timeline import render_timeline, script_json
+from kspan_py.views.traces import group_traces
+from tests.spans_by_hand import context, repeat, span
+from tests.tracing import CAPTURES, ROOT, replay_file
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="headless Chromium is not installed (apt-get install chromium chromium-driver)",
+)
+EVIL = "</script><script>document.title='pwned';document.body.dataset.pwned='1'</script><!--"
+CRASHLOOP = CAPTURES / "real-1.36" / "crashloop.core.jsonl"
+BADPULL = CAPTURES / "real-1.36" / "badpull.events.jsonl"
+
+
+def hand_built_trace() -> list[object]:
+    root = span(
+        "Deployment.Update",
+        0,
+        obj=("Deployment", "shop", "web"),
+        lasts_s=40,
+        component="kubectl-set",
+        span_id=0x1,
+    )
+    created = span(
+        "ReplicaSet.SuccessfulCreate",
+        1,
+        obj=("ReplicaSet", "shop", "web-1"),
+        parent=root,
+        component="replicaset-controller",
+        message="Created pod: web-x",
+        span_id=0x2,
+    )
+    oom = span(
+        "Container.Run",
+        3,
+        lasts_s=20,
+        parent=created,
+        container="app",
+        error="OOMKilled",
+        span_id=0x3,
+        attributes={
+            "kspan.problem": "OOMKilled",
+            "kspan.container.memory_limit": "256Mi",
+            "k8s.container.restart_count": 0,
+        },
+        links=[Link(context(0x9), {"kspan.link.reason": "previous-run"})],
+    )
+    evil = span(
+        "Pod.BackOff",
+        25,
+        parent=created,
+        container="app",
+        warning=True,
+        message=EVIL,
+        span_id=0x4,
+        events=[repeat("BackOff", 25, 1), repeat("BackOff", 30, 2)],
+    )
+    return [root, created, oom, evil]
+
+
+def data_of(page: str) -> object:
+    found = re.search(r'<script type="application/json" id="kspan-data">(.*?)</script>', page, re.S)
+    assert found is not None
+    return json.loads(found.group(1))
+
+
+# -- the page as text ----------------------------------------------------------------------
+
+
+def test_a_message_holding_script_tags_cannot_break_out_of_the_data() -> None:
+    page = render_timeline(group_traces(hand_built_trace()), title="<b>t</b>")  # type: ignore[arg-type]
+    # Only the page's own two script elements close: the data and the script.
+    assert page.count("</script") == 2
+    assert "<!--" not in page.split('id="kspan-data">', 1)[1]
+    assert "<title>&lt;b&gt;t&lt;/b&gt;</title>" in page
+    data = data_of(page)
+    messages = [s["message"] for t in data["traces"] for s in t["spans"]]  # type: ignore[index]
+    assert EVIL in messages  # it round-trips as text
+    assert (
+        script_json({"m": "a\u2028b</script>&"}) == '{"m":"a\\u2028b\\u003c/script\\u003e\\u0026"}'
+    )
+
+
+def test_the_page_needs_no_network() -> None:
+    page = render_timeline(group_traces(replay_file(CRASHLOOP)))
+    assert re.search(r"<(script|link|img|iframe)[^>]+(src|href)=", page) is None
+    assert "default-src 'none'" in page  # the CSP forbids any fetch
+    assert "@import" not in page and "url(" not in page
+
+
+def test_the_data_holds_spans_in_tree_order_with_problems_colours_and_attributes() -> None:
+    data = data_of(render_timeline(group_traces(hand_built_trace())))  # type: ignore[arg-type]
+    (trace,) = data["traces"]  # type: ignore[index]
+    assert [s["name"] for s in trace["spans"]] == [
+        "Deployment.Update",
+        "ReplicaSet.SuccessfulCreate",
+        "Container.Run",
+        "Pod.BackOff",
+    ]
+    assert [s["depth"] for s in trace["spans"]] == [0, 1, 2, 2]
+    run = trace["spans"][2]
+    assert run["problem"] == {"name": "OOMKilled", "detail": "OOMKilled (limit 256Mi)"}
+    assert run["offset"] == 3000.0 and run["duration"] == 20000.0
+    assert run["links"] == [
+        {
+            "trace": "0af7651916cd43dd8448eb211c80319c",
+            "span": "0000000000000009",
+            "reason": "previous-run",
+        }
+    ]
+    assert run["attributes"]["kspan.container.memory_limit"] == "256Mi"
+    assert [e["offset"] for e in trace["spans"][3]["events"]] == [25000.0, 30000.0]
+    assert trace["verdict"].startswith("pod/shop/web-x: container app OOMKilled (limit 256Mi)")
+    assert set(data["components"]) == {"kubectl-set", "replicaset-controller", "kubelet"}  # type: ignore[index]
+    assert all(re.fullmatch(r"#[0-9a-f]{6}", c) for c in data["components"].values())  # type: ignore[index]
+
+
+def test_the_assets_the_page_inlines_ship_in_the_wheel() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["kspan_py"]
+    views = ROOT / "kspan_py" / "views"
+    for asset in (views / "timeline.css", views / "timeline.js"):
+        relative = asset.relative_to(ROOT / "kspan_py").as_posix()
+        assert any(fnmatch(relative, pattern) for pattern in patterns), relative
+
+
+# -- the sink ------------------------------------------------------------------------------
+
+
+def test_replay_writes_the_timeline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "timeline.html"
+    code = main(
+        ["replay", str(CRASHLOOP), str(BADPULL), "--exporter", "html", "--html-file", str(out)]
+    )
+    assert code == 0, capsys.readouterr().err
+    data = data_of(out.read_text())
+    assert len(data["traces"]) == 2  # type: ignore[index]
+    assert sum(len(t["spans"]) for t in data["traces"]) == 22 + 21  # type: ignore[index]
+    assert [p.name for p in tmp_path.iterdir()] == ["timeline.html"]  # no temporary left
+
+
+def test_exporter_html_needs_a_file(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["replay", str(CRASHLOOP), "--exporter", "html"]) == 2
+    assert capsys.readouterr().err == "kspan-py: --exporter html needs --html-file PATH\n"
+    assert (
+        main(
+            [
+                "replay",
+                str(CRASHLOOP),
+                "--exporter",
+                "html",
+                "--html-file",
+                "/nonexistent/dir/t.html",
+            ]
+        )
+        == 2
+    )
+    assert "--html-file: cannot write there" in capsys.readouterr().err
+
+
+def test_the_sink_keeps_the_newest_traces_within_its_bound(tmp_path: Path) -> None:
+    path = tmp_path / "t.html"
+    sink = HtmlTimelineSink(str(path), max_spans=3)
+    first = [span("Pod.Started", 0, trace_id=1), span("Pod.Killing", 1, trace_id=1)]
+    second = [span("Pod.Started", 5, trace_id=2), span("Pod.Killing", 6, trace_id=2)]
+    sink.export(first)
+    sink.export(second)
+    sink.shutdown()
+    page = path.read_text()
+    assert [t["id"] for t in data_of(page)["traces"]] == [f"{2:032x}"]  # type: ignore[index]
+    assert "1 traces, 2 spans; times UTC; 2 spans of older traces left out (limit 3)" in page
+
+
+# -- in a browser --------------------------------------------------------------------------
+
+
+def chromium(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    assert CHROMIUM is not None
+    return subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            f"--user-data-dir={cwd / 'profile'}",
+            "--virtual-time-budget=5000",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        check=True,
+    )
+
+
+@pytest.fixture
+def page(tmp_path: Path) -> Path:
+    spans = [*replay_file(CRASHLOOP), *hand_built_trace()]
+    path = tmp_path / "timeline.html"
+    path.write_text(render_timeline(group_traces(spans), title="crash loop"))  # type: ignore[arg-type]
+    return path
+
+
+@needs_chromium
+def test_the_browser_draws_every_span_and_marks_the_problems(page: Path, tmp_path: Path) -> None:
+    dom = chromium("--dump-dom", page.as_uri(), cwd=tmp_path).stdout
+    assert 'data-rendered="true"' in dom  # the script ran to its end
+    assert "data-pwned" not in dom and "<title>crash loop</title>" in dom  # EVIL stayed text
+    drawn = re.findall(r'<div class="span" data-span-id="([0-9a-f]{16})" data-name="([^"]+)"', dom)
+    assert len(drawn) == 22 + 4
+    names = [name for _, name in drawn]
+    assert names.count("Pod.BackOff") == 5 + 1 and names.count("Pod.Started") == 4
+    assert dom.count('class="row problem"') == 5 + 2  # the crash loop's back-offs, OOM, EVIL
+    assert dom.count('<section class="trace"') == 2
+    assert "✖ OOMKilled (limit 256Mi)" in dom  # its detail line
+    assert "↪ previous-run: span 0000000000000009" in dom
+    assert "&lt;/script&gt;&lt;script&gt;document.title" in dom  # the message, as text
+    assert '<span id="count">26 spans</span>' in dom
+
+
+@needs_chromium
+def test_the_filter_box_shows_only_matching_spans(page: Path, tmp_path: Path) -> None:
+    dom = chromium("--dump-dom", page.as_uri() + "#filter=backoff%20kubelet", cwd=tmp_path).stdout
+    assert '<span id="count">6 of 26 spans</span>' in dom
+    hidden = re.findall(
+        r'<div class="span" data-span-id="[0-9a-f]+" data-name="([^"]+)"[^>]*hidden', dom
+    )
+    assert len(hidden) == 26 - 6 and "Pod.BackOff" not in hidden
+
+
+@needs_chromium
+def test_a_screenshot_has_the_window_size(page: Path, tmp_path: Path) -> None:
+    shot = tmp_path / "shot.png"
+    chromium(f"--screenshot={shot}", "--window-size=1200,800", page.as_uri(), cwd=tmp_path)
+    png = shot.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", png[16:24])  # the IHDR chunk
+    assert (width, height) == (1200, 800)
+    assert len(png) > 20_000  # drawn, not blank
