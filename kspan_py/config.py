@@ -140,6 +140,22 @@ class ClusterSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ExplainSettings:
+    target: str
+    """KIND/NAME as typed (pod/web-7d4b9-xk2pq, deploy/web)."""
+    namespace: str | None = None
+    """None: any namespace, as long as the name is found in only one."""
+    paths: tuple[str, ...] = ()
+    """Captures or dumps to read; empty: list the cluster once (no watch)."""
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
+    graph: GraphSettings = field(default_factory=GraphSettings)
+    color: bool | None = None
+    """None: colour and cropped lines on a terminal, plain full lines otherwise."""
+    html_file: str | None = None
+    """Also write the traces shown as an HTML timeline."""
+
+
+@dataclass(frozen=True, slots=True)
 class LeaseSettings:
     namespace: str
     name: str = "kspan-py"
