@@ -114,6 +114,22 @@ def test_a_deployment_shows_every_trace_of_its_rollout(capsys: pytest.CaptureFix
         assert pod in out
 
 
+def test_html_file_holds_the_spans_shown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "why.html"
+    code, text, _ = explain_text(
+        "pod/web-j8wwkxrfl-gzxsh", "--from", str(ROLLING), "--html-file", str(out), capsys=capsys
+    )
+    assert code == 0
+    page = out.read_text()
+    assert "<title>kspan-py explain pod/web-j8wwkxrfl-gzxsh</title>" in page
+    data = json.loads(page.split('id="kspan-data">', 1)[1].split("</script>", 1)[0])
+    (trace,) = data["traces"]
+    assert len(trace["spans"]) == 12  # the 12 the terminal showed, not the trace's 20
+    assert "12 spans (8 more about other objects not shown)" in text
+
+
 def test_colour_on_a_terminal_and_plain_text_the_same_words() -> None:
     gathered = explaining.gather_files([str(REAL / "crashloop.core.jsonl")])
     explanation = explaining.explain(gathered, ExplainSettings(target=f"po/{CRASHLOOP_POD}"))

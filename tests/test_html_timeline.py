@@ -22,11 +22,16 @@ import pytest
 from opentelemetry.trace import Link
 
 from kspan_py.cli import main
+from kspan_py.config import SinkSettings
+from kspan_py.sinks import make_sinks
 from kspan_py.sinks.html import HtmlTimelineSink
 from kspan_py.views.timeline import render_timeline, script_json
 from kspan_py.views.traces import group_traces
+from tests.fake_apiserver import FakeApiServer, write_kubeconfig
 from tests.spans_by_hand import context, repeat, span
-from tests.tracing import CAPTURES, ROOT, replay_file
+from tests.test_live import CRASHLOOP as LIVE_CRASHLOOP
+from tests.test_live import a_cluster, live_run, push_all, values_of
+from tests.tracing import CAPTURES, ROOT, replay_file, span_id
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(
@@ -195,6 +200,24 @@ def test_the_sink_keeps_the_newest_traces_within_its_bound(tmp_path: Path) -> No
     page = path.read_text()
     assert [t["id"] for t in data_of(page)["traces"]] == [f"{2:032x}"]  # type: ignore[index]
     assert "1 traces, 2 spans; times UTC; 2 spans of older traces left out (limit 3)" in page
+
+
+async def test_run_writes_the_timeline_when_it_stops(tmp_path: Path) -> None:
+    out = tmp_path / "live.html"
+    async with FakeApiServer() as server:
+        a_cluster(server)
+        config = write_kubeconfig(tmp_path / "kubeconfig", url=server.url, token=server.token)
+        sinks = make_sinks(SinkSettings(exporters=("html",), html_file=str(out)))
+        async with live_run(server, config, sinks=sinks) as live:
+            await live.caught_up(server)
+            push_all(server, values_of(LIVE_CRASHLOOP))
+            await live.caught_up(server)
+            assert not out.exists()  # a page shows whole traces: written when the run stops
+            await live.finish()
+    data = data_of(out.read_text())
+    drawn = {s["id"] for t in data["traces"] for s in t["spans"]}  # type: ignore[index]
+    assert drawn == {f"{span_id(s):016x}" for s in replay_file(LIVE_CRASHLOOP)}
+    assert "BackOff" in data["traces"][0]["verdict"]  # type: ignore[index]
 
 
 # -- in a browser --------------------------------------------------------------------------

@@ -93,9 +93,10 @@ class Problem:
         all there is)."""
         if not self.declared:
             return None
-        text = self.label()
-        if self.message and self.message != shown_message and self.message not in text:
-            text += f": {self.message}"
+        text = f"{self.name} ({', '.join(self.details)})" if self.details else self.name
+        message = self.message.strip()
+        if message and message != shown_message and message not in text:
+            text += f": {message}"
         return text
 
 
