@@ -23,6 +23,7 @@ from kspan_py.graph.causality import replay_changes
 from kspan_py.model import EventChange, ObjectChange, Snapshot
 from kspan_py.sources.capture import CaptureItem, Skipped, expand_value, read_capture
 from kspan_py.views.focus import ObjectIndex, Selection, Target, select
+from kspan_py.views.problems import classifies
 from kspan_py.views.timeline import render_timeline
 from kspan_py.views.traces import Trace, group_traces
 from kspan_py.views.waterfall import (
@@ -117,6 +118,7 @@ def print_explanation(
         glyphs=FANCY if console is not None else PLAIN,
         source=explanation.source,
         linked=spans_by_id(explanation.traces),
+        classified=classifies(s for trace in explanation.traces for s in trace.spans),
         bar_width=bar_width_for(console.width if console is not None else None),
     )
     if console is None:

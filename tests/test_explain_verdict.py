@@ -282,3 +282,86 @@ def test_traces_are_trees_in_start_order_with_orphans_as_roots() -> None:
     assert tree.root is root
     assert [row.offset_ns for row in tree.rows()][:3] == [0, 2_000_000_000, 3_000_000_000]
     assert tree.start_ns == T0_NS
+
+
+def test_once_spans_carry_the_contract_only_kspan_problem_counts() -> None:
+    """A producer that classifies says which Warnings are noise and which Normal events are
+    problems; a Warning it left unmarked is no problem then."""
+    killing = span("Pod.Killing", 0, container="app", warning=True, message="Stopping container")
+    pull = span(
+        "Pod.BackOff",
+        5,
+        container="app",
+        message='Back-off pulling image "app:v2"',
+        attributes={"kspan.problem": "ImagePullBackOff", "kspan.problem.image": "app:v2"},
+    )
+    found = verdict([killing, pull])
+    assert found is not None
+    assert found.line() == "pod/shop/web-x: container app ImagePullBackOff (image app:v2)"
+    # Without the contract anywhere, the Warning is the problem and the Normal event is not.
+    unmarked = span("Pod.BackOff", 5, container="app", message='Back-off pulling image "app:v2"')
+    found = verdict([killing, unmarked])
+    assert found is not None and found.first.span is killing
+    # Lifecycle spans show the contract too, even where nothing went wrong.
+    run = span("Container.Run", 1, container="app", attributes={"kspan.lifecycle": "run"})
+    assert verdict([killing, run]) is None
+    # A caller showing part of an input says what the whole input is.
+    assert verdict([killing], classified=True) is None
+
+
+def test_details_the_graph_writes_read_as_words() -> None:
+    pending = span(
+        "Pod.FailedScheduling",
+        0,
+        component="default-scheduler",
+        warning=True,
+        message="0/3 nodes are available: 2 Insufficient cpu, 1 node(s) had untolerated taint.",
+        attributes={
+            "kspan.problem": "FailedScheduling",
+            "kspan.problem.nodes_available": 0,
+            "kspan.problem.nodes_total": 3,
+            "kspan.problem.reasons": "2 Insufficient cpu, 1 node(s) had untolerated taint",
+            "kspan.problem.insufficient": "cpu",
+            "kspan.problem.host_port_conflict": False,
+        },
+    )
+    failed = span(
+        "Container.Run",
+        1,
+        container="app",
+        error="exited with code 1 (Error)",
+        attributes={
+            "kspan.problem": "ContainerFailed",
+            "kspan.problem.exit_code": 1,
+            "kspan.problem.reason": "Error",
+            "k8s.node.name": "n2",
+        },
+    )
+    pulled = span(
+        "Pod.Failed",
+        2,
+        container="app",
+        warning=True,
+        message="Failed to pull image",
+        attributes={"kspan.problem": "ErrImagePull", "kspan.problem.error": "x" * 100},
+    )
+    assert [p.label() for p in find_problems([pending, failed, pulled])] == [
+        "FailedScheduling (0/3 nodes available, 2 Insufficient cpu, 1 node(s) had untolerated t…)",
+        "ContainerFailed (exit code 1, node n2)",
+        f"ErrImagePull ({'x' * 47}…)",
+    ]
+
+
+def test_one_occurrence_reported_by_two_events_counts_once() -> None:
+    # The kubelet writes BackOff and "Error: ImagePullBackOff" for each pull back-off.
+    spans = [
+        span(
+            name,
+            at,
+            message=text,
+            attributes={"kspan.problem": "ImagePullBackOff", "k8s.event.uid": f"{name}-uid"},
+        )
+        for at in (0, 14, 41)
+        for name, text in (("Pod.BackOff", "Back-off pulling"), ("Pod.Failed", "Error: x"))
+    ]
+    assert occurrences(spans) == 3

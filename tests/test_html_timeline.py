@@ -17,6 +17,7 @@ import subprocess
 import tomllib
 from fnmatch import fnmatch
 from pathlib import Path
+from typing import Any
 
 import pytest
 from opentelemetry.trace import Link
@@ -85,6 +86,7 @@ def hand_built_trace() -> list[object]:
         message=EVIL,
         span_id=0x4,
         events=[repeat("BackOff", 25, 1), repeat("BackOff", 30, 2)],
+        attributes={"kspan.problem": "CrashLoopBackOff"},
     )
     return [root, created, oom, evil]
 
@@ -165,8 +167,9 @@ def test_replay_writes_the_timeline(tmp_path: Path, capsys: pytest.CaptureFixtur
     )
     assert code == 0, capsys.readouterr().err
     data = data_of(out.read_text())
-    assert len(data["traces"]) == 2  # type: ignore[index]
-    assert sum(len(t["spans"]) for t in data["traces"]) == 22 + 21  # type: ignore[index]
+    expected = group_traces([*replay_file(CRASHLOOP), *replay_file(BADPULL)])
+    assert [t["id"] for t in data["traces"]] == [f"{t.trace_id:032x}" for t in expected]  # type: ignore[index]
+    assert [len(t["spans"]) for t in data["traces"]] == [len(t.spans) for t in expected]  # type: ignore[index]
     assert [p.name for p in tmp_path.iterdir()] == ["timeline.html"]  # no temporary left
 
 
@@ -244,45 +247,87 @@ def chromium(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def write_page(path: Path, spans: list[object], title: str) -> dict[str, Any]:
+    page = render_timeline(group_traces(spans), title=title)  # type: ignore[arg-type]
+    path.write_text(page)
+    return data_of(page)  # type: ignore[return-value]
+
+
+def searched(span: dict[str, Any]) -> str:
+    """What the filter box matches a span against (as the page's script builds it)."""
+    problem = span["problem"]["name"] if span["problem"] else ""
+    return " ".join((span["name"], span["component"], span["object"], span["message"], problem))
+
+
 @pytest.fixture
-def page(tmp_path: Path) -> Path:
-    spans = [*replay_file(CRASHLOOP), *hand_built_trace()]
+def page(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    """The real crash loop, and a span whose message tries to break out of the page."""
+    evil = span(
+        "Pod.BackOff",
+        0,
+        obj=("Pod", "crashloop", "evil"),
+        warning=True,
+        message=EVIL,
+        trace_id=0xE,
+        container="app",
+    )
     path = tmp_path / "timeline.html"
-    path.write_text(render_timeline(group_traces(spans), title="crash loop"))  # type: ignore[arg-type]
-    return path
+    return path, write_page(path, [*replay_file(CRASHLOOP), evil], "crash loop")
 
 
 @needs_chromium
-def test_the_browser_draws_every_span_and_marks_the_problems(page: Path, tmp_path: Path) -> None:
-    dom = chromium("--dump-dom", page.as_uri(), cwd=tmp_path).stdout
+def test_the_browser_draws_every_span_and_marks_the_problems(
+    page: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    path, data = page
+    spans = [s for t in data["traces"] for s in t["spans"]]
+    dom = chromium("--dump-dom", path.as_uri(), cwd=tmp_path).stdout
     assert 'data-rendered="true"' in dom  # the script ran to its end
     assert "data-pwned" not in dom and "<title>crash loop</title>" in dom  # EVIL stayed text
-    drawn = re.findall(r'<div class="span" data-span-id="([0-9a-f]{16})" data-name="([^"]+)"', dom)
-    assert len(drawn) == 22 + 4
-    names = [name for _, name in drawn]
-    assert names.count("Pod.BackOff") == 5 + 1 and names.count("Pod.Started") == 4
-    assert dom.count('class="row problem"') == 5 + 2  # the crash loop's back-offs, OOM, EVIL
-    assert dom.count('<section class="trace"') == 2
-    assert "✖ OOMKilled (limit 256Mi)" in dom  # its detail line
-    assert "↪ previous-run: span 0000000000000009" in dom
     assert "&lt;/script&gt;&lt;script&gt;document.title" in dom  # the message, as text
-    assert '<span id="count">26 spans</span>' in dom
+    # One row per span, in the data's order, and the problems marked.
+    drawn = re.findall(r'<div class="span" data-span-id="([0-9a-f]{16})" data-name="([^"]+)"', dom)
+    assert drawn == [(s["id"], s["name"]) for s in spans]
+    assert len(drawn) == len(replay_file(CRASHLOOP)) + 1
+    problems = [s for s in spans if s["problem"]]
+    assert any(s["name"] == "Pod.BackOff" for s in problems)
+    assert dom.count('class="row problem"') == len(problems)
+    assert dom.count('<section class="trace"') == len(data["traces"]) == 2
+    assert f'<span id="count">{len(spans)} spans</span>' in dom
 
 
 @needs_chromium
-def test_the_filter_box_shows_only_matching_spans(page: Path, tmp_path: Path) -> None:
-    dom = chromium("--dump-dom", page.as_uri() + "#filter=backoff%20kubelet", cwd=tmp_path).stdout
-    assert '<span id="count">6 of 26 spans</span>' in dom
-    hidden = re.findall(
-        r'<div class="span" data-span-id="[0-9a-f]+" data-name="([^"]+)"[^>]*hidden', dom
-    )
-    assert len(hidden) == 26 - 6 and "Pod.BackOff" not in hidden
+def test_the_browser_shows_problem_details_and_links(tmp_path: Path) -> None:
+    path = tmp_path / "details.html"
+    write_page(path, hand_built_trace(), "details")
+    dom = chromium("--dump-dom", path.as_uri(), cwd=tmp_path).stdout
+    assert dom.count('class="row problem"') == 2  # the OOM-killed run and the back-off
+    assert "✖ OOMKilled (limit 256Mi)" in dom  # the run's detail line
+    assert "✖ CrashLoopBackOff" in dom
+    assert "↪ previous-run: span 0000000000000009 of trace " in dom
+    assert 'class="occurrence"' in dom  # the back-off's repeats, as ticks on its bar
 
 
 @needs_chromium
-def test_a_screenshot_has_the_window_size(page: Path, tmp_path: Path) -> None:
+def test_the_filter_box_shows_only_matching_spans(
+    page: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    path, data = page
+    spans = [s for t in data["traces"] for s in t["spans"]]
+    matching = [s for s in spans if all(w in searched(s).lower() for w in ("backoff", "kubelet"))]
+    assert 0 < len(matching) < len(spans)
+    dom = chromium("--dump-dom", path.as_uri() + "#filter=BackOff%20kubelet", cwd=tmp_path).stdout
+    assert f'<span id="count">{len(matching)} of {len(spans)} spans</span>' in dom
+    hidden = re.findall(r'<div class="span" data-span-id="([0-9a-f]+)"[^>]*hidden', dom)
+    assert set(hidden) == {s["id"] for s in spans} - {s["id"] for s in matching}
+
+
+@needs_chromium
+def test_a_screenshot_has_the_window_size(
+    page: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
     shot = tmp_path / "shot.png"
-    chromium(f"--screenshot={shot}", "--window-size=1200,800", page.as_uri(), cwd=tmp_path)
+    chromium(f"--screenshot={shot}", "--window-size=1200,800", page[0].as_uri(), cwd=tmp_path)
     png = shot.read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", png[16:24])  # the IHDR chunk

@@ -6,15 +6,15 @@ first, what followed, and where it stands now ("pod/shop/web-x: container app OO
 span attributes alone, as pure functions, so the terminal and the HTML views say the same.
 
 A span shows a problem when it carries ``kspan.problem`` (the graph's classification, with
-details as ``kspan.problem.<detail>``), or, for spans made before that attribute existed, when
-its status is ERROR or its event is a Warning (the event's reason names the problem then;
-``Error: ErrImagePull`` names ``ErrImagePull``).
+details as ``kspan.problem.<detail>``). Spans from a producer that does not classify (no span
+of the input carries the contract's ``kspan.problem`` or ``kspan.lifecycle``: kspan-py before
+it did, or another tool) fall back to their status: ERROR, or a Warning event, is a problem
+named by the event's reason (``Error: ErrImagePull`` names ``ErrImagePull``).
 """
 
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -105,12 +105,29 @@ def shorten(text: str, limit: int = _MESSAGE_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def problem_of(span: ReadableSpan) -> Problem | None:
+def classifies(spans: Iterable[ReadableSpan]) -> bool:
+    """Whether the spans come from a producer that marks problems itself (the span contract's
+    ``kspan.problem`` and ``kspan.lifecycle``). Then only ``kspan.problem`` counts: many
+    Warning events are noise (``Killing``, ``ProbeWarning``), and some real problems are
+    Normal events (a pull backing off), which only the classification knows."""
+    return any(
+        key.startswith(_CONTRACT_PREFIXES) for span in spans for key in (span.attributes or {})
+    )
+
+
+_CONTRACT_PREFIXES = (PROBLEM, "kspan.lifecycle")
+
+
+def problem_of(span: ReadableSpan, *, classified: bool = False) -> Problem | None:
+    """The problem a span shows, if any; ``classified``: only ``kspan.problem`` counts."""
     attributes = span.attributes or {}
     declared = attributes.get(PROBLEM)
-    is_error = span.status.status_code is StatusCode.ERROR
-    if not declared and not is_error and attributes.get(EVENT_TYPE) != "Warning":
-        return None
+    if not declared:
+        if classified:
+            return None
+        is_error = span.status.status_code is StatusCode.ERROR
+        if not is_error and attributes.get(EVENT_TYPE) != "Warning":
+            return None
     message = str(span.status.description or attributes.get(EVENT_MESSAGE) or "")
     if declared:
         name = str(declared)
@@ -128,34 +145,60 @@ def problem_of(span: ReadableSpan) -> Problem | None:
     )
 
 
+_DETAIL_CHARS = 48
+_DETAIL_WORDS = {
+    "probe": "{} probe",
+    "output": "output: {}",
+    "resource": "{}",
+    "image": "image {}",
+    "volume": "volume {}",
+    "preemptor": "preempted by {}",
+    "reasons": "{}",
+    "insufficient": "insufficient {}",
+    "condition": "condition {}",
+    "error": "{}",
+}
+_GENERIC_REASONS = ("Error", "")  # a terminated reason that says no more than the exit code
+
+
 def _details(attributes: Mapping[str, object], name: str) -> tuple[str, ...]:
+    """Readable details, most telling first: exit code, memory limit, then the problem's own
+    ``kspan.problem.*`` in the order given, then the node."""
     details: list[str] = []
     exit_code = attributes.get(PROBLEM_DETAIL + "exit_code", attributes.get(CONTAINER_EXIT_CODE))
+    if exit_code is not None and name != "OOMKilled":  # an OOM kill is 137, and says so
+        details.append(f"exit code {exit_code}")
+    limit = attributes.get(PROBLEM_DETAIL + "memory_limit")
+    if not limit and name == "OOMKilled":
+        limit = attributes.get(MEMORY_LIMIT)
+    if limit:
+        details.append(f"limit {limit}")
+    available = attributes.get(PROBLEM_DETAIL + "nodes_available")
+    total = attributes.get(PROBLEM_DETAIL + "nodes_total")
+    if available is not None and total is not None:
+        details.append(f"{available}/{total} nodes available")
     for key, value in attributes.items():
-        if not key.startswith(PROBLEM_DETAIL) or key == PROBLEM_DETAIL + "exit_code":
-            continue
         detail = key.removeprefix(PROBLEM_DETAIL)
-        text = _DETAIL_WORDS.get(detail, f"{detail.replace('_', ' ')} {{}}")
-        details.append(text.format(value))
-    if exit_code is not None and name != "OOMKilled":  # OOMKilled says 137 already
-        details.insert(0, f"exit code {exit_code}")
-    limit = attributes.get(MEMORY_LIMIT)
-    if limit and name == "OOMKilled":
-        details.insert(0, f"limit {limit}")
+        if detail == key or detail in _DONE_DETAILS or value in (None, ""):
+            continue
+        if detail == "reason" and str(value) in (name, *_GENERIC_REASONS):
+            continue
+        if detail == "host_port_conflict":
+            if value:
+                details.append("host port conflict")
+            continue
+        text = _DETAIL_WORDS.get(detail, detail.replace("_", " ") + " {}")
+        text = text.format(shorten(str(value), _DETAIL_CHARS))
+        # A detail another one already says ("insufficient cpu" after "2 Insufficient cpu").
+        if not any(text.lower() in earlier.lower() for earlier in details):
+            details.append(text)
     node = attributes.get(NODE_NAME)
     if node and (attributes.get(PROBLEM) or name.startswith("Node")):
         details.append(f"node {node}")
     return tuple(details)
 
 
-_DETAIL_WORDS = {
-    "probe": "{} probe",
-    "resource": "{}",
-    "image": "image {}",
-    "volume": "volume {}",
-    "preemptor": "preempted by {}",
-    "reasons": "{}",
-}
+_DONE_DETAILS = frozenset({"exit_code", "memory_limit", "nodes_available", "nodes_total"})
 
 
 # -- counting occurrences ------------------------------------------------------------------
@@ -164,23 +207,26 @@ _DETAIL_WORDS = {
 def occurrences(spans: Iterable[ReadableSpan]) -> int:
     """How many times what these spans stand for happened.
 
-    An Event's count is how often it happened since it was created, so an Event counts as its
-    highest count seen, whether its repeats came as one span each (a capture), as one span
-    with an event per repeat, or as one span at the latest count (a one-shot list). A span
-    without an Event (a lifecycle span) counts once.
+    The larger of two counts. The distinct seconds at which the spans (and their span events,
+    one per folded repeat) happened count occurrences seen one by one, and count once the two
+    Events the kubelet writes for one occurrence (``BackOff`` and ``Error: ImagePullBackOff``
+    for one pull back-off). The highest count of one Event counts what a one-shot list cannot
+    see one by one: an Event listed at count 5 happened five times.
     """
-    by_event: dict[str, int] = defaultdict(int)
-    others = 0
+    seconds: set[int] = set()
+    highest = 0
     for span in spans:
+        seconds.add(start_of(span) // _SECOND_NS)
+        seconds.update(event.timestamp // _SECOND_NS for event in span.events)
         attributes = span.attributes or {}
-        uid = attributes.get(EVENT_UID)
-        if not uid:
-            others += 1
-            continue
-        counts = [_int(attributes.get(EVENT_COUNT), 1)]
-        counts.extend(_int((e.attributes or {}).get(EVENT_COUNT), 1) for e in span.events)
-        by_event[str(uid)] = max(by_event[str(uid)], *counts)
-    return others + sum(by_event.values())
+        if attributes.get(EVENT_UID):
+            highest = max(highest, _int(attributes.get(EVENT_COUNT), 1))
+            for event in span.events:
+                highest = max(highest, _int((event.attributes or {}).get(EVENT_COUNT), 1))
+    return max(len(seconds), highest)
+
+
+_SECOND_NS = 1_000_000_000
 
 
 def _int(value: object, default: int) -> int:
@@ -243,19 +289,30 @@ def clock(time_ns: int) -> str:
     return datetime.fromtimestamp(time_ns / 1e9, UTC).strftime("%H:%M:%S UTC")
 
 
-def find_problems(spans: Iterable[ReadableSpan]) -> list[Problem]:
-    """The problems among spans, earliest first (a stable sort: ties keep the order given)."""
-    found = [problem for span in spans if (problem := problem_of(span)) is not None]
+def find_problems(
+    spans: Sequence[ReadableSpan], *, classified: bool | None = None
+) -> list[Problem]:
+    """The problems among spans, earliest first (a stable sort: ties keep the order given).
+    ``classified`` None: as ``classifies(spans)`` says."""
+    if classified is None:
+        classified = classifies(spans)
+    found = [
+        problem
+        for span in spans
+        if (problem := problem_of(span, classified=classified)) is not None
+    ]
     found.sort(key=lambda problem: problem.start_ns)
     return found
 
 
-def verdict(spans: Sequence[ReadableSpan]) -> Verdict | None:
+def verdict(spans: Sequence[ReadableSpan], *, classified: bool | None = None) -> Verdict | None:
     """The first problem among spans and what followed for the same object and container.
 
     Pure: the same spans give the same verdict. None when no span shows a problem.
+    ``classified`` None: as ``classifies(spans)`` says (a caller showing part of a larger
+    input passes what the whole input says).
     """
-    problems = find_problems(spans)
+    problems = find_problems(spans, classified=classified)
     if not problems:
         return None
     first = problems[0]

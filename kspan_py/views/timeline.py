@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 from opentelemetry.sdk.trace import ReadableSpan
 
-from kspan_py.views.problems import problem_of, verdict
+from kspan_py.views.problems import classifies, problem_of, verdict
 from kspan_py.views.traces import (
     Trace,
     component_of,
@@ -109,8 +109,8 @@ def _iso(time_ns: int) -> str:
     return datetime.fromtimestamp(time_ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _span(span: ReadableSpan, depth: int, origin: int, end: int) -> Json:
-    problem = problem_of(span)
+def _span(span: ReadableSpan, depth: int, origin: int, end: int, *, classified: bool) -> Json:
+    problem = problem_of(span, classified=classified)
     component = component_of(span)
     obj = object_of(span)
     context = span.context
@@ -154,6 +154,7 @@ def _span(span: ReadableSpan, depth: int, origin: int, end: int) -> Json:
 
 def timeline_data(traces: Sequence[Trace]) -> Json:
     """What the page's script draws: traces, their spans in tree order, times in ms."""
+    classified = classifies(span for trace in traces for span in trace.spans)
     components: dict[str, str] = {}
     encoded = []
     for trace in traces:
@@ -162,10 +163,9 @@ def timeline_data(traces: Sequence[Trace]) -> Json:
         for row in trace.rows():
             component = component_of(row.span)
             components.setdefault(component, component_colour(component))
-            spans.append(
-                _span(row.span, row.depth, origin, origin + row.offset_ns + row.duration_ns)
-            )
-        found = verdict(trace.spans)
+            end = origin + row.offset_ns + row.duration_ns
+            spans.append(_span(row.span, row.depth, origin, end, classified=classified))
+        found = verdict(trace.spans, classified=classified)
         encoded.append(
             {
                 "id": f"{trace.trace_id:032x}",

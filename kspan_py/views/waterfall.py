@@ -19,7 +19,14 @@ from rich.text import Text
 
 from kspan_py.spans.attributes import EVENT_COUNT
 from kspan_py.views.focus import ObjectIndex, Selection
-from kspan_py.views.problems import Verdict, clock, occurrences, problem_of, verdict
+from kspan_py.views.problems import (
+    Verdict,
+    classifies,
+    clock,
+    occurrences,
+    problem_of,
+    verdict,
+)
 from kspan_py.views.traces import (
     Trace,
     component_of,
@@ -105,14 +112,18 @@ def trace_lines(
     glyphs: Glyphs,
     linked: Mapping[int, ReadableSpan] | None = None,
     bar_width: int = BAR_WIDTH,
+    classified: bool | None = None,
 ) -> list[Text]:
     """The waterfall of one trace, a Text a line (no header): offset, bar, duration, then the
-    name indented by depth, the component (in its bar's colour) and the message."""
+    name indented by depth, the component (in its bar's colour) and the message.
+    ``classified``: see problems.classifies (None: decided on this trace's spans)."""
+    if classified is None:
+        classified = classifies(trace.spans)
     total = trace.end_ns - trace.start_ns
     lines: list[Text] = []
     for row in trace.rows():
         span = row.span
-        problem = problem_of(span)
+        problem = problem_of(span, classified=classified)
         component = component_of(span)
         line = Text(no_wrap=True, overflow="ellipsis")
         line.append(f"{'+' + duration(row.offset_ns):>{_OFFSET_WIDTH}} ", style="dim")
@@ -206,8 +217,12 @@ def explanation_lines(
     source: str,
     linked: Mapping[int, ReadableSpan] | None = None,
     bar_width: int = BAR_WIDTH,
+    classified: bool | None = None,
 ) -> list[Text]:
-    """Everything ``explain`` prints: the object, then each trace's verdict and waterfall."""
+    """Everything ``explain`` prints: the object, then each trace's verdict and waterfall.
+    ``classified`` None: decided on the selected traces (whole, not only what is shown)."""
+    if classified is None:
+        classified = classifies(s for f in selection.traces for s in f.trace.spans)
     focus = selection.focus
     lines = [Text(index.describe(focus.target), style="bold")]
     count = len(selection.traces)
@@ -233,8 +248,17 @@ def explanation_lines(
     for focused in selection.traces:
         lines.append(Text())
         lines.append(trace_header(focused.shown, hidden=focused.hidden))
-        lines.append(verdict_line(verdict(focused.shown.spans), glyphs))
-        lines.extend(trace_lines(focused.shown, glyphs=glyphs, linked=linked, bar_width=bar_width))
+        found = verdict(focused.shown.spans, classified=classified)
+        lines.append(verdict_line(found, glyphs))
+        lines.extend(
+            trace_lines(
+                focused.shown,
+                glyphs=glyphs,
+                linked=linked,
+                bar_width=bar_width,
+                classified=classified,
+            )
+        )
     return lines
 
 
