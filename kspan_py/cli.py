@@ -412,10 +412,12 @@ def cluster_settings(args: argparse.Namespace) -> ClusterSettings:
 
 
 def explain_settings(args: argparse.Namespace) -> ExplainSettings:
-    from kspan_py.views.focus import Target
+    from kspan_py.views.focus import KIND_OF_ALIAS, Target
 
-    Target.parse(args.target)  # a typo is named before any cluster is asked
+    target = Target.parse(args.target)  # a typo is named before any cluster is asked
     namespace = args.namespace.strip() if args.namespace else None
+    # A Node is cluster-scoped and the Pods on it live in every namespace: list them all.
+    cluster_scoped = KIND_OF_ALIAS.get(target.kind_text.split(".", 1)[0].lower()) == "Node"
     return ExplainSettings(
         target=args.target,
         namespace=namespace or None,
@@ -423,7 +425,7 @@ def explain_settings(args: argparse.Namespace) -> ExplainSettings:
         cluster=ClusterSettings(
             kubeconfig=args.kubeconfig,
             context=args.context,
-            namespaces=(namespace,) if namespace else (),
+            namespaces=(namespace,) if namespace and not cluster_scoped else (),
             events_api=args.events_api,
         ),
         graph=_graph_settings(args),

@@ -150,3 +150,14 @@ async def test_list_once_raises_list_failed_rather_than_retrying(
     assert str(failed.value).startswith("cannot list replicasets.apps in namespace crashloop: ")
     assert "etcd is unhappy" in str(failed.value)
     assert sum("/replicasets" in r.path for r in server.requests) == 1  # no retry
+
+
+async def test_a_node_is_explained_from_a_cluster_wide_list_even_with_n(
+    server: FakeApiServer, kubeconfig: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = await explain("node/hollow-node-1", "-n", "crashloop", "--kubeconfig", str(kubeconfig))
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert out.startswith("node/hollow-node-1\n")
+    nodes = [r for r in server.requests if r.plural == "nodes"]
+    assert nodes and all(r.verb == "list" and r.namespace is None for r in nodes)
