@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench screenshot clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -30,6 +30,15 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/replay_bench.py
 	$(BIN)/python benchmarks/live_bench.py
+
+# The README's picture of the HTML timeline (needs Debian's chromium).
+screenshot: $(STAMP)
+	mkdir -p build
+	$(BIN)/kspan-py replay examples/captures/real-1.36/crashloop.events.jsonl \
+		examples/captures/real-1.36/badpull.events.jsonl --exporter html --html-file build/timeline.html
+	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --virtual-time-budget=3000 \
+		--user-data-dir=build/chromium --window-size=1200,760 \
+		--screenshot=$(CURDIR)/docs/timeline.png file://$(CURDIR)/build/timeline.html
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

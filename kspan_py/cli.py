@@ -1,8 +1,9 @@
 """Command line: parse arguments into Settings and hand them to the runner; nothing else.
 
 Every flag can also be set as a ``KSPAN_*`` environment variable (``--window`` is
-``KSPAN_WINDOW``); the flag wins. Exit status: 0 done, 1 a capture could not be read,
-2 a usage or configuration error, or a malformed value under ``--strict``.
+``KSPAN_WINDOW``); the flag wins. Exit status: 0 done, 1 a capture could not be read (or, for
+``explain``, the cluster could not be listed), 2 a usage or configuration error, a malformed
+value under ``--strict``, or an object ``explain`` cannot find.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from kspan_py.config import (
     SECOND_NS,
     ClusterSettings,
     ConfigError,
+    ExplainSettings,
     GraphSettings,
     LeaseSettings,
     LiveSettings,
@@ -40,6 +42,7 @@ from kspan_py.sinks import EXPORTER_NAMES, make_sinks
 from kspan_py.sinks.otlp import PROTOCOLS, resolve_protocol
 from kspan_py.sources.capture import CaptureError
 from kspan_py.sources.resources import KINDS, select_resources
+from kspan_py.views.focus import UnknownObject
 
 log = logging.getLogger("kspan_py")
 
@@ -162,6 +165,53 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="also write everything observed as a capture (.gz: compressed)",
     )
+    explain_cmd = commands.add_parser(
+        "explain",
+        help="why? print the traces about one object, each with a verdict and a waterfall",
+        description="Find the traces that involve an object (its own events, its owners' and "
+        "its children's) and print, for each, the first problem and what it caused, then the "
+        "spans as a waterfall. Live, the cluster is listed once (no watch); --from reads "
+        "captures or `kubectl get ... -o json` dumps instead.",
+    )
+    explain_cmd.add_argument(
+        "target", metavar="KIND/NAME", help="pod/web-7d4b9-xk2pq, deploy/web, node/n1, ..."
+    )
+    explain_cmd.add_argument(
+        "-n",
+        "--namespace",
+        default=None,
+        help="the object's namespace; default: any, if the name is found in only one "
+        "(live: every namespace is listed, which needs cluster-wide read access)",
+    )
+    explain_cmd.add_argument(
+        "--from",
+        dest="paths",
+        action="append",
+        metavar="FILE",
+        help="read a capture or dump instead of the cluster; repeatable, - for stdin",
+    )
+    explain_cmd.add_argument(
+        "--no-color",
+        action="store_true",
+        default=_env("--no-color") in ("1", "true", "yes"),
+        help="plain text, full lines (the default when not writing to a terminal)",
+    )
+    explain_cmd.add_argument(
+        "--html-file",
+        default=_env("--html-file"),
+        metavar="PATH",
+        help="also write the traces shown as a self-contained HTML timeline",
+    )
+    _add_log_flags(explain_cmd)
+    explain_cmd.add_argument("--kubeconfig", default=_env("--kubeconfig"), metavar="PATH")
+    explain_cmd.add_argument("--context", default=_env("--context"))
+    explain_cmd.add_argument(
+        "--events-api",
+        choices=("auto", "events.k8s.io/v1", "v1"),
+        default=_env("--events-api") or "auto",
+        help="auto: events.k8s.io/v1 when served, else core/v1",
+    )
+    _add_graph_flags(explain_cmd)
     record_cmd = commands.add_parser(
         "record",
         help="write what the cluster's watches show to a capture file",
@@ -238,6 +288,12 @@ def _add_sink_flags(command: argparse.ArgumentParser, *, default_exporter: str) 
         "[KSPAN_EXPORTER, comma-separated]",
     )
     command.add_argument("--otlp-json-file", default=_env("--otlp-json-file"), metavar="PATH")
+    command.add_argument(
+        "--html-file",
+        default=_env("--html-file"),
+        metavar="PATH",
+        help="where --exporter html writes its timeline (when the replay ends or the run stops)",
+    )
     command.add_argument(
         "--otlp-protocol",
         choices=PROTOCOLS,
@@ -319,7 +375,11 @@ def _sink_settings(args: argparse.Namespace) -> SinkSettings:
     )
     color = {"auto": None, "always": True, "never": False}[args.color]
     settings = SinkSettings(
-        exporters=exporters, otlp=otlp, otlp_json_file=args.otlp_json_file, color=color
+        exporters=exporters,
+        otlp=otlp,
+        otlp_json_file=args.otlp_json_file,
+        html_file=args.html_file,
+        color=color,
     )
     shutdown = getattr(args, "shutdown_timeout", None)  # run and record only
     if shutdown:
@@ -348,6 +408,29 @@ def cluster_settings(args: argparse.Namespace) -> ClusterSettings:
         namespaces=namespaces,
         kinds=kinds,
         events_api=args.events_api,
+    )
+
+
+def explain_settings(args: argparse.Namespace) -> ExplainSettings:
+    from kspan_py.views.focus import KIND_OF_ALIAS, Target
+
+    target = Target.parse(args.target)  # a typo is named before any cluster is asked
+    namespace = args.namespace.strip() if args.namespace else None
+    # A Node is cluster-scoped and the Pods on it live in every namespace: list them all.
+    cluster_scoped = KIND_OF_ALIAS.get(target.kind_text.split(".", 1)[0].lower()) == "Node"
+    return ExplainSettings(
+        target=args.target,
+        namespace=namespace or None,
+        paths=tuple(args.paths or ()),
+        cluster=ClusterSettings(
+            kubeconfig=args.kubeconfig,
+            context=args.context,
+            namespaces=(namespace,) if namespace and not cluster_scoped else (),
+            events_api=args.events_api,
+        ),
+        graph=_graph_settings(args),
+        color=False if args.no_color else None,
+        html_file=args.html_file,
     )
 
 
@@ -409,8 +492,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _replay(args)
         if args.command == "run":
             return _run(args)
+        if args.command == "explain":
+            return _explain(args)
         return _record(args)
-    except ConfigError as error:
+    except (ConfigError, UnknownObject) as error:
         print(f"kspan-py: {error}", file=sys.stderr)
         return 2
 
@@ -461,6 +546,39 @@ def _run(args: argparse.Namespace) -> int:
         print(f"kspan-py: {error}; {summary.line()}", file=sys.stderr)
         return 1
     print(f"kspan-py: stopped; {summary.line()}", file=sys.stderr)
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from kspan_py import explaining
+
+    settings = explain_settings(args)
+    try:
+        if settings.paths:
+            gathered = explaining.gather_files(settings.paths)
+        else:
+            from kubernetes_asyncio.config.config_exception import ConfigException
+
+            from kspan_py.sources.watching import ListFailed
+
+            try:
+                gathered = asyncio.run(explaining.gather_cluster(settings.cluster))
+            except (ConfigException, ListFailed) as error:
+                print(f"kspan-py: {error}", file=sys.stderr)
+                return 1
+    except CaptureError as error:
+        print(f"kspan-py: {error}", file=sys.stderr)
+        return 1
+    explanation = explaining.explain(gathered, settings)
+    explaining.print_explanation(explanation, color=settings.color)
+    if settings.html_file:
+        try:
+            explaining.write_html(
+                explanation, settings.html_file, title=f"kspan-py explain {settings.target}"
+            )
+        except OSError as error:
+            print(f"kspan-py: --html-file: cannot write: {error}", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -102,6 +102,12 @@ class SinkSettings:
     exporters: tuple[str, ...] = ("console",)
     otlp: OtlpSettings = field(default_factory=OtlpSettings)
     otlp_json_file: str | None = None
+    html_file: str | None = None
+    """Where ``--exporter html`` writes its timeline (once the sink is flushed)."""
+    html_max_spans: int = 100_000
+    """Spans the HTML sink keeps for its page (a long ``run``); past it the oldest traces are
+    left out and the page says how many. A span takes about 500 bytes of the page (measured on
+    the real captures), so the bound keeps a page near 50 MB."""
     color: bool | None = None  # None: colour when writing to a terminal
     queue_batches: int = 8
     """Batches of spans held between the graph and each sink; a full queue slows the replay
@@ -141,6 +147,22 @@ class ClusterSettings:
     """Deadline of one list page or discovery request."""
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class ExplainSettings:
+    target: str
+    """KIND/NAME as typed (pod/web-7d4b9-xk2pq, deploy/web)."""
+    namespace: str | None = None
+    """None: any namespace, as long as the name is found in only one."""
+    paths: tuple[str, ...] = ()
+    """Captures or dumps to read; empty: list the cluster once (no watch)."""
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
+    graph: GraphSettings = field(default_factory=GraphSettings)
+    color: bool | None = None
+    """None: colour and cropped lines on a terminal, plain full lines otherwise."""
+    html_file: str | None = None
+    """Also write the traces shown as an HTML timeline."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,10 +6,11 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 from kspan_py.config import ConfigError, SinkSettings
 from kspan_py.sinks.console import ConsoleSink
+from kspan_py.sinks.html import HtmlTimelineSink
 from kspan_py.sinks.otlp import make_otlp_exporter
 from kspan_py.sinks.otlp_json import OtlpJsonFileSink
 
-EXPORTER_NAMES = ("otlp", "otlp-json", "console", "none")
+EXPORTER_NAMES = ("otlp", "otlp-json", "console", "html", "none")
 
 
 def make_sinks(settings: SinkSettings) -> dict[str, SpanExporter]:
@@ -26,6 +27,15 @@ def make_sinks(settings: SinkSettings) -> dict[str, SpanExporter]:
                 sinks[name] = OtlpJsonFileSink(settings.otlp_json_file)
             except OSError as error:
                 raise ConfigError(f"--otlp-json-file: cannot open: {error}") from error
+        elif name == "html":
+            if not settings.html_file:
+                raise ConfigError("--exporter html needs --html-file PATH")
+            try:
+                sinks[name] = HtmlTimelineSink(
+                    settings.html_file, max_spans=settings.html_max_spans
+                )
+            except OSError as error:
+                raise ConfigError(f"--html-file: cannot write there: {error}") from error
         elif name == "otlp":
             sinks[name] = make_otlp_exporter(settings.otlp)
         else:

@@ -573,3 +573,68 @@ class ClusterSource:
 
     def resource_versions(self) -> dict[str, str]:
         return {watch.label: watch.resource_version for watch in self.watches}
+
+
+# -- one look, no watch --------------------------------------------------------------------
+
+
+class ListFailed(RuntimeError):
+    """A one-shot list could not be made; the message names the resource and why."""
+
+
+async def list_once(settings: ClusterSettings) -> SourceValue:
+    """Every watched resource listed once (in ``settings.namespaces``, or all) and handed back
+    as one snapshot, owners before what they own and Events last: what ``explain`` reads live.
+
+    No watch and no retry, since a person is waiting for the answer: the first failure is
+    raised as ListFailed (a load of the kubeconfig that fails, as ConfigException).
+    """
+    connection = await connect(settings)
+    try:
+        return await _list_everything(connection, settings)
+    finally:
+        await connection.close()
+
+
+async def _list_everything(connection: Connection, settings: ClusterSettings) -> SourceValue:
+    try:
+        events = await events_resource(connection, settings)
+    except (AccessDenied, ApiUnavailable, aiohttp.ClientError, OSError, TimeoutError) as error:
+        raise ListFailed(
+            f"cannot discover the Event API: {_describe(error, connection)}"
+        ) from error
+    namespaces: list[str | None] = list(settings.namespaces) or [None]
+    resources = (*select_resources(settings.kinds, namespaced=bool(settings.namespaces)), events)
+    watches = [
+        ResourceWatch(connection, resource, namespace, settings, _nowhere)
+        for resource in resources
+        for namespace in (namespaces if resource.namespaced else [None])
+    ]
+    # Every list runs to its end (return_exceptions): none is left running when one fails.
+    lists = await asyncio.gather(
+        *(_list_one(watch, connection) for watch in watches), return_exceptions=True
+    )
+    items: list[Raw] = []
+    for listed in lists:
+        if isinstance(listed, BaseException):
+            raise listed
+        items.extend(listed)
+    log.info("listed %d objects and events from %s", len(items), connection.description)
+    return SourceValue({"kind": "List", "apiVersion": "v1", "items": items}, snapshot=True)
+
+
+async def _list_one(watch: ResourceWatch, connection: Connection) -> list[Raw]:
+    for _ in range(3):
+        try:
+            return await watch.list_all()
+        except Gone:  # a continue token expired between pages: list again from the start
+            continue
+        except (AccessDenied, ApiUnavailable, aiohttp.ClientError, OSError, TimeoutError) as error:
+            raise ListFailed(
+                f"cannot list {watch.label}: {_describe(error, connection)}"
+            ) from error
+    raise ListFailed(f"cannot list {watch.label}: the list kept expiring (410 Gone)")
+
+
+async def _nowhere(value: SourceValue) -> None:
+    """A one-shot list hands its items back; nothing is streamed."""
