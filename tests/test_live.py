@@ -433,7 +433,9 @@ def span_ids_in(path: Path) -> list[str]:
     if not path.exists():
         return []
     ids = []
-    for line in path.read_text().splitlines():
+    # Only whole lines: a running process may be half-way through writing the last one.
+    text = path.read_text()
+    for line in text[: text.rfind("\n") + 1].splitlines():
         for resource in json.loads(line)["resourceSpans"]:
             for scope in resource["scopeSpans"]:
                 ids.extend(span["spanId"] for span in scope["spans"])

@@ -23,23 +23,26 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
 from kspan_py.spans.attributes import (
+    CONTAINER_EXIT_CODE,
+    CONTAINER_MEMORY_LIMIT,
     CONTAINER_NAME,
+    CONTAINER_RESTART_COUNT,
     EVENT_COUNT,
     EVENT_MESSAGE,
     EVENT_REASON,
     EVENT_TYPE,
     EVENT_UID,
+    LIFECYCLE,
+    NODE_NAME,
+    PROBLEM,
 )
 from kspan_py.views.traces import ObjectKey, object_of, start_of
 
-# The span contract's problem and lifecycle attributes (README, "The span contract").
-PROBLEM = "kspan.problem"
-PROBLEM_DETAIL = "kspan.problem."
+# The span contract's problem and lifecycle names (README, "The span contract").
+PROBLEM_DETAIL = PROBLEM + "."
 CONTAINER_RUN = "Container.Run"
-RESTART_COUNT = "k8s.container.restart_count"
-CONTAINER_EXIT_CODE = "kspan.container.exit_code"
-MEMORY_LIMIT = "kspan.container.memory_limit"
-NODE_NAME = "k8s.node.name"
+RESTART_COUNT = CONTAINER_RESTART_COUNT
+MEMORY_LIMIT = CONTAINER_MEMORY_LIMIT
 
 _ERROR_WORD = re.compile(r"^Error: (\w+)$")
 _MESSAGE_CHARS = 64
@@ -115,7 +118,7 @@ def classifies(spans: Iterable[ReadableSpan]) -> bool:
     )
 
 
-_CONTRACT_PREFIXES = (PROBLEM, "kspan.lifecycle")
+_CONTRACT_PREFIXES = (PROBLEM, LIFECYCLE)
 
 
 def problem_of(span: ReadableSpan, *, classified: bool = False) -> Problem | None:

@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 from opentelemetry.sdk.trace import ReadableSpan
 
+from kspan_py.spans.attributes import LINK_REASON
 from kspan_py.views.problems import classifies, problem_of, verdict
 from kspan_py.views.traces import (
     Trace,
@@ -47,7 +48,6 @@ COMPONENT_COLOURS = (
     "#bcbd22",
     "#3949ab",
 )
-_LINK_REASON = "kspan.link.reason"
 
 _PAGE = """<!DOCTYPE html>
 <html lang="en">
@@ -145,7 +145,7 @@ def _span(span: ReadableSpan, depth: int, origin: int, end: int, *, classified: 
             {
                 "trace": f"{link.context.trace_id:032x}",
                 "span": f"{link.context.span_id:016x}",
-                "reason": str((link.attributes or {}).get(_LINK_REASON) or "link"),
+                "reason": str((link.attributes or {}).get(LINK_REASON) or "link"),
             }
             for link in span.links
         ],

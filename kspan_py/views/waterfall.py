@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from opentelemetry.sdk.trace import ReadableSpan
 from rich.text import Text
 
-from kspan_py.spans.attributes import EVENT_COUNT
+from kspan_py.spans.attributes import EVENT_COUNT, LINK_REASON, REPEAT_FIRST_COUNT
 from kspan_py.views.focus import ObjectIndex, Selection
 from kspan_py.views.problems import (
     Verdict,
@@ -37,8 +37,6 @@ from kspan_py.views.traces import (
 )
 
 BAR_WIDTH = 24
-LINK_REASON = "kspan.link.reason"
-REPEAT_FIRST_COUNT = "kspan.repeat.first_count"
 _PALETTE = (
     "cyan",
     "magenta",
