@@ -214,10 +214,16 @@ class _Measuring:
         self.latencies_s: list[float] = []
 
     def export(self, spans: Sequence[Any]) -> Any:
+        from kspan_py.spans.building import KubeSpan
+
         now = time.time_ns()
         for span in spans:
             if (span.attributes or {}).get("k8s.event.uid"):
-                self.latencies_s.append((now - span.start_time) / 1e9)
+                # The occurrence's own time: a Pod.Pulled span starts the pull time before it,
+                # and a span of repeats is measured from its last occurrence.
+                latest = span.draft.latest if isinstance(span, KubeSpan) else None
+                happened = latest.time_ns if latest is not None else span.start_time
+                self.latencies_s.append((now - happened) / 1e9)
         return self.sink.export(spans)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
