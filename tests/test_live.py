@@ -554,6 +554,33 @@ async def test_record_writes_a_capture_that_replays_and_stops_cleanly_on_sigterm
     assert {s.name for s in spans} <= {s.name for s in replay_file(ROLLOUT)}
 
 
+async def test_an_event_stream_ahead_of_the_objects_waits_for_the_wall_clock(
+    server: FakeApiServer, kubeconfig: Path
+) -> None:
+    """The Events watch delivers a minute of history before the Deployment, ReplicaSet and
+    Pod watches deliver theirs: the events' own times must not close the window on objects
+    that are still on their way, or the Deployment's change root is never made."""
+    values = values_of(CRASHLOOP)
+    events = [v for v in values if v["object"].get("kind") == "Event"]
+    objects = [v for v in values if v["object"].get("kind") != "Event"]
+    expected = replay_file(CRASHLOOP)
+    # The wall clock: when the first of them happened.
+    clock = Clock(min(s.start_time or 0 for s in expected))
+    async with live_run(server, kubeconfig, clock=clock) as live:
+        await live.caught_up(server)
+        push_all(server, events)
+        await live.caught_up(server)
+        before = live.state.heartbeat_s
+        await eventually(lambda: live.state.heartbeat_s != before, "a tick after the events")
+        assert live.state.graph is not None and live.state.graph.pending == len(events)
+        push_all(server, objects)
+        await live.caught_up(server)
+        clock.now_ns = live.state.graph.watermark_ns + 60 * 10**9
+        spans = await live.finish()
+    assert "Deployment.Create" in {s.name for s in spans}
+    assert render_golden(spans) == render_golden(expected)
+
+
 async def test_the_wall_clock_exports_while_running_and_the_console_prints_as_it_goes(
     server: FakeApiServer, kubeconfig: Path
 ) -> None:

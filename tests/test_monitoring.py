@@ -63,6 +63,10 @@ async def test_metrics_and_probes_follow_the_run(
         status, reason = await get(session, f"{base}/readyz")
         assert (status, reason) == (503, "the start-up lists are not done\n")
 
+        source = state.source
+        assert source is not None
+        pods = [w for w in source.watches if w.label == "pods"]
+        await eventually(lambda: pods[0].stats.errors > 0, "the refused list of pods")
         server.allow_all()
         await live.caught_up(server)
         assert (await get(session, f"{base}/readyz"))[0] == 200

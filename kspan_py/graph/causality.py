@@ -261,10 +261,18 @@ class CausalGraph:
 
     def advance(self, watermark_ns: int | None = None) -> list[ReadableSpan]:
         """Move event time forward (to at least the latest occurrence seen) and return the
-        spans that became final."""
-        if watermark_ns is not None and watermark_ns > self.watermark_ns:
-            self.watermark_ns = watermark_ns
-        horizon = self.watermark_ns - self._settings.window_ns
+        spans that became final.
+
+        A live run passes its wall clock, and an occurrence is then linked once its window
+        has passed on that clock. The latest event time only says what the Events watch has
+        delivered, not that the other watches (the objects an occurrence is linked through)
+        are there too; and a component whose clock runs ahead must not close everyone's
+        window early. A replay has only event time."""
+        if watermark_ns is None:
+            horizon = self.watermark_ns - self._settings.window_ns
+        else:
+            horizon = watermark_ns - self._settings.window_ns
+            self.watermark_ns = max(self.watermark_ns, watermark_ns)
         while self._pending and self._pending[0][0] <= horizon:
             _, _, uid, count = heapq.heappop(self._pending)
             key = OccurrenceKey(uid, count)
