@@ -148,7 +148,7 @@ def test_the_run_goes_on_and_the_summary_counts_the_skip(
     err = capsys.readouterr().err
     assert "read 108 values: 33 event occurrences, 74 objects, 1 skipped" in err
     assert "(malformed value: 1)" in err or "(malformed JSON: 1)" in err
-    assert "37 spans in 2 traces" in err
+    assert "41 spans in 2 traces" in err
 
 
 def test_strict_makes_a_malformed_value_fatal(
@@ -218,7 +218,7 @@ def test_input_later_than_the_window_is_linked_and_reported(
         main(["replay", str(capture), "--exporter", "otlp-json", "--otlp-json-file", str(out)]) == 0
     )
     err = capsys.readouterr().err
-    assert "18 spans in" in err
+    assert "19 spans in" in err
     assert "1 arrived more than the window late" in err
     assert json.loads(out.read_text().splitlines()[0])["resourceSpans"]
 

@@ -63,6 +63,9 @@ async def test_a_dump_links_like_a_recording_whatever_its_order(tmp_path: Path) 
         if pod is None:
             continue
         cause = by_id[parent_id(span) or 0]
+        if cause.name == "Pod.Lifetime":  # the Pod's life, under the act that created it
+            assert attr(cause, "k8s.pod.name") == pod
+            cause = by_id[parent_id(cause) or 0]
         wanted = "Deleted pod: " if span.name == "Pod.Killing" else "Created pod: "
         assert attr(cause, "k8s.event.message") == wanted + str(pod)
     update = [s for s in events_first if s.name == "Deployment.Update"]

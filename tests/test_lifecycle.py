@@ -187,10 +187,16 @@ def test_a_crash_loop_reads_as_a_sequence_of_runs_with_their_exit_codes() -> Non
     # Each run after the first points at the run it followed.
     for before, after in itertools.pairwise(runs):
         assert link_reasons(after)["previous-run"] == span_id(before)
-    # The runs belong to the Pod's trace, under the act that created the Pod.
+    # The runs belong to the Pod's trace, in the Pod's life under the act that created it.
     created = next(s for s in spans if s.name == "ReplicaSet.SuccessfulCreate")
+    (life,) = (s for s in spans if s.name == "Pod.Lifetime")
+    assert parent_id(life) == span_id(created)
     assert {trace_id(run) for run in runs} == {trace_id(created)}
-    assert {parent_id(run) for run in runs} == {span_id(created)}
+    assert {parent_id(run) for run in runs} == {span_id(life)}
+    # It lasts from the act to the last thing that happened to the Pod (its last BackOff).
+    under = [s for s in spans if parent_id(s) == span_id(life)]
+    assert life.start_time == created.start_time
+    assert life.end_time == max(s.end_time or 0 for s in under) > max(r.end_time or 0 for r in runs)
 
 
 def test_repeats_of_an_event_are_one_span_holding_each_occurrence() -> None:
@@ -304,7 +310,9 @@ def test_a_pods_start_up_phases_have_their_real_durations() -> None:
     assert ((scheduling.end_time or 0) - (scheduling.start_time or 0)) / 1e9 == 3
     assert ((starting.end_time or 0) - (starting.start_time or 0)) / 1e9 == 5
     assert attr(scheduling, "k8s.node.name") == "node-a"
-    assert parent_id(scheduling) == parent_id(starting) == span_id(created)
+    (life,) = named(spans, "Pod.Lifetime")
+    assert parent_id(scheduling) == parent_id(starting) == span_id(life)
+    assert parent_id(life) == span_id(created)
 
 
 def test_deleting_a_pod_ends_its_running_container() -> None:

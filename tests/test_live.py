@@ -581,6 +581,29 @@ async def test_an_event_stream_ahead_of_the_objects_waits_for_the_wall_clock(
     assert render_golden(spans) == render_golden(expected)
 
 
+async def test_a_pods_life_leaves_with_its_change_while_the_run_goes_on(
+    server: FakeApiServer, kubeconfig: Path
+) -> None:
+    expected = [s for s in replay_file(ROLLOUT) if s.name == "Pod.Lifetime"]
+    async with live_run(server, kubeconfig) as live:
+        await live.caught_up(server)
+        push_all(server, values_of(ROLLOUT))
+        await live.caught_up(server)
+        graph = live.state.graph
+        assert graph is not None
+
+        def lives() -> list[ReadableSpan]:
+            return [s for s in live.sink.get_finished_spans() if s.name == "Pod.Lifetime"]
+
+        assert lives() == []  # held while their change may go on
+        live.clock.now_ns = graph.watermark_ns + 31 * 10**9  # the change gap has passed
+        await eventually(lambda: len(lives()) == len(expected), "the Pods' lives")
+        assert not live.task.done()
+        assert fingerprint(lives()) == fingerprint(expected)  # as long as in the replay
+        spans = await live.finish()
+    assert_exactly_once(spans)
+
+
 async def test_the_wall_clock_exports_while_running_and_the_console_prints_as_it_goes(
     server: FakeApiServer, kubeconfig: Path
 ) -> None:

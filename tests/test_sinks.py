@@ -32,7 +32,7 @@ from tests.tracing import CAPTURES
 __all__ = ["grpc_receiver", "http_receiver"]  # fixtures, used by name
 
 ROLLOUT = str(CAPTURES / "real-1.36" / "rollout.core.jsonl")
-ROLLOUT_SPANS, ROLLOUT_TRACES = 37, 2
+ROLLOUT_SPANS, ROLLOUT_TRACES = 41, 2
 CHANGE_ROOTS = (".Create", ".Update")
 """Span names of the changes (an act on an object) that root the traces; they are not events."""
 
@@ -405,4 +405,5 @@ def test_console_prints_one_indented_tree_per_trace(capsys: pytest.CaptureFixtur
     assert create[1] == (1, create[1][1])
     assert create[1][1].startswith("deployment-controller  Deployment.ScalingReplicaSet")
     assert update[0][1].startswith("kubectl-set  Deployment.Update")
-    assert max(depth for depth, _ in create) == 3  # Deployment > ReplicaSet > Pod
+    # Deployment > ReplicaSet > the Pod's life > what happened to the Pod
+    assert max(depth for depth, _ in create) == 4

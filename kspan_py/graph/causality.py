@@ -22,7 +22,13 @@ from cachetools import TTLCache
 from opentelemetry.sdk.trace import ReadableSpan
 
 from kspan_py.config import GraphSettings
-from kspan_py.graph.lifecycle import NODE_ANCHOR, LifecycleDeriver, stated_pull_ns
+from kspan_py.graph.lifecycle import (
+    KUBELET,
+    NODE_ANCHOR,
+    POD_LIFE,
+    LifecycleDeriver,
+    stated_pull_ns,
+)
 from kspan_py.graph.linking import (
     TIMESTAMP_SLACK_NS,
     CausedBy,
@@ -48,6 +54,7 @@ from kspan_py.model import (
     ObjectRef,
     Snapshot,
 )
+from kspan_py.spans.attributes import LIFECYCLE, NODE_NAME
 from kspan_py.spans.building import ChangeRoot, SpanBuilder, SpanDraft, SpanLink
 from kspan_py.spans.ids import (
     change_span_id,
@@ -159,12 +166,14 @@ class CausalGraph:
         self._drafts: dict[int, SpanDraft] = {}
         self._exports: list[tuple[int, int, int]] = []  # (export at, link order, span id)
         self._linked = 0
-        self._roots: dict[int, int] = {}  # trace id -> root span id, for changes with a root
-        # No root can be due before this (event time): _finished looks at the roots (all the
-        # changes in progress, thousands in a rollout) only then, not on every batch. A new
-        # root brings it forward; so does a change ending (its root is then idle).
-        self._roots_due = 0
-        self._exported_roots: TTLCache[int, None] = TTLCache(
+        # Spans held until their change goes quiet (span id -> trace id): changes' roots, and
+        # the spans of Pods' lives in a change (thousands in a rollout). Each is looked at when
+        # it can first be due (a heap of (event time, span id)): a later occurrence in its
+        # change only moves that on, so it is then queued again for the new time.
+        self._held: dict[int, int] = {}
+        self._held_due: list[tuple[int, int]] = []
+        self._held_by_trace: dict[int, set[int]] = {}
+        self._exported_held: TTLCache[int, None] = TTLCache(
             maxsize=100_000, ttl=ttl_s, timer=self._clock
         )
         self._next_change_sweep = 0
@@ -401,7 +410,10 @@ class CausalGraph:
             cause = self._placement_of(verdict)
             if cause is not None:
                 self._touch(cause.trace_id, event.time_ns)
-                return Placement(cause.trace_id, span_id), cause.span_id, verdict.relation.value
+                parent = cause.span_id
+                if verdict.relation is Relation.CREATE and event.regarding.kind == "Pod":
+                    parent = self._pod_life(event, cause, verdict.act)
+                return Placement(cause.trace_id, span_id), parent, verdict.relation.value
             verdict = decide(event, _View(self, actors=False), self._limits)
         if isinstance(verdict, JoinsChange):
             change = verdict.change
@@ -417,7 +429,7 @@ class CausalGraph:
         previous = self._changes.get(top.key)
         if previous is not None:
             self._change_by_trace.pop(previous.trace_id, None)
-            self._roots_due = 0
+            self._held_now(previous.trace_id)  # that change is over
         if generation is not None:
             trace_id = change_trace_id(top.key, generation.generation)
             root_id = change_span_id(top.key, generation.generation)
@@ -458,12 +470,51 @@ class CausalGraph:
                 time_ns,
             )
 
+    def _pod_life(self, subject: Subject, created_by: Placement, act: NamedAct | None) -> int:
+        """The span of a Pod's life in the trace of the act that created it; its id.
+
+        Everything the Pod went through because of that act (its phases, its runs, its Events)
+        hangs under it, so a trace reads act -> Pod -> what happened to the Pod. It lasts from
+        the act until the last of them, and is held like a change's root: exported when the
+        change goes quiet."""
+        pod = subject.regarding
+        life_uid = f"{pod.uid or pod.key}/Life/{created_by.trace_id:032x}"
+        life_id = lifecycle_span_id(life_uid)
+        life = self._drafts.get(life_id)
+        if life is not None:
+            life.start_ns = min(life.start_ns, subject.start_ns)
+            return life_id
+        if life_id in self._exported_held:
+            return life_id  # exported already (the change went quiet once): still the parent
+        stored = self.store.get(pod)
+        node = stored.node if stored is not None else ""
+        start_ns = min(act.time_ns if act is not None else subject.start_ns, subject.start_ns)
+        fact = LifecycleFact(
+            life_uid,
+            pod,
+            "",
+            POD_LIFE,
+            f"Pod.{POD_LIFE}",
+            start_ns,
+            start_ns,
+            KUBELET,
+            node,
+            ((LIFECYCLE, POD_LIFE), (NODE_NAME, node)) if node else ((LIFECYCLE, POD_LIFE),),
+            None,
+        )
+        life = SpanDraft(
+            created_by.trace_id, life_id, created_by.span_id, start_ns, start_ns, fact, "pod"
+        )
+        self._drafts[life_id] = life
+        self._hold(life)
+        return life_id
+
     # -- drafting and export ---------------------------------------------------------------
 
     def _open_root(
         self, top: ObjectRef, generation: GenerationChange, trace_id: int, root_id: int
     ) -> None:
-        if root_id in self._drafts or root_id in self._exported_roots:
+        if root_id in self._drafts or root_id in self._exported_held:
             return
         self._drafts[root_id] = SpanDraft(
             trace_id=trace_id,
@@ -474,8 +525,27 @@ class CausalGraph:
             subject=ChangeRoot(top, generation),
             link_rule="",
         )
-        self._roots[trace_id] = root_id
-        self._roots_due = 0
+        self._hold(self._drafts[root_id])
+
+    def _hold(self, draft: SpanDraft) -> None:
+        """Keep draft until its change goes quiet (or for the root hold at most)."""
+        self._held[draft.span_id] = draft.trace_id
+        self._held_by_trace.setdefault(draft.trace_id, set()).add(draft.span_id)
+        heapq.heappush(self._held_due, (self._held_until(draft), draft.span_id))
+
+    def _held_until(self, draft: SpanDraft) -> int:
+        """When draft's change will have been quiet for the gap, or draft held long enough."""
+        top_key = self._change_by_trace.get(draft.trace_id)
+        change = self._changes.get(top_key) if top_key is not None else None
+        if change is None:
+            return 0  # no change in progress: due at once
+        gap, hold = self._settings.change_gap_ns, self._settings.root_hold_ns
+        return min(draft.start_ns + hold, change.last_ns + gap + 1)
+
+    def _held_now(self, trace_id: int) -> None:
+        """The change of trace_id is over: what it holds is due at once."""
+        for span_id in sorted(self._held_by_trace.get(trace_id, ())):
+            heapq.heappush(self._held_due, (0, span_id))
 
     def _draft(
         self, subject: Subject, placement: Placement, parent_id: int | None, rule: str
@@ -577,7 +647,7 @@ class CausalGraph:
         if generation is None:
             return None
         root_id = change_span_id(top.key, generation.generation)
-        if root_id not in self._drafts and root_id not in self._exported_roots:
+        if root_id not in self._drafts and root_id not in self._exported_held:
             return None
         root_trace = change_trace_id(top.key, generation.generation)
         return (root_trace, root_id) if root_trace != trace_id else None
@@ -616,35 +686,34 @@ class CausalGraph:
             draft = self._drafts.pop(span_id, None)
             if draft is not None:
                 done.append(self._builder.build(draft))
-        if now_ns >= self._roots_due:
-            done.extend(self._finished_roots(now_ns))
+        if self._held_due and self._held_due[0][0] <= now_ns:
+            done.extend(self._finished_held(now_ns))
         self.stats.spans += len(done)
         return done
 
-    def _finished_roots(self, now_ns: int) -> list[ReadableSpan]:
-        """Roots whose change went quiet or that were held long enough; sets _roots_due."""
+    def _finished_held(self, now_ns: int) -> list[ReadableSpan]:
+        """Held spans whose change went quiet, or that were held long enough."""
         done: list[ReadableSpan] = []
-        gap, hold = self._settings.change_gap_ns, self._settings.root_hold_ns
-        due = _FOREVER
-        for trace_id, root_id in list(self._roots.items()):
-            root = self._drafts.get(root_id)
-            if root is None:
-                del self._roots[trace_id]
+        queue = self._held_due
+        while queue and queue[0][0] <= now_ns:
+            _, span_id = heapq.heappop(queue)
+            trace_id = self._held.get(span_id)
+            if trace_id is None:
+                continue  # exported already (queued twice)
+            draft = self._drafts.get(span_id)
+            due = self._held_until(draft) if draft is not None else 0
+            if due > now_ns:
+                heapq.heappush(queue, (due, span_id))  # its change went on meanwhile
                 continue
-            top_key = self._change_by_trace.get(trace_id)
-            change = self._changes.get(top_key) if top_key is not None else None
-            idle = change is None or now_ns - change.last_ns > gap
-            if idle or now_ns - root.start_ns >= hold:
-                del self._drafts[root_id]
-                del self._roots[trace_id]
-                self._exported_roots[root_id] = None
-                done.append(self._builder.build(root))
-            else:
-                # Due once held long enough, or once quiet for longer than the gap (a later
-                # occurrence only moves that on).
-                assert change is not None
-                due = min(due, root.start_ns + hold, change.last_ns + gap + 1)
-        self._roots_due = due
+            del self._held[span_id]
+            siblings = self._held_by_trace[trace_id]
+            siblings.discard(span_id)
+            if not siblings:
+                del self._held_by_trace[trace_id]
+            if draft is not None:
+                del self._drafts[span_id]
+                self._exported_held[span_id] = None
+                done.append(self._builder.build(draft))
         return done
 
     def _forget(self, now_ns: int) -> None:
@@ -677,7 +746,7 @@ class CausalGraph:
             for top_key in [k for k, c in self._changes.items() if c.last_ns < stale]:
                 change = self._changes.pop(top_key)
                 self._change_by_trace.pop(change.trace_id, None)
-                self._roots_due = 0
+                self._held_now(change.trace_id)
 
 
 class _View:

@@ -49,6 +49,10 @@ SCHEDULER = "default-scheduler"
 KUBELET = "kubelet"
 NODE_CONTROLLER = "node-controller"
 
+POD_LIFE = "Lifetime"
+"""``Pod.Lifetime``: a Pod's life in the trace of the act that created it (made by the graph,
+which knows the act; every other span of the Pod in that trace hangs under it)."""
+
 NODE_ANCHOR = "node:"
 """Anchor key prefix: a node's latest problem Event (NodeNotReady, Rebooted...)."""
 
