@@ -17,6 +17,7 @@ from kspan_py.graph.linking import (
 )
 from kspan_py.graph.rules import Relation
 from kspan_py.model import GenerationChange, KubeEvent, ObjectRef, Uid
+from tests.tracing import kube_event
 
 S = 1_000_000_000
 LIMITS = Limits(change_gap_ns=30 * S, max_change_ns=600 * S, link_horizon_ns=3600 * S)
@@ -47,25 +48,7 @@ class View:
 
 
 def event(ref: ObjectRef, reason: str, at_s: float, *, rv: int = 100, uid: str = "ev") -> KubeEvent:
-    return KubeEvent(
-        uid=Uid(uid),
-        name=f"{ref.name}.1",
-        namespace="ns",
-        regarding=ref,
-        field_path="",
-        related=None,
-        reason=reason,
-        message="",
-        type="Normal",
-        action="",
-        count=1,
-        time_ns=int(at_s * S),
-        first_ns=int(at_s * S),
-        component="kubelet",
-        instance="",
-        api_version="v1",
-        resource_version=rv,
-    )
+    return kube_event(regarding=ref, reason=reason, at_s=at_s, rv=rv, uid=uid)
 
 
 def act(uid: str, at_s: float, relation: Relation, rv: int = 10) -> NamedAct:

@@ -37,6 +37,7 @@ from kspan_py.spans.problems import (
     event_problem,
     termination_problem,
 )
+from tests.tracing import kube_event
 
 CAPTURES = Path(__file__).resolve().parent.parent / "examples" / "captures" / "real-1.36"
 CONTAINER = "k8s.container.name"
@@ -54,25 +55,16 @@ def _event(
     field_path: str = "",
     related: ObjectRef | None = None,
 ) -> KubeEvent:
-    namespace = "" if kind == "Node" else "ns"
-    return KubeEvent(
-        uid=Uid("e1"),
-        name=f"{name}.1",
-        namespace=namespace,
-        regarding=ObjectRef(kind, namespace, name, Uid("o1")),
-        field_path=field_path,
-        related=related,
+    return kube_event(
         reason=reason,
         message=message,
-        type=type_,
-        action="",
-        count=1,
-        time_ns=0,
-        first_ns=0,
-        component="kubelet",
+        type_=type_,
+        kind=kind,
+        name=name,
+        namespace="" if kind == "Node" else "ns",
+        field_path=field_path,
+        related=related,
         instance="node-1",
-        api_version="v1",
-        resource_version=1,
     )
 
 

@@ -5,28 +5,13 @@ from __future__ import annotations
 import pytest
 
 from kspan_py.graph.rules import Relation, named_child
-from kspan_py.model import KubeEvent, ObjectRef, Uid
+from kspan_py.model import KubeEvent
+from tests.tracing import kube_event
 
 
 def _event(kind: str, reason: str, message: str) -> KubeEvent:
-    return KubeEvent(
-        uid=Uid("e1"),
-        name="x.1",
-        namespace="ns",
-        regarding=ObjectRef(kind, "ns", "owner", Uid("o1")),
-        field_path="",
-        related=None,
-        reason=reason,
-        message=message,
-        type="Normal",
-        action="",
-        count=1,
-        time_ns=0,
-        first_ns=0,
-        component="",
-        instance="",
-        api_version="v1",
-        resource_version=1,
+    return kube_event(
+        kind=kind, name="owner", event_name="x.1", reason=reason, message=message, component=""
     )
 
 

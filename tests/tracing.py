@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from kspan_py.config import GraphSettings
 from kspan_py.graph.causality import replay_changes
-from kspan_py.model import EventChange, ObjectChange, Snapshot
+from kspan_py.model import EventChange, KubeEvent, ObjectChange, ObjectRef, Snapshot, Uid
 from kspan_py.sources.capture import decode_values, read_capture
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +25,57 @@ Changes = list[ObjectChange | EventChange | Snapshot]
 def changes_of(lines: Iterable[str], label: str = "test") -> Changes:
     items = decode_values("\n".join(lines), label)
     return [i for i in items if isinstance(i, ObjectChange | EventChange | Snapshot)]
+
+
+def kube_event(
+    *,
+    reason: str = "Started",
+    message: str = "",
+    kind: str = "Pod",
+    name: str = "web-1",
+    namespace: str = "ns",
+    regarding: ObjectRef | None = None,
+    event_name: str | None = None,
+    uid: str = "e1",
+    type_: str = "Normal",
+    field_path: str = "",
+    related: ObjectRef | None = None,
+    action: str = "",
+    count: int = 1,
+    at_s: float = 0,
+    component: str = "kubelet",
+    instance: str = "",
+    api_version: str = "v1",
+    rv: int = 1,
+) -> KubeEvent:
+    """One Event occurrence built by hand: the one place a test constructs a KubeEvent.
+
+    It regards ``regarding``, else the object kind/namespace/name (uid "o1"); the Event is in
+    ``namespace`` and named ``event_name``, else after what it regards (``<name>.1``). It
+    happened, first and this time, ``at_s`` seconds after the epoch; ``rv`` is its
+    resourceVersion."""
+    if regarding is None:
+        regarding = ObjectRef(kind, namespace, name, Uid("o1"))
+    at_ns = int(at_s * 1_000_000_000)
+    return KubeEvent(
+        uid=Uid(uid),
+        name=event_name if event_name is not None else f"{regarding.name}.1",
+        namespace=namespace,
+        regarding=regarding,
+        field_path=field_path,
+        related=related,
+        reason=reason,
+        message=message,
+        type=type_,
+        action=action,
+        count=count,
+        time_ns=at_ns,
+        first_ns=at_ns,
+        component=component,
+        instance=instance,
+        api_version=api_version,
+        resource_version=rv,
+    )
 
 
 def replay_file(path: Path, settings: GraphSettings | None = None) -> list[ReadableSpan]:
@@ -99,7 +150,7 @@ def render_golden(spans: Sequence[ReadableSpan]) -> str:
 
 def event_time_of(line: str, last: float) -> float:
     """Seconds of a capture line's occurrence (events) or the last seen time (objects)."""
-    from kspan_py.model import KubeEvent, normalise
+    from kspan_py.model import normalise
 
     value = json.loads(line)
     body = value.get("object", value)
