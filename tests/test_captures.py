@@ -270,3 +270,17 @@ def test_a_restarted_replay_gives_the_same_span_ids() -> None:
         key = first_held(span)
         if key[0] is not None:
             assert by_occurrence[key] == span_id(span)
+
+
+@pytest.mark.parametrize("capture", ALL_CAPTURES, ids=_id)
+def test_a_pod_has_one_life_in_a_trace_and_it_covers_what_hangs_under_it(capture: Path) -> None:
+    spans = replay_file(capture)
+    lives = [s for s in spans if s.name == "Pod.Lifetime"]
+    pods = [(trace_id(s), attr(s, "k8s.pod.name")) for s in lives]
+    assert len(pods) == len(set(pods)), "a Pod with two lives in one trace"
+    for life in lives:
+        under = [s for s in spans if parent_id(s) == span_id(life)]
+        assert under, "a life with nothing in it"
+        assert {attr(s, "k8s.pod.name") for s in under} == {attr(life, "k8s.pod.name")}
+        assert (life.start_time or 0) <= min(s.start_time or 0 for s in under)
+        assert (life.end_time or 0) >= max(s.end_time or 0 for s in under)

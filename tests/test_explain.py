@@ -110,6 +110,34 @@ def test_one_pod_of_a_rollout_shows_its_own_story_not_its_siblings(
     }
 
 
+def test_a_node_shows_its_outage_and_then_the_evictions_it_caused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    capture = CAPTURES / "node-notready-eviction.jsonl"
+    # Its Events live in namespace "default", the Node in none: no -n needed.
+    code, out, err = explain_text("node/hollow-node-2", "--from", str(capture), capsys=capsys)
+    assert code == 0, err
+    assert out.startswith("node/hollow-node-2\n")
+    gathered = explaining.gather_files([str(capture)])
+    explanation = explaining.explain(gathered, ExplainSettings(target="node/hollow-node-2"))
+    own = [f for f in explanation.selection.traces if not f.effect]
+    caused = [f for f in explanation.selection.traces if f.effect]
+    assert {s.name for f in own for s in f.shown.spans} >= {"Node.NodeNotReady", "Node.Rebooted"}
+    # The Pod evicted from the node, in its rollout's trace: the spans that link to the outage,
+    # under the Pod's life and the act that created it; its replacement is not shown.
+    (eviction,) = caused
+    shown = [s.name for s in eviction.shown.spans]
+    assert shown[-4:] == [
+        "ReplicaSet.SuccessfulCreate",
+        "Pod.Lifetime",
+        "Pod.NodeNotReady",
+        "Pod.TaintManagerEviction",
+    ]
+    assert eviction.hidden > 0
+    assert "caused: its spans link to node/hollow-node-2's above" in out
+    assert "Evicted" in verdict_of(out)[-1]
+
+
 def test_a_deployment_shows_every_trace_of_its_rollout(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = explain_text("deployment.apps/web", "--from", str(ROLLING), capsys=capsys)
     assert code == 0

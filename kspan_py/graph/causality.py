@@ -478,15 +478,15 @@ class CausalGraph:
         the act until the last of them, and is held like a change's root: exported when the
         change goes quiet."""
         pod = subject.regarding
-        life_uid = f"{pod.uid or pod.key}/Life/{created_by.trace_id:032x}"
+        stored = self.store.get(pod)
+        # Some controllers' Events name the Pod without its uid (the taint eviction's).
+        pod_uid = pod.uid or (stored.uid if stored is not None else None) or pod.key
+        life_uid = f"{pod_uid}/Life/{created_by.trace_id:032x}"
         life_id = lifecycle_span_id(life_uid)
-        life = self._drafts.get(life_id)
-        if life is not None:
-            life.start_ns = min(life.start_ns, subject.start_ns)
-            return life_id
+        if life_id in self._drafts:
+            return life_id  # (_draft moves its start back to a child's that starts earlier)
         if life_id in self._exported_held:
             return life_id  # exported already (the change went quiet once): still the parent
-        stored = self.store.get(pod)
         node = stored.node if stored is not None else ""
         start_ns = min(act.time_ns if act is not None else subject.start_ns, subject.start_ns)
         fact = LifecycleFact(
@@ -570,6 +570,9 @@ class CausalGraph:
         if links:
             draft.links = links
         self._drafts[draft.span_id] = draft
+        life = self._drafts.get(parent_id) if parent_id is not None else None
+        if life is not None and life.link_rule == "pod" and start_ns < life.start_ns:
+            life.start_ns = start_ns  # a Pod's life starts with the first thing it went through
         if rule == "repeat":
             draft.repeats = []
             draft.end_ns = subject.time_ns

@@ -74,6 +74,31 @@ def _time(value: Any, what: str) -> int | None:
         raise _FieldError(f"{what}: {error}") from None
 
 
+CLUSTER_SCOPED_KINDS = frozenset(
+    {
+        "Node",
+        "Namespace",
+        "PersistentVolume",
+        "StorageClass",
+        "VolumeAttachment",
+        "CSINode",
+        "CSIDriver",
+        "PriorityClass",
+        "RuntimeClass",
+        "IngressClass",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CustomResourceDefinition",
+        "APIService",
+        "CertificateSigningRequest",
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+    }
+)
+"""Built-in kinds without a namespace. An Event about one lives in some namespace ("default"
+for a Node's), which is not the object's: a reference to one of these has no namespace."""
+
+
 def _ref(raw: Any, default_namespace: str, what: str) -> ObjectRef:
     if not isinstance(raw, dict):
         raise _FieldError(f"{what} missing")
@@ -81,6 +106,8 @@ def _ref(raw: Any, default_namespace: str, what: str) -> ObjectRef:
     if not kind or not name or not isinstance(kind, str) or not isinstance(name, str):
         raise _FieldError(f"{what} without kind or name")
     namespace, uid, api_version = raw.get("namespace"), raw.get("uid"), raw.get("apiVersion")
+    if kind in CLUSTER_SCOPED_KINDS:
+        namespace, default_namespace = "", ""
     return ObjectRef(
         _intern(kind),
         _intern(namespace) if namespace and isinstance(namespace, str) else default_namespace,

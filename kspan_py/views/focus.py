@@ -1,5 +1,5 @@
 """What ``kspan-py explain KIND/NAME`` is about: the object, its owners, its children, and the
-traces and spans that concern them.
+traces and spans that concern them, and the traces those caused.
 
 The object is found among the objects of the capture or the cluster (their ownerReferences
 give its owners and children) or, for an object only Events mention (a Service, an HPA),
@@ -8,14 +8,16 @@ children (a Deployment's ReplicaSets and Pods); only when none is, the traces ab
 are shown instead, and the output says so. Within a selected trace, the spans shown are those
 about the object, its owners or its children, with their ancestors in the tree: the causal
 chain from the change that started it. Siblings (the other Pods of a rollout) are left out and
-counted, so explaining one Pod of fifty prints one Pod's story.
+counted, so explaining one Pod of fifty prints one Pod's story. After them come the traces
+whose spans link to the object's own (the evictions a Node's NotReady caused, the Pod a
+preemptor pushed out): those spans are shown, with their ancestors.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 
 from opentelemetry.sdk.trace import ReadableSpan
 
@@ -192,6 +194,10 @@ class FocusedTrace:
     """The spans about the focus and their ancestors in the tree, in the trace's order."""
     hidden: int
     """Spans of the trace about other objects, left out of ``shown``."""
+    effect: bool = False
+    """Selected because some of its spans link to the object's spans (an eviction to the
+    node's NotReady, a preempted Pod to its preemptor): what the object's problems caused.
+    ``shown`` is those spans and their ancestors."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,14 +214,29 @@ def select(traces: Sequence[Trace], focus: Focus) -> Selection:
     through_owners = not chosen
     if through_owners:
         chosen = [t for t in traces if any(object_of(s) in members for s in t.spans)]
-    return Selection(focus, tuple(_focused(t, members) for t in chosen), through_owners)
+    focused = [_focused(t, lambda span: object_of(span) in members) for t in chosen]
+    # Then the traces elsewhere that link to the object's own spans: what it caused.
+    causes = {span_id_of(s) for t in chosen for s in t.spans if object_of(s) in own}
+    picked = {t.trace_id for t in chosen}
+    for trace in traces:
+        if trace.trace_id in picked:
+            continue
+        if any(_links_into(span, causes) for span in trace.spans):
+            focused.append(
+                replace(_focused(trace, lambda span: _links_into(span, causes)), effect=True)
+            )
+    return Selection(focus, tuple(focused), through_owners)
 
 
-def _focused(trace: Trace, members: frozenset[ObjectKey]) -> FocusedTrace:
+def _links_into(span: ReadableSpan, span_ids: set[int]) -> bool:
+    return any(link.context.span_id in span_ids for link in span.links)
+
+
+def _focused(trace: Trace, wanted: Callable[[ReadableSpan], bool]) -> FocusedTrace:
     by_id = {span_id_of(span): span for span in trace.spans}
     keep: set[int] = set()
     for span in trace.spans:
-        if object_of(span) not in members:
+        if not wanted(span):
             continue
         current: ReadableSpan | None = span
         while current is not None and span_id_of(current) not in keep:

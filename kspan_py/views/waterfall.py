@@ -246,6 +246,8 @@ def explanation_lines(
     for focused in selection.traces:
         lines.append(Text())
         lines.append(trace_header(focused.shown, hidden=focused.hidden))
+        if focused.effect:
+            lines.append(Text(f"caused: its spans link to {focus.target}'s above", style="dim"))
         found = verdict(focused.shown.spans, classified=classified)
         lines.append(verdict_line(found, glyphs))
         lines.extend(
