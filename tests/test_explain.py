@@ -386,3 +386,18 @@ def test_a_kubectl_dump_is_explained_like_the_recording(
     # A dump holds each Event once, at its last count: still 3 restarts and 5 back-offs.
     assert "container app" in verdict and "→ 3 restarts →" in verdict
     assert "(5 times)" in verdict
+
+
+def test_the_readme_sample_is_what_explain_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    """The README shows explain's output trimmed (`...`): every line it keeps is printed, in
+    that order."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = re.search(r"```\n\$ kspan-py (explain [^\n]+)\n(.*?)```", readme, re.S)
+    assert block is not None, "the README lost its explain sample"
+    args = block[1].split()[1:]
+    code, out, err = explain_text(*args, "--no-color", capsys=capsys)
+    assert code == 0, err
+    printed = iter(out.splitlines())
+    for line in block[2].splitlines():
+        if line.strip() != "...":
+            assert line in printed, f"not printed (or not in this order): {line}"
