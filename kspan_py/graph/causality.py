@@ -166,13 +166,12 @@ class CausalGraph:
         self._drafts: dict[int, SpanDraft] = {}
         self._exports: list[tuple[int, int, int]] = []  # (export at, link order, span id)
         self._linked = 0
-        # Spans held until their change goes quiet (span id -> trace id): changes' roots, and
-        # the spans of Pods' lives in a change (thousands in a rollout). Each is looked at when
-        # it can first be due (a heap of (event time, span id)): a later occurrence in its
-        # change only moves that on, so it is then queued again for the new time.
-        self._held: dict[int, int] = {}
+        # Drafts held until their change goes quiet (trace id -> their span ids): changes'
+        # roots, and the spans of Pods' lives in a change (thousands in a rollout). Each is
+        # looked at when it can first be due (a heap of (event time, span id)): a later
+        # occurrence in its change only moves that on, so it is then queued again.
+        self._held: dict[int, set[int]] = {}
         self._held_due: list[tuple[int, int]] = []
-        self._held_by_trace: dict[int, set[int]] = {}
         self._exported_held: TTLCache[int, None] = TTLCache(
             maxsize=100_000, ttl=ttl_s, timer=self._clock
         )
@@ -488,7 +487,7 @@ class CausalGraph:
         if life_id in self._exported_held:
             return life_id  # exported already (the change went quiet once): still the parent
         node = stored.node if stored is not None else ""
-        start_ns = min(act.time_ns if act is not None else subject.start_ns, subject.start_ns)
+        start_ns = act.time_ns if act is not None else subject.start_ns
         fact = LifecycleFact(
             life_uid,
             pod,
@@ -529,8 +528,7 @@ class CausalGraph:
 
     def _hold(self, draft: SpanDraft) -> None:
         """Keep draft until its change goes quiet (or for the root hold at most)."""
-        self._held[draft.span_id] = draft.trace_id
-        self._held_by_trace.setdefault(draft.trace_id, set()).add(draft.span_id)
+        self._held.setdefault(draft.trace_id, set()).add(draft.span_id)
         heapq.heappush(self._held_due, (self._held_until(draft), draft.span_id))
 
     def _held_until(self, draft: SpanDraft) -> int:
@@ -544,7 +542,7 @@ class CausalGraph:
 
     def _held_now(self, trace_id: int) -> None:
         """The change of trace_id is over: what it holds is due at once."""
-        for span_id in sorted(self._held_by_trace.get(trace_id, ())):
+        for span_id in sorted(self._held.get(trace_id, ())):
             heapq.heappush(self._held_due, (0, span_id))
 
     def _draft(
@@ -700,23 +698,20 @@ class CausalGraph:
         queue = self._held_due
         while queue and queue[0][0] <= now_ns:
             _, span_id = heapq.heappop(queue)
-            trace_id = self._held.get(span_id)
-            if trace_id is None:
-                continue  # exported already (queued twice)
             draft = self._drafts.get(span_id)
-            due = self._held_until(draft) if draft is not None else 0
+            held = self._held.get(draft.trace_id) if draft is not None else None
+            if draft is None or held is None or span_id not in held:
+                continue  # exported already (queued twice)
+            due = self._held_until(draft)
             if due > now_ns:
                 heapq.heappush(queue, (due, span_id))  # its change went on meanwhile
                 continue
-            del self._held[span_id]
-            siblings = self._held_by_trace[trace_id]
-            siblings.discard(span_id)
-            if not siblings:
-                del self._held_by_trace[trace_id]
-            if draft is not None:
-                del self._drafts[span_id]
-                self._exported_held[span_id] = None
-                done.append(self._builder.build(draft))
+            held.discard(span_id)
+            if not held:
+                del self._held[draft.trace_id]
+            del self._drafts[span_id]
+            self._exported_held[span_id] = None
+            done.append(self._builder.build(draft))
         return done
 
     def _forget(self, now_ns: int) -> None:
