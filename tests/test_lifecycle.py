@@ -16,6 +16,10 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
+from kspan_py.config import GraphSettings
+from kspan_py.graph.causality import CausalGraph
+from kspan_py.model import EventChange, ObjectChange
+from kspan_py.sources.capture import read_capture
 from kspan_py.spans.ids import format_span_id
 from tests.tracing import CAPTURES, attr, parent_id, replay_file, replay_lines, span_id, trace_id
 
@@ -546,3 +550,22 @@ def test_the_console_tree_marks_repeats_and_problems() -> None:
     text = render_trees(replay_file(CAPTURES / "real-1.36" / "crashloop.core.jsonl"))
     assert "Pod.BackOff x4 [CrashLoopBackOff]" in text
     assert "Container.Run [ContainerFailed]" in text
+
+
+def test_repeats_after_their_first_occurrence_left_still_stretch_the_pods_life() -> None:
+    """Live, the first BackOff leaves a window after it happened while its repeats go on;
+    the Pod's life, still held with its change, must still cover them."""
+    capture = CAPTURES / "real-1.36" / "crashloop.events.jsonl"
+    changes = [c for c in read_capture(str(capture)) if isinstance(c, ObjectChange | EventChange)]
+    # Held for as long as the crash loop lasts: only the occurrences leave on the way.
+    graph = CausalGraph(GraphSettings(root_hold_ns=600 * 10**9, change_gap_ns=600 * 10**9))
+    spans: list[ReadableSpan] = []
+    for change in changes:
+        graph.ingest(change)
+        spans += graph.advance()  # event time moves on with every occurrence, as live
+    spans += graph.flush()
+    (life,) = named(spans, "Pod.Lifetime")
+    first = next(s for s in named(spans, "Pod.BackOff") if parent_id(s) == span_id(life))
+    series = [s for s in spans if parent_id(s) == span_id(first)]
+    assert series and max(s.end_time or 0 for s in series) > (first.end_time or 0)
+    assert (life.end_time or 0) >= max(s.end_time or 0 for s in series)

@@ -478,9 +478,7 @@ class CausalGraph:
         change goes quiet."""
         pod = subject.regarding
         stored = self.store.get(pod)
-        # Some controllers' Events name the Pod without its uid (the taint eviction's).
-        pod_uid = pod.uid or (stored.uid if stored is not None else None) or pod.key
-        life_uid = f"{pod_uid}/Life/{created_by.trace_id:032x}"
+        life_uid = self._life_uid(pod, created_by.trace_id)
         life_id = lifecycle_span_id(life_uid)
         if life_id in self._drafts:
             return life_id  # (_draft moves its start back to a child's that starts earlier)
@@ -507,6 +505,12 @@ class CausalGraph:
         self._drafts[life_id] = life
         self._hold(life)
         return life_id
+
+    def _life_uid(self, pod: ObjectRef, trace_id: int) -> str:
+        # Some controllers' Events name the Pod without its uid (the taint eviction's).
+        stored = self.store.get(pod) if pod.uid is None else None
+        pod_uid = pod.uid or (stored.uid if stored is not None else None) or pod.key
+        return f"{pod_uid}/Life/{trace_id:032x}"
 
     # -- drafting and export ---------------------------------------------------------------
 
@@ -572,6 +576,12 @@ class CausalGraph:
         if life is not None and life.link_rule == "pod" and start_ns < life.start_ns:
             life.start_ns = start_ns  # a Pod's life starts with the first thing it went through
         if rule == "repeat":
+            first = self._drafts.get(parent_id) if parent_id is not None else None
+            if first is not None:
+                draft.cover_via = first.parent_id
+            elif subject.regarding.kind == "Pod":  # gone: it hung under the Pod's life
+                life_id = lifecycle_span_id(self._life_uid(subject.regarding, placement.trace_id))
+                draft.cover_via = life_id if life_id in self._drafts else None
             draft.repeats = []
             draft.end_ns = subject.time_ns
             self._schedule_series(draft, subject.time_ns)
@@ -670,6 +680,9 @@ class CausalGraph:
             if parent_id is None:
                 return
             parent = self._drafts.get(parent_id)
+            if parent is None and parent_id == draft.parent_id and draft.cover_via is not None:
+                parent_id = draft.cover_via  # the first occurrence left: on above it
+                continue
             if parent is None or parent.end_ns >= end:
                 return
             parent.end_ns = end

@@ -74,6 +74,9 @@ class SpanDraft:
     link_rule: str  # how an occurrence's span found its parent; "" for a change's root
     repeats: list[KubeEvent] | None = None  # later occurrences of the same Event, folded in
     links: list[SpanLink] | None = None
+    # A span of repeats: what its first occurrence hangs under, so that the repeats still
+    # stretch the Pod's life and the change's root once the first occurrence has left.
+    cover_via: int | None = None
 
     @property
     def name(self) -> str:
