@@ -477,13 +477,13 @@ class CausalGraph:
         the act until the last of them, and is held like a change's root: exported when the
         change goes quiet."""
         pod = subject.regarding
-        stored = self.store.get(pod)
         life_uid = self._life_uid(pod, created_by.trace_id)
         life_id = lifecycle_span_id(life_uid)
         if life_id in self._drafts:
             return life_id  # (_draft moves its start back to a child's that starts earlier)
         if life_id in self._exported_held:
             return life_id  # exported already (the change went quiet once): still the parent
+        stored = self.store.get(pod)
         node = stored.node if stored is not None else ""
         start_ns = act.time_ns if act is not None else subject.start_ns
         fact = LifecycleFact(
