@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kspan_py import logs
+from kspan_py.checkpoint import CheckpointWrites
 from kspan_py.config import (
     ENV_PREFIX,
     SECOND_NS,
@@ -36,7 +37,7 @@ from kspan_py.config import (
     parse_duration_ns,
 )
 from kspan_py.logs import FORMATS
-from kspan_py.runner import ReplaySummary, StrictModeError, replay
+from kspan_py.runner import ReplaySummary, StrictModeError, counted, replay
 from kspan_py.sharding import Shard
 from kspan_py.sinks import EXPORTER_NAMES, make_sinks
 from kspan_py.sinks.otlp import PROTOCOLS, resolve_protocol
@@ -534,19 +535,36 @@ def _run(args: argparse.Namespace) -> int:
     settings = live_settings(args, now_ns=time.time_ns())
     sinks = make_sinks(settings.sinks)
     summary = ReplaySummary()
+    state = live.LiveState()
 
     async def main_task() -> None:
         stop = asyncio.Event()
         live.stop_on_signals(stop)
-        await live.run(settings, sinks, summary, stop=stop)
+        await live.run(settings, sinks, summary, stop=stop, state=state)
 
     try:
         asyncio.run(main_task())
     except (ConfigException, CaptureError, CheckpointError, LeadershipLost) as error:
         print(f"kspan-py: {error}; {summary.line()}", file=sys.stderr)
         return 1
+    finally:
+        if state.checkpoint_writes.failures:
+            print(f"kspan-py: {_checkpoint_report(state.checkpoint_writes)}", file=sys.stderr)
     print(f"kspan-py: stopped; {summary.line()}", file=sys.stderr)
     return 0
+
+
+def _checkpoint_report(writes: CheckpointWrites) -> str:
+    failed = counted(writes.failures, "checkpoint write")
+    if writes.save_error is None:
+        # The journal may still be failing: the whole checkpoint written on the way out holds
+        # every delivery all the same.
+        last = writes.journal_error or "a full disk"
+        return f"{failed} failed ({last}); the checkpoint written on exit holds every delivery"
+    return (
+        f"{failed} failed; the checkpoint could not be written on exit ({writes.save_error}): "
+        "a restart exports again what was delivered since the last good write (same span ids)"
+    )
 
 
 def _explain(args: argparse.Namespace) -> int:

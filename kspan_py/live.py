@@ -32,7 +32,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from kspan_py import monitoring
-from kspan_py.checkpoint import Checkpoint, CheckpointFile, ExportGate
+from kspan_py.checkpoint import Checkpoint, CheckpointFile, CheckpointWrites, ExportGate
 from kspan_py.config import ClusterSettings, LiveSettings
 from kspan_py.graph.causality import ADVANCE_EVERY, CausalGraph
 from kspan_py.leading import LeaderElection
@@ -56,6 +56,7 @@ Clock = Callable[[], int]
 """Wall-clock time in ns; tests drive it by hand."""
 
 _QUEUE_VALUES = 4096
+_CHECKPOINT_RETRY_S = 5.0
 
 
 class _Tick:
@@ -81,9 +82,11 @@ class LiveState:
     delivered_spans: int = 0
     last_checkpoint_s: float = 0.0
     heartbeat_s: float = 0.0
+    """time.monotonic() when the graph task last turned: liveness."""
     standby: bool = False
     """--leader-elect: waiting for the Lease (alive and ready, exporting nothing)."""
-    """time.monotonic() when the graph task last turned: liveness."""
+    checkpoint_writes: CheckpointWrites = field(default_factory=CheckpointWrites)
+    """--state-file: failed writes (a full disk), for /readyz, /metrics and the exit report."""
 
 
 async def run(
@@ -120,7 +123,11 @@ async def run(
             if monitor is not None:
                 await monitor.cleanup()
             return summary
-    checkpoint_file = CheckpointFile(settings.state_file) if settings.state_file else None
+    checkpoint_file = (
+        CheckpointFile(settings.state_file, state.checkpoint_writes)
+        if settings.state_file
+        else None
+    )
     saved = checkpoint_file.load() if checkpoint_file else None
     since_ns = _since(settings, saved, clock, taking_over=leader is not None)
     gate = ExportGate(since_ns, saved.exported if saved else None)
@@ -149,13 +156,18 @@ async def run(
         if checkpoint_file is not None:
             checkpoint_file.journal(entries)
 
+    def forget_exported() -> None:
+        # Events older than the link horizon (the Event TTL) are gone from the API server: no
+        # restart sees them again, so their spans need not be remembered, state file or not.
+        gate.advance(graph.watermark_ns, keep_ns=settings.graph.link_horizon_ns + 60 * 10**9)
+
     def save_checkpoint() -> None:
         if checkpoint_file is None:
             return
-        # Events older than the link horizon are gone from the API server: no restart sees
-        # them again, so their spans need not be remembered.
-        gate.forget_before(graph.watermark_ns - settings.graph.link_horizon_ns - 60 * 10**9)
-        checkpoint_file.save(Checkpoint(since_ns, source.resource_versions(), dict(gate.exported)))
+        forget_exported()
+        saved = Checkpoint(since_ns, source.resource_versions(), gate.exported)
+        if checkpoint_file.save(saved):
+            state.last_checkpoint_s = time.time()
 
     async def link() -> None:
         since_advance = 0
@@ -166,6 +178,7 @@ async def run(
                 if recorder is not None:
                     recorder.flush()
                 spans = graph.advance(clock() if source.ready.is_set() else None)
+                forget_exported()
                 await publish(gate.admit(spans), outlets, summary, delivered)
                 if isinstance(item, _Tick):
                     continue
@@ -198,8 +211,16 @@ async def run(
                 console.force_flush()
 
     async def checkpoints() -> None:
+        writes = state.checkpoint_writes
         while True:
-            await asyncio.sleep(settings.checkpoint_every_s)
+            # After a failed write (a full disk), soon again: until then a kill would make a
+            # restart export again what was delivered since the last good write.
+            behind = writes.unsaved or writes.save_error is not None
+            await asyncio.sleep(
+                min(settings.checkpoint_every_s, _CHECKPOINT_RETRY_S)
+                if behind
+                else settings.checkpoint_every_s
+            )
             save_checkpoint()
 
     async def watch() -> None:

@@ -62,6 +62,12 @@ class LiveCollector(Collector):
         )
         checkpoint.add_metric([], state.last_checkpoint_s)
         yield checkpoint
+        write_failures = CounterMetricFamily(
+            "kspan_checkpoint_write_failures",
+            "Journal lines and checkpoints that could not be written (a full disk), retried",
+        )
+        write_failures.add_metric([], state.checkpoint_writes.failures)
+        yield write_failures
 
     def _sinks(self) -> Iterator[Metric]:
         exported = CounterMetricFamily("kspan_spans_exported", "Spans a sink took", labels=["sink"])
@@ -153,6 +159,9 @@ def readiness(state: LiveState) -> Health:
     for name, outlet in sorted(state.outlets.items()):
         if outlet.saturated:
             return Health(False, f"sink {name}: its collector is down and the queue is full")
+    if (error := state.checkpoint_writes.error) is not None:
+        failures = state.checkpoint_writes.failures
+        return Health(False, f"checkpoint: {error} ({failures} failed writes); retrying")
     return Health(True, "ok")
 
 

@@ -53,9 +53,10 @@ class ReplaySummary:
         skipped = sum(self.skipped.values())
         reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted(self.skipped.items()))
         text = (
-            f"read {self.values} values: {self.events} event occurrences, {self.objects} objects, "
+            f"read {counted(self.values, 'value')}: "
+            f"{counted(self.events, 'event occurrence')}, {counted(self.objects, 'object')}, "
             f"{skipped} skipped{f' ({reasons})' if reasons else ''}; "
-            f"{self.spans} spans in {self.traces} traces"
+            f"{counted(self.spans, 'span')} in {counted(self.traces, 'trace')}"
         )
         if self.late:
             text += f"; {self.late} arrived more than the window late"
@@ -67,6 +68,11 @@ class ReplaySummary:
             dropped = ", ".join(f"{n} ({why})" for why, n in sorted(self.dropped.items()))
             text += f"; spans dropped: {dropped}"
         return text
+
+
+def counted(number: int, noun: str) -> str:
+    """``1 trace``, ``2 traces``: a summary a person reads."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 _DONE = None

@@ -200,7 +200,7 @@ def test_kubectl_output_piped_to_stdin_is_replayed() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "Deployment.ScalingReplicaSet" in result.stdout
-    assert "read 2 values: 1 event occurrences, 1 objects, 0 skipped" in result.stderr
+    assert "read 2 values: 1 event occurrence, 1 object, 0 skipped" in result.stderr
 
 
 def test_input_later_than_the_window_is_linked_and_reported(

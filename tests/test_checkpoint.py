@@ -6,19 +6,37 @@ from pathlib import Path
 
 import pytest
 
-from kspan_py.checkpoint import Checkpoint, CheckpointError, CheckpointFile, ExportGate
+from kspan_py.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    CheckpointFile,
+    ExportedSpans,
+    ExportGate,
+)
 from tests.tracing import CAPTURES, replay_file, span_id
+
+
+def exported(entries: dict[int, int]) -> ExportedSpans:
+    table = ExportedSpans()
+    for span, time in entries.items():
+        table.add(span, time)
+    return table
+
+
+def contents(checkpoint: Checkpoint | None) -> tuple[int, dict[str, str], set[int]]:
+    assert checkpoint is not None
+    return checkpoint.since_ns, checkpoint.resource_versions, set(checkpoint.exported)
 
 
 def test_saved_state_and_journalled_deliveries_come_back(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     first = CheckpointFile(str(path))
-    first.save(Checkpoint(since_ns=7, resource_versions={"pods": "42"}, exported={1: 10}))
+    first.save(Checkpoint(since_ns=7, resource_versions={"pods": "42"}, exported=exported({1: 10})))
     first.journal([(2, 20), (3, 30)])
     first.close()  # then a kill: no save after the journal
 
     loaded = CheckpointFile(str(path)).load()
-    assert loaded == Checkpoint(7, {"pods": "42"}, {1: 10, 2: 20, 3: 30})
+    assert contents(loaded) == (7, {"pods": "42"}, {1, 2, 3})
 
 
 def test_a_torn_journal_line_loses_only_that_delivery(tmp_path: Path) -> None:
@@ -30,7 +48,7 @@ def test_a_torn_journal_line_loses_only_that_delivery(tmp_path: Path) -> None:
     with open(f"{path}.journal", "ab") as journal:
         journal.write(b'[["00000000000000')  # the write a kill cut short
     loaded = CheckpointFile(str(path)).load()
-    assert loaded is not None and loaded.exported == {5: 50}
+    assert loaded is not None and set(loaded.exported) == {5}
 
 
 def test_a_save_folds_the_journal_in(tmp_path: Path) -> None:
@@ -38,9 +56,9 @@ def test_a_save_folds_the_journal_in(tmp_path: Path) -> None:
     checkpoint = CheckpointFile(str(path))
     checkpoint.save(Checkpoint(since_ns=1))
     checkpoint.journal([(5, 50)])
-    checkpoint.save(Checkpoint(since_ns=1, exported={5: 50}))
+    checkpoint.save(Checkpoint(since_ns=1, exported=exported({5: 50})))
     assert Path(f"{path}.journal").read_bytes() == b""
-    assert CheckpointFile(str(path)).load() == Checkpoint(1, {}, {5: 50})
+    assert contents(CheckpointFile(str(path)).load()) == (1, {}, {5})
 
 
 def test_no_state_yet_is_none_and_a_corrupt_one_is_a_clear_error(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from kspan_py.checkpoint import CheckpointFile
 from kspan_py.config import ClusterSettings, LiveSettings, OtlpSettings, SinkSettings
 from kspan_py.live import LiveState, run
 from kspan_py.model import ObjectRef
@@ -449,6 +450,12 @@ def journalled(state: Path) -> int:
     return sum(len(json.loads(line)) for line in journal.read_text().splitlines() if line)
 
 
+def saved_floor(state: Path) -> int:
+    saved = CheckpointFile(str(state)).load()
+    assert saved is not None
+    return saved.since_ns
+
+
 async def kspan_py(*args: str) -> asyncio.subprocess.Process:
     """The command line in a process of its own, as a user (or a kill -9) would have it."""
     return await asyncio.create_subprocess_exec(
@@ -500,7 +507,7 @@ async def test_kill_9_and_restart_with_the_checkpoint_exports_each_occurrence_on
         first.kill()  # SIGKILL: no flush, no checkpoint written on the way out
         await first.wait()
     assert first.returncode == -signal.SIGKILL
-    floor = json.loads(state.read_text())["since_ns"]  # saved at start, before any export
+    floor = saved_floor(state)  # saved at start, before any export
 
     push_all(server, values[half:])  # the cluster goes on while kspan-py is down
     second = await start_run(kubeconfig, second_out, "--state-file", str(state))
@@ -523,7 +530,7 @@ async def test_kill_9_and_restart_with_the_checkpoint_exports_each_occurrence_on
     }
     assert expected <= set(first_ids) | set(second_ids)
     # The second run kept the first one's export floor (it did not start a new history).
-    assert json.loads(state.read_text())["since_ns"] == floor
+    assert saved_floor(state) == floor
 
 
 async def test_record_writes_a_capture_that_replays_and_stops_cleanly_on_sigterm(

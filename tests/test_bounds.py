@@ -1,0 +1,143 @@
+"""Bounded state and full disks: a long run keeps flat memory, and a disk that refuses the
+checkpoint's writes is counted, shown and retried, never a traceback or a lost delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from kspan_py.checkpoint import CheckpointFile
+from tests.fake_apiserver import FakeApiServer
+from tests.test_live import (
+    CRASHLOOP,
+    Clock,
+    eventually,
+    kubeconfig,  # noqa: F401 - a fixture
+    live_run,
+    push_all,
+    server,  # noqa: F401 - a fixture
+    span_ids_in,
+    start_run,
+    values_of,
+)
+from tests.test_monitoring import free_port, get, samples
+from tests.tracing import replay_file, span_id
+
+HOUR_NS = 3600 * 10**9
+
+needs_dev_full = pytest.mark.skipif(
+    not Path("/dev/full").exists(), reason="/dev/full (ENOSPC on every write) is Linux's"
+)
+
+
+async def test_without_a_state_file_the_exported_ids_are_forgotten_after_the_event_ttl(
+    server: FakeApiServer,  # noqa: F811
+    kubeconfig: Path,  # noqa: F811
+) -> None:
+    """Only a restart with --state-file reads the table of exported span ids back, but a run
+    without one kept it for ever: about 1 GB a day at 100 events/s."""
+    expected = replay_file(CRASHLOOP)
+    clock = Clock(min(s.start_time or 0 for s in expected))
+    async with live_run(server, kubeconfig, clock=clock) as live:
+        await live.caught_up(server)
+        push_all(server, values_of(CRASHLOOP))
+        await live.caught_up(server)
+        gate = live.state.gate
+        assert gate is not None
+        clock.now_ns += 120 * 10**9  # the window and the repeats' quiet time pass
+        await eventually(lambda: len(gate.exported) > 0, "the first exports")
+        delivered = [span_id(s) for s in live.sink.get_finished_spans()]
+        assert delivered and all(span in gate.exported for span in delivered)
+        # Two hours later (event time) the API server has long forgotten those Events.
+        clock.now_ns += 2 * HOUR_NS
+        await eventually(
+            lambda: not any(span in gate.exported for span in delivered), "the table pruned"
+        )
+        # What is left is what was delivered since (the changes' roots, held until now).
+        assert len(gate.exported) < len(delivered)
+        assert not live.task.done()
+
+
+@needs_dev_full
+async def test_a_journal_on_a_full_disk_is_counted_shown_in_readyz_and_metrics_and_retried(
+    server: FakeApiServer,  # noqa: F811
+    kubeconfig: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "state.json"
+    journal = Path(f"{state}.journal")
+    journal.symlink_to("/dev/full")  # every write: ENOSPC
+    expected = replay_file(CRASHLOOP)
+    clock = Clock(min(s.start_time or 0 for s in expected))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    async with (
+        live_run(
+            server,
+            kubeconfig,
+            clock=clock,
+            state_file=str(state),
+            metrics_port=port,
+            checkpoint_every_s=0.05,
+        ) as live,
+        aiohttp.ClientSession() as session,
+    ):
+        await live.caught_up(server)
+        push_all(server, values_of(CRASHLOOP))
+        await live.caught_up(server)
+        clock.now_ns += 120 * 10**9
+        writes = live.state.checkpoint_writes
+        await eventually(lambda: writes.failures > 0, "a failed journal write")
+        status, reason = await get(session, f"{base}/readyz")
+        assert status == 503
+        assert "journal" in reason and "No space left on device" in reason, reason
+        metrics = samples((await get(session, f"{base}/metrics"))[1])
+        assert metrics[("kspan_checkpoint_write_failures_total", ())] >= 1
+        # The run goes on exporting; the checkpoint is written again (retried) meanwhile.
+        assert not live.task.done()
+        delivered = {span_id(s) for s in live.sink.get_finished_spans()}
+        assert delivered
+        await eventually(lambda: writes.saves > 1, "a checkpoint written since")
+        journal.unlink()  # space again: the journal is written, and readiness comes back
+        clock.now_ns += HOUR_NS // 2
+        push_all(server, values_of(CRASHLOOP)[:1])
+        await eventually(lambda: writes.error is None, "a write that worked")
+        assert (await get(session, f"{base}/readyz"))[0] == 200
+        await live.finish()
+    # Nothing it delivered is forgotten: the checkpoint holds every id.
+    saved = CheckpointFile(str(state)).load()
+    assert saved is not None and all(span in saved.exported for span in delivered)
+
+
+@needs_dev_full
+async def test_run_survives_enospc_on_the_journal_and_reports_it_at_exit(
+    server: FakeApiServer,  # noqa: F811
+    kubeconfig: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    state, out = tmp_path / "state.json", tmp_path / "spans.jsonl"
+    Path(f"{state}.journal").symlink_to("/dev/full")
+    push_all(server, values_of(CRASHLOOP))
+    process = await start_run(kubeconfig, out, "--state-file", str(state))
+    try:
+        await eventually(lambda: len(span_ids_in(out)) > 0, "the run's exports")
+        process.send_signal(signal.SIGTERM)
+        _, stderr_bytes = await asyncio.wait_for(process.communicate(), 30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    stderr = stderr_bytes.decode()
+    assert "Traceback" not in stderr, stderr
+    assert process.returncode == 0, stderr
+    assert "journal" in stderr and "No space left on device" in stderr, stderr
+    # What went out is in the checkpoint written on the way out: a restart does not repeat it.
+    saved = CheckpointFile(str(state)).load()
+    assert saved is not None
+    assert all(int(span, 16) in saved.exported for span in span_ids_in(out))
+    assert os.path.islink(f"{state}.journal")  # the operator's file was left alone
