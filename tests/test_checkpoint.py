@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import resource
+import signal
 from pathlib import Path
 
 import pytest
@@ -105,3 +107,101 @@ def test_an_occurrence_folded_into_a_span_of_repeats_is_not_exported_again() -> 
         (s for s in newer if s.name == "Pod.BackOff"), key=lambda s: s.start_time or 0
     )
     assert gate.admit([last_series]) == [last_series]
+
+
+def test_a_checkpoint_of_format_1_is_still_read(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    path.write_text(
+        '{"format": 1, "since_ns": 3, "resource_versions": {"pods": "9"},'
+        ' "exported": {"00000000000000ff": 10, "0000000000000100": 20}}'
+    )
+    assert contents(CheckpointFile(str(path)).load()) == (3, {"pods": "9"}, {0xFF, 0x100})
+    CheckpointFile(str(path)).save(CheckpointFile(str(path)).load() or Checkpoint(0))
+    assert not path.read_bytes().startswith(b"{")  # written again in the packed format
+    assert contents(CheckpointFile(str(path)).load()) == (3, {"pods": "9"}, {0xFF, 0x100})
+
+
+def test_a_damaged_or_truncated_checkpoint_is_a_named_error(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    CheckpointFile(str(path)).save(Checkpoint(1, {}, exported({7: 1, 8: 2})))
+    whole = path.read_bytes()
+    path.write_bytes(whole[:-12])
+    with pytest.raises(CheckpointError, match=r"state\.json: truncated checkpoint"):
+        CheckpointFile(str(path)).load()
+    flipped = bytearray(whole)
+    flipped[-6] ^= 0x01  # inside the last span id
+    path.write_bytes(bytes(flipped))
+    with pytest.raises(CheckpointError, match=r"state\.json: damaged checkpoint \(checksum"):
+        CheckpointFile(str(path)).load()
+    path.write_bytes(b"\x00" * 64)
+    with pytest.raises(CheckpointError, match=r"state\.json: not a kspan-py checkpoint"):
+        CheckpointFile(str(path)).load()
+
+
+def test_a_span_id_takes_8_bytes_of_checkpoint() -> None:
+    """At 2,500 events/s the Event TTL holds 9 million ids: as JSON (format 1) about 40 bytes
+    each, 360 MB, more than the manifests' emptyDir; packed, 8."""
+    table = ExportedSpans()
+    ids = [span_id_of(n) for n in range(100_000)]
+    for n, span in enumerate(ids):
+        table.add(span, n * 10_000_000)  # 100 a second, 1,000 s of event time
+    assert all(span in table for span in ids[::997])
+    assert span_id_of(100_001) not in table
+    assert table.nbytes + 8 * 65_536 >= 8 * len(ids) >= table.nbytes
+
+
+def test_generations_are_forgotten_whole_once_past_the_ttl() -> None:
+    table = ExportedSpans(generation_ns=100)
+    for time in range(0, 1000, 10):
+        table.add(time + 1, time)
+    table.forget_before(500)
+    assert set(table) == {time + 1 for time in range(500, 1000, 10)}
+    table.forget_before(2000)
+    assert len(table) == 0 and 991 not in table
+
+
+def test_a_failed_journal_append_leaves_no_torn_line_for_the_next_one(tmp_path: Path) -> None:
+    """A full disk can take half a line (a short write, then an error): cut it, so that the
+    next delivery's line is whole. A file size limit gives the same short write."""
+    path = tmp_path / "state.json"
+    checkpoint = CheckpointFile(str(path))
+    assert checkpoint.journal([(1, 10)])
+    size = Path(f"{path}.journal").stat().st_size
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG rather than a kill
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size + 20, hard))
+    try:
+        assert not checkpoint.journal([(span, 20) for span in range(2, 10)])
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+    assert checkpoint.writes.failures == 1 and checkpoint.writes.unsaved
+    assert Path(f"{path}.journal").stat().st_size == size  # the part that went, cut
+    assert checkpoint.journal([(10, 30)])
+    assert checkpoint.writes.journal_error is None
+    loaded = CheckpointFile(str(path)).load()
+    assert loaded is not None and set(loaded.exported) == {1, 10}
+
+
+def test_a_checkpoint_on_a_full_disk_keeps_the_previous_one_and_counts(tmp_path: Path) -> None:
+    if not Path("/dev/full").exists():
+        pytest.skip("/dev/full (ENOSPC on every write) is Linux's")
+    path = tmp_path / "state.json"
+    checkpoint = CheckpointFile(str(path))
+    assert checkpoint.save(Checkpoint(1, {}, exported({5: 50})))
+    Path(f"{path}.journal").unlink(missing_ok=True)
+    Path(f"{path}.journal").symlink_to("/dev/full")
+    assert not checkpoint.journal([(6, 60)])
+    writes = checkpoint.writes
+    assert writes.failures == 1 and writes.unsaved
+    assert writes.error is not None and "No space left on device" in writes.error
+    # The whole checkpoint still goes (its directory has room): it holds the unjournalled id.
+    assert checkpoint.save(Checkpoint(1, {}, exported({5: 50, 6: 60})))
+    assert not writes.unsaved and writes.save_error is None
+    assert contents(CheckpointFile(str(path)).load()) == (1, {}, {5, 6})
+
+
+def span_id_of(number: int) -> int:
+    from kspan_py.spans.ids import event_span_id
+
+    return event_span_id(f"uid-{number}", 1)
