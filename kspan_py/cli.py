@@ -14,6 +14,7 @@ import dataclasses
 import gc
 import logging
 import os
+import re
 import socket
 import sys
 import time
@@ -60,8 +61,43 @@ def _env_list(flag: str) -> list[str] | None:
     return [part.strip() for part in value.split(",") if part.strip()] if value else None
 
 
+def _env_true(flag: str) -> bool:
+    return (_env(flag) or "").strip().lower() in ("1", "true", "yes")
+
+
 def _duration(flag: str, value: str) -> int:
     return parse_duration_ns(value, setting=flag)
+
+
+DURATION = "DURATION"
+"""The metavar of every flag that takes a duration: main() lets their value start with '-'."""
+
+
+def _negative_values_joined(argv: Sequence[str], flags: set[str]) -> list[str]:
+    """``--window -5s`` as ``--window=-5s``: argparse would take ``-5s`` for a flag and say
+    "expected one argument"; joined, the duration parser names the flag and the value."""
+    joined: list[str] = []
+    for token in argv:
+        previous = joined[-1] if joined else None
+        if previous in flags and token[:1] == "-" and token[1:2] in _NUMBER_START:
+            joined[-1] = f"{previous}={token}"
+        else:
+            joined.append(token)
+    return joined
+
+
+_NUMBER_START = frozenset("0123456789.")
+
+
+def _duration_flags(parser: argparse.ArgumentParser) -> set[str]:
+    flags: set[str] = set()
+    for action in parser._actions:  # argparse has no public walk of its subcommands
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                flags |= _duration_flags(command)
+        elif action.metavar == DURATION:
+            flags.update(action.option_strings)
+    return flags
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -85,9 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_log_flags(replay_cmd)
     _add_sink_flags(replay_cmd, default_exporter="console")
     _add_graph_flags(replay_cmd)
-    replay_cmd.add_argument(
-        "--strict", action="store_true", default=_env("--strict") in ("1", "true", "yes")
-    )
+    replay_cmd.add_argument("--strict", action="store_true", default=_env_true("--strict"))
     run_cmd = commands.add_parser(
         "run",
         help="watch a cluster and stream traces until stopped",
@@ -100,7 +134,7 @@ def _parser() -> argparse.ArgumentParser:
     run_cmd.add_argument(
         "--since",
         default=_env("--since"),
-        metavar="DURATION",
+        metavar=DURATION,
         help="export occurrences up to this long before the start (1h: the retained history); "
         "default: none before the start (older events only give context); a restart with a "
         "--state-file keeps the first start's",
@@ -128,7 +162,7 @@ def _parser() -> argparse.ArgumentParser:
     run_cmd.add_argument(
         "--leader-elect",
         action="store_true",
-        default=_env("--leader-elect") in ("1", "true", "yes"),
+        default=_env_true("--leader-elect"),
         help="hold a coordination.k8s.io Lease before watching: of several replicas one "
         "exports, the others stand by",
     )
@@ -148,7 +182,7 @@ def _parser() -> argparse.ArgumentParser:
     run_cmd.add_argument(
         "--lease-duration",
         default=_env("--lease-duration") or "15s",
-        metavar="DURATION",
+        metavar=DURATION,
         help="a silent leader keeps the Lease this long (15s); it renews every 2/3 of it and "
         "a standby retries every 2s",
     )
@@ -180,7 +214,7 @@ def _parser() -> argparse.ArgumentParser:
     explain_cmd.add_argument(
         "-n",
         "--namespace",
-        default=None,
+        default=_env("--namespace"),
         help="the object's namespace; default: any, if the name is found in only one "
         "(live: every namespace is listed, which needs cluster-wide read access)",
     )
@@ -189,12 +223,13 @@ def _parser() -> argparse.ArgumentParser:
         dest="paths",
         action="append",
         metavar="FILE",
-        help="read a capture or dump instead of the cluster; repeatable, - for stdin",
+        help="read a capture or dump instead of the cluster; repeatable, - for stdin "
+        "[KSPAN_FROM, comma-separated]",
     )
     explain_cmd.add_argument(
         "--no-color",
         action="store_true",
-        default=_env("--no-color") in ("1", "true", "yes"),
+        default=_env_true("--no-color"),
         help="plain text, full lines (the default when not writing to a terminal)",
     )
     explain_cmd.add_argument(
@@ -223,7 +258,7 @@ def _parser() -> argparse.ArgumentParser:
     record_cmd.add_argument(
         "--duration",
         default=_env("--duration"),
-        metavar="DURATION",
+        metavar=DURATION,
         help="stop after this long (default: until SIGTERM or Ctrl-C)",
     )
     return parser
@@ -274,7 +309,7 @@ def _add_cluster_flags(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--shutdown-timeout",
         default=_env("--shutdown-timeout") or "10s",
-        metavar="DURATION",
+        metavar=DURATION,
         help="deadline for flushing the sinks on exit (10s)",
     )
 
@@ -311,15 +346,16 @@ def _add_sink_flags(command: argparse.ArgumentParser, *, default_exporter: str) 
         action="append",
         default=None,
         metavar="KEY=VALUE",
-        help="repeatable; default: OTEL_EXPORTER_OTLP_[TRACES_]HEADERS",
+        help="repeatable; default: OTEL_EXPORTER_OTLP_[TRACES_]HEADERS "
+        "[KSPAN_OTLP_HEADER, comma-separated]",
     )
     command.add_argument(
         "--otlp-insecure",
         action="store_true",
-        default=None,
+        default=True if _env_true("--otlp-insecure") else None,
         help="plaintext gRPC (default: OTEL_EXPORTER_OTLP_[TRACES_]INSECURE)",
     )
-    command.add_argument("--otlp-timeout", default=_env("--otlp-timeout"), metavar="DURATION")
+    command.add_argument("--otlp-timeout", default=_env("--otlp-timeout"), metavar=DURATION)
     command.add_argument(
         "--color",
         choices=("auto", "always", "never"),
@@ -332,24 +368,47 @@ def _add_graph_flags(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--window",
         default=_env("--window") or "5s",
+        metavar=DURATION,
         help="how late input may arrive and how long a lone event lasts (default 5s)",
     )
     command.add_argument(
         "--change-gap",
         default=_env("--change-gap") or "30s",
+        metavar=DURATION,
         help="quiet time that ends a change: acts further apart are separate traces (30s)",
     )
     command.add_argument("--cluster-name", default=_env("--cluster-name") or "")
 
 
+_HEADER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+"""What a header name can be (gRPC metadata keys: lowercase letters, digits, - _ .)."""
+
+
 def _headers(values: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """KEY=VALUE pairs. An error names the flag and the key, never the value: the value is
+    usually a token, and errors end up in logs."""
     pairs = []
-    for value in values:
+    for number, value in enumerate(values, 1):
         name, sep, content = value.partition("=")
-        if not sep or not name.strip():
-            raise ConfigError(f"--otlp-header: {value!r} is not KEY=VALUE")
+        name = name.strip()
+        if not sep:
+            colon_name = value.partition(":")[0].strip()
+            if ":" in value and _HEADER_NAME.fullmatch(colon_name):
+                raise ConfigError(
+                    f"--otlp-header: {colon_name!r} is written KEY: VALUE; "
+                    f"write {colon_name.lower()}=VALUE (the value is not shown)"
+                )
+            raise ConfigError(
+                f"--otlp-header: header {number} is not KEY=VALUE "
+                "(its text is not shown: it may hold a secret)"
+            )
+        if not _HEADER_NAME.fullmatch(name):
+            raise ConfigError(
+                f"--otlp-header: header {number} has no valid KEY before '=' (letters, digits, "
+                "- _ .; its text is not shown: it may hold a secret)"
+            )
         # Header names are case-insensitive, and gRPC metadata accepts only lowercase ones.
-        pairs.append((name.strip().lower(), content.strip()))
+        pairs.append((name.lower(), content.strip()))
     return tuple(pairs)
 
 
@@ -370,7 +429,7 @@ def _sink_settings(args: argparse.Namespace) -> SinkSettings:
     otlp = OtlpSettings(
         protocol=resolve_protocol(args.otlp_protocol),
         endpoint=args.otlp_endpoint,
-        headers=_headers(args.otlp_header or []),
+        headers=_headers(args.otlp_header or _env_list("--otlp-header") or []),
         insecure=args.otlp_insecure,
         timeout_s=timeout / SECOND_NS if timeout is not None else None,
     )
@@ -422,7 +481,7 @@ def explain_settings(args: argparse.Namespace) -> ExplainSettings:
     return ExplainSettings(
         target=args.target,
         namespace=namespace or None,
-        paths=tuple(args.paths or ()),
+        paths=tuple(args.paths or _env_list("--from") or ()),
         cluster=ClusterSettings(
             kubeconfig=args.kubeconfig,
             context=args.context,
@@ -485,8 +544,25 @@ def _lease_settings(args: argparse.Namespace) -> LeaseSettings:
     )
 
 
+def _no_kubeconfig(cluster: ClusterSettings) -> str | None:
+    """The one clear error when there is no cluster to ask (checked before the client, whose
+    loader would log "not found" and then raise about a missing current-context)."""
+    kubeconfig = cluster.kubeconfig or os.environ.get("KUBECONFIG")
+    if not kubeconfig and "KUBERNETES_SERVICE_HOST" in os.environ:
+        return None  # in a Pod: the service account
+    path = Path(kubeconfig or "~/.kube/config").expanduser()
+    if path.is_file():
+        return None
+    if cluster.kubeconfig or kubeconfig:
+        given = "--kubeconfig" if cluster.kubeconfig else "$KUBECONFIG"
+        return f"no kubeconfig: {path} ({given}) does not exist"
+    return f"no kubeconfig: no {path}, no $KUBECONFIG, and not in a Pod; give --kubeconfig PATH"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(_negative_values_joined(argv, _duration_flags(parser)))
     logs.configure(args.log_level, args.log_format)
     try:
         if args.command == "replay":
@@ -533,6 +609,9 @@ def _run(args: argparse.Namespace) -> int:
     from kspan_py.leading import LeadershipLost
 
     settings = live_settings(args, now_ns=time.time_ns())
+    if (missing := _no_kubeconfig(settings.cluster)) is not None:
+        print(f"kspan-py: {missing}", file=sys.stderr)
+        return 1
     sinks = make_sinks(settings.sinks)
     summary = ReplaySummary()
     state = live.LiveState()
@@ -579,6 +658,9 @@ def _explain(args: argparse.Namespace) -> int:
 
             from kspan_py.sources.watching import ListFailed
 
+            if (missing := _no_kubeconfig(settings.cluster)) is not None:
+                print(f"kspan-py: {missing}", file=sys.stderr)
+                return 1
             try:
                 gathered = asyncio.run(explaining.gather_cluster(settings.cluster))
             except (ConfigException, ListFailed) as error:
@@ -607,6 +689,10 @@ def _record(args: argparse.Namespace) -> int:
 
     settings = cluster_settings(args)
     duration_s = _duration("--duration", args.duration) / SECOND_NS if args.duration else None
+    _duration("--shutdown-timeout", args.shutdown_timeout)  # a recording has no sinks to flush
+    if (missing := _no_kubeconfig(settings)) is not None:
+        print(f"kspan-py: {missing}", file=sys.stderr)
+        return 1
 
     async def main_task() -> int:
         stop = asyncio.Event()
@@ -620,7 +706,7 @@ def _record(args: argparse.Namespace) -> int:
     except (ConfigException, CaptureError) as error:
         print(f"kspan-py: {error}", file=sys.stderr)
         return 1
-    print(f"kspan-py: recorded {values} values to {args.path}", file=sys.stderr)
+    print(f"kspan-py: recorded {counted(values, 'value')} to {args.path}", file=sys.stderr)
     return 0
 
 

@@ -27,11 +27,16 @@ _UNIT_NS = {"ms": 1_000_000, "s": SECOND_NS, "m": 60 * SECOND_NS, "h": 3600 * SE
 
 
 def parse_duration_ns(text: str, *, setting: str) -> int:
-    """``5s``, ``1m30s``, ``250ms``, ``2h`` or a bare number of seconds, to nanoseconds."""
+    """``5s``, ``1m30s``, ``250ms``, ``2h`` or a bare number of seconds, to nanoseconds; a
+    negative, infinite or not-a-number one is a ConfigError that names the setting."""
     value = text.strip()
+    if value.startswith("-"):
+        raise ConfigError(
+            f"{setting}: {text!r} is negative; a duration is 0 or more (5s, 1m30s, 250ms)"
+        )
     try:
         return round(float(value) * SECOND_NS)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: inf, 1e999
         pass
     position, total = 0, 0
     for found in _DURATION.finditer(value):
