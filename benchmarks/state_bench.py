@@ -40,7 +40,6 @@ sys.path.insert(0, str(ROOT))
 from kspan_py.checkpoint import (  # noqa: E402 - after the path, as the other benchmarks
     Checkpoint,
     CheckpointFile,
-    ExportedSpans,
     ExportGate,
 )
 from kspan_py.config import SECOND_NS, GraphSettings  # noqa: E402
@@ -229,7 +228,8 @@ def run_checkpoint(rate: int) -> None:
         f"  span ids held: {held:,} (the TTL + 1 min + at most one 5-min generation)\n"
         f"  file: {size / 2**20:,.1f} MiB, {size / held:.2f} B a span id; "
         f"save {save_s:.2f} s, load {load_s:.2f} s\n"
-        f"  memory: {in_memory:,.1f} MB RSS for the table ({in_memory * 2**20 / held:.1f} B an id), "
+        f"  memory: {in_memory:,.1f} MB RSS for the table "
+        f"({in_memory * 2**20 / held:.1f} B an id), "
         f"{table.nbytes / 2**20:,.1f} MiB packed; peak RSS {peak_rss_mb():,.1f} MB "
         f"(a loaded copy beside it at the end)"
     )

@@ -284,7 +284,7 @@ async def run(
             if monitor is not None:
                 await monitor.cleanup()
     summary.events = graph.stats.occurrences
-    summary.traces = len(graph.traces)
+    summary.traces = graph.traces_started
     summary.late = graph.stats.late
     return summary
 

@@ -116,7 +116,7 @@ async def replay(
             await publish(graph.advance(), outlets, summary)
         await publish(graph.flush(), outlets, summary)
         summary.events = graph.stats.occurrences
-        summary.traces = len(graph.traces)
+        summary.traces = graph.traces_started
         summary.late = graph.stats.late
         for outlet in outlets.values():
             await outlet.close()

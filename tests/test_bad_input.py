@@ -170,7 +170,7 @@ def test_a_missing_capture_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture
         (["--window", "soon"], "--window: 'soon' is not a duration"),
         (["--window", "0s"], "--window: '0s' must be positive"),
         (["--exporter", "otlp-json"], "--exporter otlp-json needs --otlp-json-file"),
-        (["--otlp-header", "novalue"], "--otlp-header: 'novalue' is not KEY=VALUE"),
+        (["--otlp-header", "novalue"], "--otlp-header: header 1 is not KEY=VALUE"),
     ],
 )
 def test_configuration_errors_name_the_flag(

@@ -137,7 +137,9 @@ class CausalGraph:
         self._builder = builder or SpanBuilder(settings.cluster_name)
         self.store = ObjectStore(settings.deleted_grace_ns)
         self.stats = GraphStats()
-        self.traces: set[int] = set()
+        self.traces_started = 0
+        """Changes started, each its own trace: a count, so that a run of weeks keeps no set of
+        every trace id it ever made."""
         self.watermark_ns = 0
         ttl_ns = settings.link_horizon_ns + 2 * settings.window_ns
         ttl_s = ttl_ns / 1e9
@@ -451,7 +453,7 @@ class CausalGraph:
             placement, parent, rule = Placement(trace_id, span_id), None, "root"
         self._changes[top.key] = change
         self._change_by_trace[trace_id] = top.key
-        self.traces.add(trace_id)
+        self.traces_started += 1
         return placement, parent, rule
 
     def _touch(self, trace_id: int, time_ns: int) -> None:
