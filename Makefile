@@ -30,6 +30,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/replay_bench.py
 	$(BIN)/python benchmarks/live_bench.py
+	$(BIN)/python benchmarks/state_bench.py
 
 # The README's picture of the HTML timeline (needs Debian's chromium).
 screenshot: $(STAMP)

@@ -16,7 +16,7 @@ in the other's RSS):
   second for 1 h and 10 min of event time, then saved and loaded: bytes per id in the file and
   in memory, the time of a save and a load, the peak RSS.
 
-    python benchmarks/state_bench.py            # 100 events/s for 6 h (minutes of one core)
+    python benchmarks/state_bench.py            # 100 events/s for 4 h (minutes of one core)
     python benchmarks/state_bench.py --quick    # 10 events/s for 3 h, checkpoint at 250/s
 """
 
@@ -165,7 +165,7 @@ def run_graph(rate: int, hours: float, *, state_file: bool, report_every_s: int)
     checkpoint = CheckpointFile(str(path)) if state_file else None
     label = "with --state-file" if state_file else "without --state-file"
     print(f"{label}: {rate} events/s of event time for {hours:g} h")
-    print("  event time | events    | RSS MB | span ids held | checkpoint KB | CPU s")
+    print("  event time | events     | RSS MB | span ids held | checkpoint KB | CPU s")
     started, events, next_save = time.process_time(), 0, START_NS + CHECKPOINT_EVERY_NS
     figures: list[float] = []
     for second in range(int(hours * 3600)):
@@ -187,10 +187,10 @@ def run_graph(rate: int, hours: float, *, state_file: bool, report_every_s: int)
             size = path.stat().st_size / 1024 if checkpoint is not None else 0.0
             figures.append(rss_mb())
             print(
-                f"  {(second + 1) / 3600:8.1f} h | {events:9,} | {figures[-1]:6.1f} | "
+                f"  {(second + 1) / 3600:8.2f} h | {events:10,} | {figures[-1]:6.1f} | "
                 f"{len(gate.exported):13,} | {size:13,.0f} | {time.process_time() - started:5.0f}"
             )
-    after_ttl = figures[len(figures) // 3 :] if len(figures) >= 3 else figures
+    after_ttl = figures[len(figures) // 3 :] if len(figures) >= 3 else figures or [rss_mb()]
     print(
         f"  after the first third: RSS {min(after_ttl):.1f} to {max(after_ttl):.1f} MB "
         f"(growth {after_ttl[-1] - after_ttl[0]:+.1f} MB); peak RSS {peak_rss_mb():.1f} MB"
@@ -239,15 +239,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="10 events/s for 3 h; 250 ids/s")
     parser.add_argument("--rate", type=int, help="events/s of the long run (100)")
-    parser.add_argument("--hours", type=float, help="event time of the long run (6)")
+    parser.add_argument("--hours", type=float, help="event time of the long run (4)")
     parser.add_argument("--checkpoint-rate", type=int, help="span ids/s (2,500)")
     parser.add_argument("--part", choices=("graph", "checkpoint"), help=argparse.SUPPRESS)
     parser.add_argument("--state-file", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     rate = args.rate or (10 if args.quick else 100)
-    hours = args.hours or (3.0 if args.quick else 6.0)
+    hours = args.hours or (3.0 if args.quick else 4.0)
     checkpoint_rate = args.checkpoint_rate or (250 if args.quick else 2500)
-    report_every_s = 1800
+    report_every_s = min(1800, max(60, int(hours * 3600) // 8))
     if args.part == "graph":
         run_graph(rate, hours, state_file=args.state_file, report_every_s=report_every_s)
         return

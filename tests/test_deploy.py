@@ -1397,3 +1397,48 @@ def test_wheel_installs_and_runs_in_a_clean_venv(installed_wheel: Path, tmp_path
     )  # the bundled capture
     assert re.search(r"^trace [0-9a-f]{32}", demo.stdout, re.MULTILINE), demo.stdout
     assert "0 skipped" in demo.stderr
+
+
+# -- sizing ------------------------------------------------------------------------------------
+
+CLAIMED_RATE = 2_500
+"""Events/s the README says one process sustains (Measured live): the manifests must hold it."""
+_QUANTITY = re.compile(r"(\d+)(Ki|Mi|Gi)")
+
+
+def _bytes(quantity: str) -> int:
+    found = _QUANTITY.fullmatch(quantity)
+    assert found, quantity
+    return int(found[1]) * {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30}[found[2]]
+
+
+def checkpoint_bytes_at(rate: int, tmp_path: Path) -> int:
+    """The file a checkpoint of rate span ids/s for the Event TTL takes: a real one of a tenth of
+    them written, scaled (its size is a header plus 8 bytes an id, see state_bench.py)."""
+    from kspan_py.checkpoint import GENERATION_NS, Checkpoint, CheckpointFile, ExportGate
+
+    ttl_s = 3600 + 60 + GENERATION_NS // 10**9  # the TTL, a minute, one generation
+    gate = ExportGate(since_ns=0)
+    span = 1
+    for second in range(0, ttl_s, 10):
+        for _ in range(rate):
+            gate.exported.add(span, second * 10**9)
+            span += 1
+    path = tmp_path / "state"
+    assert CheckpointFile(str(path)).save(Checkpoint(0, {"pods": "1"}, gate.exported))
+    return path.stat().st_size * 10
+
+
+def test_the_state_volume_holds_the_checkpoint_at_the_rate_the_readme_claims(
+    tmp_path: Path,
+) -> None:
+    """While the checkpoint is replaced the old file and the new one are both on the volume,
+    with the journal (30 s of deliveries, about 45 bytes a span id as JSON)."""
+    peak = 2 * checkpoint_bytes_at(CLAIMED_RATE, tmp_path) + 30 * CLAIMED_RATE * 45
+    for deployment in (
+        one(source_docs("base/deployment.yaml"), "Deployment"),
+        chart_deployment(render_chart()),
+    ):
+        volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+        limit = _bytes(volumes["state"]["emptyDir"]["sizeLimit"])
+        assert peak < limit * 0.75, (peak / 2**20, limit / 2**20)  # a quarter to spare
