@@ -27,6 +27,7 @@ from kspan_py.config import (
     ClusterSettings,
     ConfigError,
     ExplainSettings,
+    FilterSettings,
     GraphSettings,
     LeaseSettings,
     LiveSettings,
@@ -39,7 +40,7 @@ from kspan_py.logs import FORMATS
 from kspan_py.runner import ReplaySummary, StrictModeError, replay
 from kspan_py.sharding import Shard
 from kspan_py.sinks import EXPORTER_NAMES, make_sinks
-from kspan_py.sinks.otlp import PROTOCOLS, resolve_protocol
+from kspan_py.sinks.otlp import PROTOCOLS, resolve_logs_protocol, resolve_protocol
 from kspan_py.sources.capture import CaptureError
 from kspan_py.sources.resources import KINDS, select_resources
 from kspan_py.views.focus import UnknownObject
@@ -84,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_log_flags(replay_cmd)
     _add_sink_flags(replay_cmd, default_exporter="console")
     _add_graph_flags(replay_cmd)
+    _add_filter_flags(replay_cmd)
     replay_cmd.add_argument(
         "--strict", action="store_true", default=_env("--strict") in ("1", "true", "yes")
     )
@@ -96,6 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_cluster_flags(run_cmd)
     _add_sink_flags(run_cmd, default_exporter="otlp")
     _add_graph_flags(run_cmd)
+    _add_filter_flags(run_cmd)
     run_cmd.add_argument(
         "--since",
         default=_env("--since"),
@@ -212,6 +215,7 @@ def _parser() -> argparse.ArgumentParser:
         help="auto: events.k8s.io/v1 when served, else core/v1",
     )
     _add_graph_flags(explain_cmd)
+    _add_filter_flags(explain_cmd)
     record_cmd = commands.add_parser(
         "record",
         help="write what the cluster's watches show to a capture file",
@@ -289,6 +293,12 @@ def _add_sink_flags(command: argparse.ArgumentParser, *, default_exporter: str) 
     )
     command.add_argument("--otlp-json-file", default=_env("--otlp-json-file"), metavar="PATH")
     command.add_argument(
+        "--otlp-logs-json-file",
+        default=_env("--otlp-logs-json-file"),
+        metavar="PATH",
+        help="where --exporter otlp-logs-json appends one ExportLogsServiceRequest per line",
+    )
+    command.add_argument(
         "--html-file",
         default=_env("--html-file"),
         metavar="PATH",
@@ -320,6 +330,20 @@ def _add_sink_flags(command: argparse.ArgumentParser, *, default_exporter: str) 
     )
     command.add_argument("--otlp-timeout", default=_env("--otlp-timeout"), metavar="DURATION")
     command.add_argument(
+        "--otlp-logs-protocol",
+        choices=PROTOCOLS,
+        default=_env("--otlp-logs-protocol"),
+        help="for --exporter otlp-logs; default: OTEL_EXPORTER_OTLP_LOGS_PROTOCOL, else "
+        "--otlp-protocol, else OTEL_EXPORTER_OTLP_PROTOCOL, else grpc",
+    )
+    command.add_argument(
+        "--otlp-logs-endpoint",
+        default=_env("--otlp-logs-endpoint"),
+        help="for --exporter otlp-logs; default: OTEL_EXPORTER_OTLP_LOGS_ENDPOINT, else "
+        "--otlp-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT (a base URL such as Loki's "
+        "http://loki:3100/otlp gets /v1/logs added)",
+    )
+    command.add_argument(
         "--color",
         choices=("auto", "always", "never"),
         default=_env("--color") or "auto",
@@ -339,6 +363,59 @@ def _add_graph_flags(command: argparse.ArgumentParser) -> None:
         help="quiet time that ends a change: acts further apart are separate traces (30s)",
     )
     command.add_argument("--cluster-name", default=_env("--cluster-name") or "")
+    command.add_argument(
+        "--cluster-uid",
+        default=_env("--cluster-uid") or "",
+        help="k8s.cluster.uid on every resource (run reads the kube-system namespace's uid "
+        "when it may)",
+    )
+    command.add_argument(
+        "--service-name",
+        default=_env("--service-name") or "",
+        metavar="NAME",
+        help="one service.name for every span and log record; the reporting component is "
+        "then the resource attribute kspan.component (default: service.name is the component)",
+    )
+
+
+def _add_filter_flags(command: argparse.ArgumentParser) -> None:
+    """What to export; everything is still read and linked (filtering.py)."""
+    command.add_argument(
+        "--exclude-namespace",
+        action="append",
+        dest="exclude_namespaces",
+        default=None,
+        metavar="NAMESPACE",
+        help="export nothing about objects in this namespace; repeatable "
+        "[KSPAN_EXCLUDE_NAMESPACE, comma-separated]",
+    )
+    command.add_argument(
+        "-l",
+        "--selector",
+        default=_env("--selector") or "",
+        metavar="SELECTOR",
+        help="export only what concerns objects (or their owners) whose labels match "
+        "(kubectl -l syntax: app=web,tier!=db,env in (a,b))",
+    )
+    command.add_argument(
+        "--event-types",
+        default=_env("--event-types") or "",
+        metavar="TYPE,...",
+        help="export only these Event types (Normal, Warning); a phase read from status is a "
+        "Warning when it shows a problem",
+    )
+    command.add_argument(
+        "--reasons",
+        default=_env("--reasons") or "",
+        metavar="REASON,...",
+        help="export only Events with these reasons (BackOff,OOMKilling,...)",
+    )
+    command.add_argument(
+        "--exclude-reasons",
+        default=_env("--exclude-reasons") or "",
+        metavar="REASON,...",
+        help="export no Event with these reasons",
+    )
 
 
 def _headers(values: Sequence[str]) -> tuple[tuple[str, str], ...]:
@@ -352,6 +429,34 @@ def _headers(values: Sequence[str]) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+_EVENT_TYPES = ("Normal", "Warning")
+
+
+def filter_settings(args: argparse.Namespace) -> FilterSettings:
+    from kspan_py.filtering import LabelSelector
+
+    excluded = args.exclude_namespaces or _env_list("--exclude-namespace") or []
+    types = _names(args.event_types)
+    for event_type in types:
+        if event_type not in _EVENT_TYPES:
+            raise ConfigError(
+                f"--event-types: {event_type!r} is not one of {', '.join(_EVENT_TYPES)}"
+            )
+    if args.selector:
+        LabelSelector.parse(args.selector)  # a malformed selector is named before any work
+    return FilterSettings(
+        exclude_namespaces=tuple(name.strip() for name in excluded if name.strip()),
+        selector=args.selector,
+        event_types=types,
+        reasons=_names(args.reasons),
+        exclude_reasons=_names(args.exclude_reasons),
+    )
+
+
 def _graph_settings(args: argparse.Namespace) -> GraphSettings:
     window = _duration("--window", args.window)
     if window <= 0:
@@ -360,6 +465,8 @@ def _graph_settings(args: argparse.Namespace) -> GraphSettings:
         window_ns=window,
         change_gap_ns=_duration("--change-gap", args.change_gap),
         cluster_name=args.cluster_name,
+        cluster_uid=args.cluster_uid,
+        service_name=args.service_name,
     )
 
 
@@ -373,11 +480,18 @@ def _sink_settings(args: argparse.Namespace) -> SinkSettings:
         insecure=args.otlp_insecure,
         timeout_s=timeout / SECOND_NS if timeout is not None else None,
     )
+    otlp_logs = dataclasses.replace(
+        otlp,
+        protocol=resolve_logs_protocol(args.otlp_logs_protocol, args.otlp_protocol),
+        endpoint=args.otlp_logs_endpoint or otlp.endpoint,
+    )
     color = {"auto": None, "always": True, "never": False}[args.color]
     settings = SinkSettings(
         exporters=exporters,
         otlp=otlp,
+        otlp_logs=otlp_logs,
         otlp_json_file=args.otlp_json_file,
+        otlp_logs_json_file=args.otlp_logs_json_file,
         html_file=args.html_file,
         color=color,
     )
@@ -391,7 +505,11 @@ def _sink_settings(args: argparse.Namespace) -> SinkSettings:
 def replay_settings(args: argparse.Namespace) -> ReplaySettings:
     paths = tuple(args.paths) or (str(DEMO_CAPTURE),)
     return ReplaySettings(
-        paths=paths, graph=_graph_settings(args), sinks=_sink_settings(args), strict=args.strict
+        paths=paths,
+        graph=_graph_settings(args),
+        sinks=_sink_settings(args),
+        strict=args.strict,
+        filters=filter_settings(args),
     )
 
 
@@ -431,6 +549,7 @@ def explain_settings(args: argparse.Namespace) -> ExplainSettings:
         graph=_graph_settings(args),
         color=False if args.no_color else None,
         html_file=args.html_file,
+        filters=filter_settings(args),
     )
 
 
@@ -440,6 +559,7 @@ def live_settings(args: argparse.Namespace, *, now_ns: int) -> LiveSettings:
         cluster=cluster_settings(args),
         graph=_graph_settings(args),
         sinks=_sink_settings(args),
+        filters=filter_settings(args),
         since_ns=since,
         state_file=args.state_file,
         record_file=args.record,

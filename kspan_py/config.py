@@ -16,6 +16,7 @@ SECOND_NS = 1_000_000_000
 
 ENV_PREFIX = "KSPAN_"
 OTEL_PROTOCOL_ENV = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
+OTEL_LOGS_PROTOCOL_ENV = ("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
 
 
 class ConfigError(ValueError):
@@ -87,6 +88,14 @@ class GraphSettings:
     cluster_name: str = ""
     """Value of k8s.cluster.name on every span's resource, when set."""
 
+    cluster_uid: str = ""
+    """Value of k8s.cluster.uid (the kube-system namespace's uid) on every resource, when known:
+    ``run`` reads it from the cluster when it may, a replay takes ``--cluster-uid``."""
+
+    service_name: str = ""
+    """One service.name for every span and log record (--service-name), the reporting
+    component then in kspan.component. Empty: service.name is the reporting component."""
+
 
 @dataclass(frozen=True, slots=True)
 class OtlpSettings:
@@ -98,10 +107,29 @@ class OtlpSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class FilterSettings:
+    """What to export (filtering.py): everything is still read and linked, for context."""
+
+    exclude_namespaces: tuple[str, ...] = ()
+    selector: str = ""
+    """A label selector (kubectl -l syntax) on the objects the spans are about, or their owners."""
+    event_types: tuple[str, ...] = ()
+    """Normal, Warning; empty: both."""
+    reasons: tuple[str, ...] = ()
+    """Only Events with these reasons; empty: any."""
+    exclude_reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class SinkSettings:
     exporters: tuple[str, ...] = ("console",)
     otlp: OtlpSettings = field(default_factory=OtlpSettings)
+    otlp_logs: OtlpSettings = field(default_factory=OtlpSettings)
+    """``--exporter otlp-logs``: the traces' settings, with the logs' own protocol and endpoint
+    (OTEL_EXPORTER_OTLP_LOGS_* are read by the exporter itself)."""
     otlp_json_file: str | None = None
+    otlp_logs_json_file: str | None = None
+    """Where ``--exporter otlp-logs-json`` appends its ExportLogsServiceRequests."""
     html_file: str | None = None
     """Where ``--exporter html`` writes its timeline (once the sink is flushed)."""
     html_max_spans: int = 100_000
@@ -123,6 +151,7 @@ class ReplaySettings:
     sinks: SinkSettings = field(default_factory=SinkSettings)
     strict: bool = False
     """Stop at the first malformed value instead of counting and skipping it."""
+    filters: FilterSettings = field(default_factory=FilterSettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +192,7 @@ class ExplainSettings:
     """None: colour and cropped lines on a terminal, plain full lines otherwise."""
     html_file: str | None = None
     """Also write the traces shown as an HTML timeline."""
+    filters: FilterSettings = field(default_factory=FilterSettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +213,7 @@ class LiveSettings:
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
     graph: GraphSettings = field(default_factory=GraphSettings)
     sinks: SinkSettings = field(default_factory=SinkSettings)
+    filters: FilterSettings = field(default_factory=FilterSettings)
     since_ns: int | None = None
     """Occurrences before this (event time) build context but are not exported. None: the
     start time minus the window, so a start exports nothing the cluster did before."""

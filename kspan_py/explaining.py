@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.text import Text
 
 from kspan_py.config import ClusterSettings, ExplainSettings
+from kspan_py.filtering import ExportFilter
 from kspan_py.graph.causality import replay_changes
 from kspan_py.model import EventChange, ObjectChange, Snapshot
 from kspan_py.sources.capture import CaptureItem, Skipped, expand_value, read_capture
@@ -86,7 +87,15 @@ class Explanation:
 def explain(gathered: Gathered, settings: ExplainSettings) -> Explanation:
     """Link what was gathered and select what concerns the target (raises UnknownObject)."""
     target = Target.parse(settings.target)
-    traces = group_traces(replay_changes(gathered.changes, settings.graph))
+    spans = replay_changes(gathered.changes, settings.graph)
+    export_filter = ExportFilter(settings.filters)
+    if export_filter.active:
+        # The same choice a replay with these filters exports: matches and their causes.
+        for change in gathered.changes:
+            if isinstance(change, ObjectChange):
+                export_filter.observe(change)
+        spans = export_filter.select_all(spans)
+    traces = group_traces(spans)
     objects = (c.obj for c in gathered.changes if isinstance(c, ObjectChange))
     index = ObjectIndex(objects, (span for trace in traces for span in trace.spans))
     focus = index.focus(target, settings.namespace, source=gathered.source)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import time
@@ -34,6 +35,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from kspan_py import monitoring
 from kspan_py.checkpoint import Checkpoint, CheckpointFile, ExportGate
 from kspan_py.config import ClusterSettings, LiveSettings
+from kspan_py.filtering import ExportFilter
 from kspan_py.graph.causality import ADVANCE_EVERY, CausalGraph
 from kspan_py.leading import LeaderElection
 from kspan_py.model import ChangeType, EventChange, ObjectChange, Snapshot
@@ -47,8 +49,15 @@ from kspan_py.runner import (
     shutdown_sinks,
 )
 from kspan_py.sinks.console import ConsoleSink
+from kspan_py.sinks.otlp_logs import EventLogSink
 from kspan_py.sources.capture import CaptureWriter, expand_value
-from kspan_py.sources.watching import ClusterSource, Connection, SourceValue, connect
+from kspan_py.sources.watching import (
+    ClusterSource,
+    Connection,
+    SourceValue,
+    connect,
+    read_cluster_uid,
+)
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +133,18 @@ async def run(
     saved = checkpoint_file.load() if checkpoint_file else None
     since_ns = _since(settings, saved, clock, taking_over=leader is not None)
     gate = ExportGate(since_ns, saved.exported if saved else None)
-    graph = CausalGraph(settings.graph)
+    for sink in sinks.values():
+        if isinstance(sink, EventLogSink):
+            # A span of repeats exported again after a restart: only its new occurrences
+            # get a record (the span itself is merged by id; a record would be doubled).
+            sink.already_delivered = gate.exported.__contains__
+    export_filter = ExportFilter(settings.filters)
+    graph_settings = settings.graph
+    if not graph_settings.cluster_uid:
+        cluster_uid = await read_cluster_uid(connection)
+        if cluster_uid:
+            graph_settings = dataclasses.replace(graph_settings, cluster_uid=cluster_uid)
+    graph = CausalGraph(graph_settings)
     recorder = CaptureWriter(settings.record_file) if settings.record_file else None
     shard = settings.shard if settings.shard is not None and settings.shard.count > 1 else None
     values: asyncio.Queue[SourceValue | _Tick | None] = asyncio.Queue(_QUEUE_VALUES)
@@ -166,7 +186,8 @@ async def run(
                 if recorder is not None:
                     recorder.flush()
                 spans = graph.advance(clock() if source.ready.is_set() else None)
-                await publish(gate.admit(spans), outlets, summary, delivered)
+                chosen = export_filter.select(gate.admit(spans))
+                await publish(chosen, outlets, summary, delivered)
                 if isinstance(item, _Tick):
                     continue
             if shard is not None:
@@ -177,9 +198,10 @@ async def run(
                     item = SourceValue(taken, None, item.resource, item.snapshot)
             if recorder is not None:
                 recorder.write(item.value, item.raw)
-            since_advance += _ingest(graph, item, summary, state.received)
+            since_advance += _ingest(graph, item, summary, state.received, export_filter)
             state.values_ingested += 1
-        await publish(gate.admit(graph.flush()), outlets, summary, delivered)
+        await publish(export_filter.select(gate.admit(graph.flush())), outlets, summary, delivered)
+        summary.filtered = export_filter.left_out
         for outlet in outlets.values():
             await outlet.close()
 
@@ -303,6 +325,7 @@ def _ingest(
     item: SourceValue,
     summary: ReplaySummary,
     received: Counter[tuple[str, str, str]],
+    export_filter: ExportFilter,
 ) -> int:
     ingested = 0
     where = f"watch {item.resource}" if item.resource else "list"
@@ -313,6 +336,8 @@ def _ingest(
             if isinstance(change, EventChange) and change.type is not ChangeType.DELETED:
                 event = change.event
                 received[(event.type, event.reason, event.regarding.kind)] += 1
+            elif isinstance(change, ObjectChange) and export_filter.reads_objects:
+                export_filter.observe(change)
             graph.ingest(change)
             ingested += 1
         elif not isinstance(change, Snapshot):

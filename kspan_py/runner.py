@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from kspan_py.config import ReplaySettings
+from kspan_py.filtering import ExportFilter
 from kspan_py.graph.causality import ADVANCE_EVERY, CausalGraph
 from kspan_py.model import EventChange, ObjectChange, Snapshot
 from kspan_py.outlets import Delivery, SinkOutlet
@@ -41,6 +42,7 @@ class ReplaySummary:
     spans: int = 0
     traces: int = 0
     late: int = 0  # occurrences that arrived more than the window late (linked all the same)
+    filtered: int = 0  # spans the export filters left out (read and linked, not exported)
     export_failures: Counter[str] = field(default_factory=Counter)  # spans by sink
     dropped: Counter[str] = field(default_factory=Counter)  # spans by "sink: reason"
 
@@ -59,6 +61,8 @@ class ReplaySummary:
         )
         if self.late:
             text += f"; {self.late} arrived more than the window late"
+        if self.filtered:
+            text += f"; {self.filtered} spans left out by the filters"
         failures = +self.export_failures
         if failures:
             failed = ", ".join(f"{n} to {s}" for s, n in sorted(failures.items()))
@@ -77,6 +81,7 @@ async def replay(
 ) -> ReplaySummary:
     """Replay the captures of settings into sinks; fills and returns summary."""
     graph = CausalGraph(settings.graph)
+    export_filter = ExportFilter(settings.filters)
     changes: asyncio.Queue[list[ObjectChange | EventChange] | None] = asyncio.Queue(4)
     outlets = {
         name: SinkOutlet(name, sink, capacity_batches=settings.sinks.queue_batches)
@@ -105,10 +110,15 @@ async def replay(
 
     async def link() -> None:
         while (batch := await changes.get()) is not _DONE:
+            if export_filter.reads_objects:
+                for change in batch:
+                    if isinstance(change, ObjectChange):
+                        export_filter.observe(change)
             for change in batch:
                 graph.ingest(change)
-            await publish(graph.advance(), outlets, summary)
-        await publish(graph.flush(), outlets, summary)
+            await publish(export_filter.select(graph.advance()), outlets, summary)
+        await publish(export_filter.select(graph.flush()), outlets, summary)
+        summary.filtered = export_filter.left_out
         summary.events = graph.stats.occurrences
         summary.traces = len(graph.traces)
         summary.late = graph.stats.late

@@ -134,7 +134,11 @@ class CausalGraph:
             max_change_ns=settings.max_change_ns,
             link_horizon_ns=settings.link_horizon_ns,
         )
-        self._builder = builder or SpanBuilder(settings.cluster_name)
+        self._builder = builder or SpanBuilder(
+            settings.cluster_name,
+            service_name=settings.service_name,
+            cluster_uid=settings.cluster_uid,
+        )
         self.store = ObjectStore(settings.deleted_grace_ns)
         self.stats = GraphStats()
         self.traces: set[int] = set()

@@ -255,6 +255,18 @@ def _object_fields(raw: Raw, kind: str, metadata: Raw, name: str, namespace: str
         _time(deleted, "deletionTimestamp") if deleted else None,
         status,
         scale_target,
+        _labels(metadata.get("labels")),
+    )
+
+
+def _labels(raw: Any) -> tuple[tuple[str, str], ...]:
+    """metadata.labels as pairs; an entry that is not text to text is left out."""
+    if not raw or not isinstance(raw, dict):
+        return ()
+    return tuple(
+        (key, value)
+        for key, value in raw.items()
+        if isinstance(key, str) and isinstance(value, str)
     )
 
 

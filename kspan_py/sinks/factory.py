@@ -9,8 +9,9 @@ from kspan_py.sinks.console import ConsoleSink
 from kspan_py.sinks.html import HtmlTimelineSink
 from kspan_py.sinks.otlp import make_otlp_exporter
 from kspan_py.sinks.otlp_json import OtlpJsonFileSink
+from kspan_py.sinks.otlp_logs import OtlpLogSink, OtlpLogsJsonFileSink, make_otlp_log_exporter
 
-EXPORTER_NAMES = ("otlp", "otlp-json", "console", "html", "none")
+EXPORTER_NAMES = ("otlp", "otlp-json", "otlp-logs", "otlp-logs-json", "console", "html", "none")
 
 
 def make_sinks(settings: SinkSettings) -> dict[str, SpanExporter]:
@@ -38,6 +39,15 @@ def make_sinks(settings: SinkSettings) -> dict[str, SpanExporter]:
                 raise ConfigError(f"--html-file: cannot write there: {error}") from error
         elif name == "otlp":
             sinks[name] = make_otlp_exporter(settings.otlp)
+        elif name == "otlp-logs":
+            sinks[name] = OtlpLogSink(make_otlp_log_exporter(settings.otlp_logs))
+        elif name == "otlp-logs-json":
+            if not settings.otlp_logs_json_file:
+                raise ConfigError("--exporter otlp-logs-json needs --otlp-logs-json-file PATH")
+            try:
+                sinks[name] = OtlpLogsJsonFileSink(settings.otlp_logs_json_file)
+            except OSError as error:
+                raise ConfigError(f"--otlp-logs-json-file: cannot open: {error}") from error
         else:
             raise ConfigError(f"--exporter: {name!r} is not one of {', '.join(EXPORTER_NAMES)}")
     return sinks

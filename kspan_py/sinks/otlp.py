@@ -11,7 +11,7 @@ import os
 
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from kspan_py.config import OTEL_PROTOCOL_ENV, ConfigError, OtlpSettings
+from kspan_py.config import OTEL_LOGS_PROTOCOL_ENV, OTEL_PROTOCOL_ENV, ConfigError, OtlpSettings
 
 PROTOCOLS = ("grpc", "http/protobuf")
 
@@ -22,6 +22,23 @@ def resolve_protocol(flag: str | None) -> str:
         ("--otlp-protocol", flag),
         *((name, os.environ.get(name)) for name in OTEL_PROTOCOL_ENV),
     ):
+        if value:
+            if value not in PROTOCOLS:
+                raise ConfigError(f"{source}: {value!r} is not one of {', '.join(PROTOCOLS)}")
+            return value
+    return "grpc"
+
+
+def resolve_logs_protocol(flag: str | None, traces_flag: str | None) -> str:
+    """--otlp-logs-protocol > OTEL_EXPORTER_OTLP_LOGS_PROTOCOL > --otlp-protocol >
+    OTEL_EXPORTER_OTLP_PROTOCOL > grpc (the traces' own variable does not apply to logs)."""
+    candidates = (
+        ("--otlp-logs-protocol", flag),
+        (OTEL_LOGS_PROTOCOL_ENV[0], os.environ.get(OTEL_LOGS_PROTOCOL_ENV[0])),
+        ("--otlp-protocol", traces_flag),
+        (OTEL_LOGS_PROTOCOL_ENV[1], os.environ.get(OTEL_LOGS_PROTOCOL_ENV[1])),
+    )
+    for source, value in candidates:
         if value:
             if value not in PROTOCOLS:
                 raise ConfigError(f"{source}: {value!r} is not one of {', '.join(PROTOCOLS)}")

@@ -487,6 +487,7 @@ def _unpack(packed: Packed, path: str) -> CaptureItem:
                 deleted,
                 _status_from(packed[9]),
                 ObjectRef(*packed[10]) if packed[10] is not None else None,
+                packed[11],
             ),
         )
     if tag == _SKIPPED:
@@ -548,6 +549,7 @@ def _pack(item: CaptureItem) -> Packed:
             obj.deleted_ns,
             _status_tuple(obj.status),
             _ref_tuple(obj.scale_target) if obj.scale_target is not None else None,
+            obj.labels,
         )
     if isinstance(item, Skipped):
         return (_SKIPPED, item.where, item.category, item.reason)

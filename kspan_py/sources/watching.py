@@ -142,6 +142,35 @@ async def connect(settings: ClusterSettings) -> Connection:
     return connection
 
 
+async def read_cluster_uid(connection: Connection, *, timeout_s: float = 10.0) -> str:
+    """The kube-system namespace's uid: the cluster's stable identity (k8s.cluster.uid).
+
+    Optional: without ``get`` on that one namespace (the manifests grant it), or with the API
+    server unreachable at start, spans simply go without it; the watches report the rest."""
+    try:
+        response = await _get(connection, "/api/v1/namespaces/kube-system", [], timeout_s=timeout_s)
+        async with response:
+            if response.status != 200:
+                log.info(
+                    "k8s.cluster.uid not set: reading namespace kube-system: HTTP %d",
+                    response.status,
+                )
+                return ""
+            body = orjson.loads(await response.read())
+    except (
+        aiohttp.ClientError,
+        k8s_client.ApiException,
+        TimeoutError,
+        OSError,
+        orjson.JSONDecodeError,
+    ) as error:
+        log.info("k8s.cluster.uid not set: reading namespace kube-system: %s", error)
+        return ""
+    metadata = body.get("metadata") if isinstance(body, dict) else None
+    uid = metadata.get("uid") if isinstance(metadata, dict) else None
+    return uid if isinstance(uid, str) and len(uid) <= 64 else ""
+
+
 async def _renew_every(connection: Connection, interval_s: float) -> None:
     while True:
         await asyncio.sleep(interval_s)

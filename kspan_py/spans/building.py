@@ -28,6 +28,8 @@ from opentelemetry.util.types import Attributes as OtelAttributes
 from kspan_py.model import GenerationChange, KubeEvent, LifecycleFact, ObjectRef
 from kspan_py.spans.attributes import (
     CLUSTER_NAME,
+    CLUSTER_UID,
+    COMPONENT,
     EVENT_COUNT,
     EVENT_MESSAGE,
     EVENT_UID,
@@ -173,7 +175,7 @@ class SpanDraft:
 class KubeSpan(ReadableSpan):
     """A finished span: the ReadableSpan interface over a draft that no longer changes."""
 
-    __slots__ = ("_span_resource", "draft")
+    __slots__ = ("_span_resource", "context_only", "draft")
 
     # What the base class's own methods read, for what kspan-py never sets.
     _kind = SpanKind.INTERNAL
@@ -186,6 +188,9 @@ class KubeSpan(ReadableSpan):
         # No super().__init__(): every field it would copy is read from the draft instead.
         self.draft = draft
         self._span_resource = resource
+        self.context_only = False
+        """Exported only as the cause of a span an export filter chose (filtering.py): no log
+        record is made for it."""
 
     @property
     def name(self) -> str:
@@ -281,10 +286,19 @@ class KubeSpan(ReadableSpan):
 class SpanBuilder:
     """Builds ReadableSpans, sharing one Resource per (component, instance)."""
 
-    def __init__(self, cluster_name: str = "") -> None:
+    def __init__(
+        self, cluster_name: str = "", *, service_name: str = "", cluster_uid: str = ""
+    ) -> None:
         # Resource.create() brings OTEL_RESOURCE_ATTRIBUTES and the SDK's attributes; the
-        # service.name of each span is its reporting component, whatever OTEL_SERVICE_NAME says.
-        created = Resource.create({CLUSTER_NAME: cluster_name} if cluster_name else {})
+        # service.name of each span is its reporting component, whatever OTEL_SERVICE_NAME says,
+        # unless one service name is asked for (--service-name): then the component is
+        # kspan.component, so backends that split by service still tell components apart.
+        cluster: dict[str, str] = {}
+        if cluster_name:
+            cluster[CLUSTER_NAME] = cluster_name
+        if cluster_uid:
+            cluster[CLUSTER_UID] = cluster_uid
+        created = Resource.create(cluster)
         attributes = dict(created.attributes)
         if SERVICE_INSTANCE_ID not in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", ""):
             # The SDK makes up a random instance id per process; ids here must be reproducible.
@@ -292,13 +306,17 @@ class SpanBuilder:
         attributes.pop(SERVICE_NAME, None)
         self._base = Resource(attributes, created.schema_url)
         self._fallback_service = os.environ.get("OTEL_SERVICE_NAME") or UNKNOWN_COMPONENT
+        self._service_name = service_name
         self._resources: dict[tuple[str, str], Resource] = {}
 
     def resource(self, component: str, instance: str) -> Resource:
         key = (component, instance)
         found = self._resources.get(key)
         if found is None:
-            own: dict[str, str] = {SERVICE_NAME: component or self._fallback_service}
+            if self._service_name:
+                own = {SERVICE_NAME: self._service_name, COMPONENT: component or UNKNOWN_COMPONENT}
+            else:
+                own = {SERVICE_NAME: component or self._fallback_service}
             if instance:
                 own[SERVICE_INSTANCE_ID] = instance
             found = self._base.merge(Resource(own))

@@ -1,0 +1,281 @@
+"""Every Event occurrence as an OTLP log record, pointing at the span it belongs to.
+
+The whole ecosystem (the Collector's ``k8s_events`` receiver, Alloy, Elastic, Loki) reads
+Kubernetes Events as logs, without causality; the traces give causality, without a log line to
+search. This sink gives both from one linking pass: it is a span sink like the others (it takes
+the same deliveries, so it is queued, retried and journalled with them), and turns each span of
+an Event into one record per occurrence the span holds (a span of repeats holds several), with
+the span's trace and span id, so a backend jumps from the log line to its trace.
+
+Attributes are named as the ``k8s_events`` receiver names them, so existing dashboards work.
+Spans that are not Events (a change's root, a ``Pod.Lifetime``, phases read from status) have
+no record: nothing was logged for them.
+
+A restart exports again a span of repeats whose later occurrences were not delivered; its
+earlier occurrences were, and their records are not sent twice (``already_delivered``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import IO, Any
+
+import orjson
+from opentelemetry import trace
+from opentelemetry._logs import LogRecord, SeverityNumber
+from opentelemetry.sdk._logs import ReadableLogRecord
+from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+from kspan_py.config import OtlpSettings
+from kspan_py.model import KubeEvent
+from kspan_py.model.timestamps import format_time_ns
+from kspan_py.sinks.otlp_json import _attributes, _scope
+from kspan_py.spans.attributes import (
+    EVENT_MESSAGE,
+    EVENT_START_TIME,
+    LINK_RULE,
+    PROBLEM,
+    Attributes,
+    event_attributes,
+)
+from kspan_py.spans.building import SCOPE, KubeSpan
+from kspan_py.spans.ids import event_span_id
+from kspan_py.spans.problems import event_problem
+
+_SEVERITY = {"Normal": SeverityNumber.INFO, "Warning": SeverityNumber.WARN}
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+
+AlreadyDelivered = Callable[[int], bool]
+"""Whether the occurrence with this span id went out before (a restart's checkpoint)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventLog:
+    """One occurrence of an Event as a log record: what both encodings are made from."""
+
+    trace_id: int
+    span_id: int
+    time_ns: int
+    observed_ns: int
+    event_type: str
+    body: str
+    attributes: Attributes
+    resource: Resource
+
+    @property
+    def severity(self) -> SeverityNumber:
+        return _SEVERITY.get(self.event_type, SeverityNumber.UNSPECIFIED)
+
+
+def log_attributes(event: KubeEvent) -> Attributes:
+    """The record's attributes: the receiver's names, and the problem the occurrence shows."""
+    attributes = event_attributes(event, "")
+    del attributes[LINK_RULE]
+    del attributes[EVENT_MESSAGE]  # the body
+    attributes[EVENT_START_TIME] = format_time_ns(event.first_ns or event.time_ns)
+    problem = event_problem(event)
+    if problem is not None:
+        attributes[PROBLEM] = problem.name
+        attributes.update(problem.details)
+    return attributes
+
+
+def event_logs(
+    spans: Sequence[ReadableSpan],
+    *,
+    observed_ns: int,
+    already_delivered: AlreadyDelivered | None = None,
+) -> list[EventLog]:
+    """A record per Event occurrence the spans hold, in the order they happened."""
+    logs = []
+    for span in spans:
+        if not isinstance(span, KubeSpan):
+            continue  # only kspan-py's own spans know the occurrences they stand for
+        draft = span.draft
+        first = draft.subject
+        if not isinstance(first, KubeEvent):
+            continue
+        for event in (first, *(draft.repeats or ())):
+            if already_delivered is not None and already_delivered(
+                event_span_id(event.uid, event.count)
+            ):
+                continue
+            logs.append(
+                EventLog(
+                    draft.trace_id,
+                    draft.span_id,
+                    event.time_ns,
+                    observed_ns,
+                    event.type,
+                    event.message,
+                    log_attributes(event),
+                    span.resource,
+                )
+            )
+    return logs
+
+
+def readable_record(log: EventLog) -> ReadableLogRecord:
+    """The SDK's form, for its OTLP exporters."""
+    context = trace.set_span_in_context(
+        NonRecordingSpan(SpanContext(log.trace_id, log.span_id, False, _SAMPLED))
+    )
+    record = LogRecord(
+        timestamp=log.time_ns,
+        observed_timestamp=log.observed_ns,
+        context=context,
+        severity_text=log.event_type or None,
+        severity_number=log.severity,
+        body=log.body,
+        attributes=log.attributes,
+    )
+    return ReadableLogRecord(record, log.resource, SCOPE)
+
+
+def logs_request_json(logs: Sequence[EventLog]) -> bytes:
+    """One OTLP/JSON ExportLogsServiceRequest (a single line), by the rules the spans follow."""
+    grouped: dict[int, tuple[Resource, list[dict[str, Any]]]] = {}
+    for log in logs:
+        found = grouped.get(id(log.resource))
+        if found is None:
+            found = grouped[id(log.resource)] = (log.resource, [])
+        record: dict[str, Any] = {
+            "timeUnixNano": str(log.time_ns),
+            "observedTimeUnixNano": str(log.observed_ns),
+        }
+        if log.severity is not SeverityNumber.UNSPECIFIED:
+            record["severityNumber"] = log.severity.value
+        if log.event_type:
+            record["severityText"] = log.event_type
+        record["body"] = {"stringValue": log.body}
+        record["attributes"] = _attributes(log.attributes)
+        record["flags"] = int(_SAMPLED)
+        record["traceId"] = f"{log.trace_id:032x}"
+        record["spanId"] = f"{log.span_id:016x}"
+        found[1].append(record)
+    return orjson.dumps(
+        {
+            "resourceLogs": [
+                {
+                    "resource": {"attributes": _attributes(resource.attributes)},
+                    "scopeLogs": [{"scope": _scope(SCOPE), "logRecords": records}],
+                }
+                for resource, records in grouped.values()
+            ]
+        }
+    )
+
+
+class EventLogSink(SpanExporter):
+    """Base of the two log sinks: spans in, records out; knows what a restart delivered."""
+
+    def __init__(self, *, clock: Callable[[], int] = time.time_ns) -> None:
+        self.already_delivered: AlreadyDelivered | None = None
+        """Set by a live run with a checkpoint: occurrences delivered before the restart."""
+        self._clock = clock
+        self.records = 0  # records the backend took
+
+    def logs(self, spans: Sequence[ReadableSpan]) -> list[EventLog]:
+        return event_logs(
+            spans, observed_ns=self._clock(), already_delivered=self.already_delivered
+        )
+
+
+class OtlpLogSink(EventLogSink):
+    """``--exporter otlp-logs``: the SDK's OTLP log exporter (gRPC or HTTP)."""
+
+    def __init__(self, exporter: LogRecordExporter) -> None:
+        super().__init__()
+        self._exporter = exporter
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        logs = self.logs(spans)
+        if not logs:
+            return SpanExportResult.SUCCESS
+        result = self._exporter.export([readable_record(log) for log in logs])
+        if result is not LogRecordExportResult.SUCCESS:
+            return SpanExportResult.FAILURE
+        self.records += len(logs)
+        return SpanExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return bool(self._exporter.force_flush(timeout_millis))
+
+    def shutdown(self) -> None:
+        self._exporter.shutdown()  # type: ignore[no-untyped-call]
+
+
+class OtlpLogsJsonFileSink(EventLogSink):
+    """``--exporter otlp-logs-json``: one OTLP/JSON ExportLogsServiceRequest per line."""
+
+    cpu_only = True
+    """Exports without waiting on the network: the runner calls it inline, not in a thread."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        # Appended to: a restart with --state-file goes on where the last run stopped.
+        self._stream: IO[bytes] | None = open(path, "ab")  # noqa: SIM115
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        logs = self.logs(spans)
+        if not logs:
+            return SpanExportResult.SUCCESS
+        line = logs_request_json(logs)
+        with self._lock:
+            if self._stream is None:
+                return SpanExportResult.FAILURE
+            try:
+                self._stream.write(line + b"\n")
+                self._stream.flush()
+            except OSError:
+                return SpanExportResult.FAILURE
+        self.records += len(logs)
+        return SpanExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        with self._lock:
+            if self._stream is not None:
+                self._stream.flush()
+        return True
+
+    def shutdown(self) -> None:
+        with self._lock:
+            if self._stream is not None:
+                self._stream.close()
+                self._stream = None
+
+
+def make_otlp_log_exporter(settings: OtlpSettings) -> LogRecordExporter:
+    headers = dict(settings.headers) or None
+    if settings.protocol == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import (
+            OTLPLogExporter as HttpLogExporter,
+        )
+
+        endpoint = settings.endpoint
+        if endpoint is not None:
+            # A base URL (the Collector's, or Loki's http://loki:3100/otlp) or the full one.
+            endpoint = endpoint.rstrip("/").removesuffix("/v1/logs") + "/v1/logs"
+        exporter: LogRecordExporter = HttpLogExporter(
+            endpoint=endpoint, headers=headers, timeout=settings.timeout_s
+        )
+        return exporter
+    from opentelemetry.exporter.otlp.proto.grpc._log_exporter import (
+        OTLPLogExporter as GrpcLogExporter,
+    )
+
+    grpc_exporter: LogRecordExporter = GrpcLogExporter(
+        endpoint=settings.endpoint,
+        insecure=settings.insecure,
+        headers=headers,
+        timeout=settings.timeout_s,
+    )
+    return grpc_exporter
