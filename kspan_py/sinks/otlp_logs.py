@@ -96,8 +96,10 @@ def event_logs(
     """A record per Event occurrence the spans hold, in the order they happened."""
     logs = []
     for span in spans:
-        if not isinstance(span, KubeSpan):
-            continue  # only kspan-py's own spans know the occurrences they stand for
+        if not isinstance(span, KubeSpan) or span.context_only:
+            # Only kspan-py's own spans know the occurrences they stand for; a span exported
+            # only as the cause of what a filter chose was not asked for.
+            continue
         draft = span.draft
         first = draft.subject
         if not isinstance(first, KubeEvent):
