@@ -190,3 +190,30 @@ def test_no_filter_is_free_and_exports_everything() -> None:
     export_filter = ExportFilter(FilterSettings())
     assert not export_filter.active
     assert export_filter.select([]) == []
+
+
+def test_semantic_conventions_for_autoscalers_and_node_conditions(tmp_path: Path) -> None:
+    spans = exported(
+        tmp_path,
+        paths=(
+            str(CAPTURES / "hpa-scale-up.jsonl"),
+            str(CAPTURES / "node-notready-eviction.jsonl"),
+        ),
+    )
+    rescale = [s for s in spans if s["name"] == "HorizontalPodAutoscaler.SuccessfulRescale"]
+    assert rescale and all(
+        s["attrs"]["k8s.hpa.name"] == s["attrs"]["k8s.object.name"] for s in rescale
+    )
+    assert all(s["attrs"]["k8s.hpa.uid"] == s["attrs"]["k8s.object.uid"] for s in rescale)
+    conditions = {
+        (
+            s["name"],
+            s["attrs"].get("k8s.node.condition.type"),
+            s["attrs"].get("k8s.node.condition.status"),
+        )
+        for s in spans
+        if s["name"].startswith("Node.")
+    }
+    assert ("Node.NotReady", "Ready", "Unknown") in conditions  # read from status
+    assert ("Node.NodeNotReady", "Ready", "False") in conditions  # the kubelet's Event
+    assert ("Node.NodeHasInsufficientMemory", "MemoryPressure", "True") in conditions

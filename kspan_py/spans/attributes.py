@@ -63,6 +63,19 @@ _SEMCONV_PREFIX = {
     "HorizontalPodAutoscaler": "k8s.hpa",
 }
 
+# The node lifecycle Events the kubelet writes ("Node X status is now: NodeNotReady") are a
+# condition changing; say which, as the semantic conventions name node conditions.
+_NODE_CONDITION_OF_REASON = {
+    "NodeReady": ("Ready", "True"),
+    "NodeNotReady": ("Ready", "False"),
+    "NodeHasSufficientMemory": ("MemoryPressure", "False"),
+    "NodeHasInsufficientMemory": ("MemoryPressure", "True"),
+    "NodeHasNoDiskPressure": ("DiskPressure", "False"),
+    "NodeHasDiskPressure": ("DiskPressure", "True"),
+    "NodeHasSufficientPID": ("PIDPressure", "False"),
+    "NodeHasInsufficientPID": ("PIDPressure", "True"),
+}
+
 _CONTAINER_PATH = re.compile(r"^spec\.(?:initContainers|containers|ephemeralContainers)\{(.+)\}$")
 
 Attributes = dict[str, str | int]
@@ -123,6 +136,10 @@ def event_attributes(event: KubeEvent, link_rule: str) -> Attributes:
         container = container_of(event.field_path)
         if container is not None:
             attributes[CONTAINER_NAME] = container
+    if event.regarding.kind == "Node":
+        condition = _NODE_CONDITION_OF_REASON.get(event.reason)
+        if condition is not None:
+            attributes[NODE_CONDITION_TYPE], attributes[NODE_CONDITION_STATUS] = condition
     if event.related is not None:
         attributes[RELATED_KIND] = event.related.kind
         attributes[RELATED_NAME] = event.related.name
