@@ -74,8 +74,10 @@ WATCHED = {
     ("batch", "cronjobs"),
 }
 READ_VERBS = ("get", "list", "watch")
-CLUSTER_PERMISSIONS = {(group, res, verb) for group, res in WATCHED for verb in READ_VERBS}
-NAMESPACED_PERMISSIONS = {p for p in CLUSTER_PERMISSIONS if p[1] != "nodes"}
+WATCH_PERMISSIONS = {(group, res, verb) for group, res in WATCHED for verb in READ_VERBS}
+CLUSTER_UID_PERMISSION = ("", "namespaces/kube-system", "get")  # k8s.cluster.uid
+CLUSTER_PERMISSIONS = WATCH_PERMISSIONS | {CLUSTER_UID_PERMISSION}
+NAMESPACED_PERMISSIONS = {p for p in WATCH_PERMISSIONS if p[1] != "nodes"}
 LEASE_PERMISSIONS = {("coordination.k8s.io", "leases", v) for v in ("get", "create", "update")}
 
 Doc = dict[str, Any]
@@ -121,15 +123,19 @@ def source_docs(relative: str) -> list[Doc]:
 
 
 def permissions(role: Doc) -> set[tuple[str, str, str]]:
-    """(group, resource, verb) for every grant; only plain rules are allowed."""
+    """(group, resource, verb) for every grant, ``resource/name`` for a grant on named objects;
+    only plain rules are allowed."""
     granted = set()
     for rule in role["rules"]:
-        assert set(rule) == {"apiGroups", "resources", "verbs"}, f"unexpected rule form: {rule}"
+        assert set(rule) - {"resourceNames"} == {"apiGroups", "resources", "verbs"}, (
+            f"unexpected rule form: {rule}"
+        )
         for group in rule["apiGroups"]:
             for resource in rule["resources"]:
                 for verb in rule["verbs"]:
                     assert "*" not in (group, resource, verb), f"wildcard in {rule}"
-                    granted.add((group, resource, verb))
+                    for name in rule.get("resourceNames") or [None]:
+                        granted.add((group, f"{resource}/{name}" if name else resource, verb))
     return granted
 
 
