@@ -357,3 +357,95 @@ def test_a_span_of_repeats_sent_again_after_a_restart_logs_only_its_new_occurren
     ]
     everything = [repeats.draft.subject, *(repeats.draft.repeats or ())]
     assert counts == [event.count for event in everything[2:]]  # type: ignore[union-attr]
+
+
+def burst_capture(path: Path, *, events: int, message_bytes: int) -> Path:
+    """Warning Events about one Pod, each with a long message, all at once: a delivery whose
+    records are several times what a Collector takes in one request."""
+    lines = []
+    for index in range(events):
+        time = f"2026-11-24T16:{index // 60:02d}:{index % 60:02d}Z"
+        lines.append(
+            json.dumps(
+                {
+                    "type": "ADDED",
+                    "object": {
+                        "kind": "Event",
+                        "apiVersion": "v1",
+                        "metadata": {
+                            "name": f"web-0.{index:016x}",
+                            "namespace": "shop",
+                            "uid": f"00000000-0000-0000-0000-{index:012d}",
+                            "resourceVersion": str(1000 + index),
+                            "creationTimestamp": time,
+                        },
+                        "involvedObject": {
+                            "kind": "Pod",
+                            "namespace": "shop",
+                            "name": "web-0",
+                            "uid": "11111111-2222-3333-4444-555555555555",
+                            "fieldPath": "spec.containers{app}",
+                        },
+                        "reason": "Unhealthy",
+                        "message": f"Liveness probe failed: {index} " + "x" * message_bytes,
+                        "type": "Warning",
+                        "count": 1,
+                        "firstTimestamp": time,
+                        "lastTimestamp": time,
+                        "source": {"component": "kubelet", "host": "node-1"},
+                    },
+                }
+            )
+        )
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_burst_bigger_than_a_request_arrives_whole_in_requests_a_collector_takes(
+    grpc_logs_receiver: GrpcLogsReceiver, tmp_path: Path
+) -> None:
+    capture = burst_capture(tmp_path / "burst.jsonl", events=400, message_bytes=30_000)
+    args = ["replay", str(capture), "--exporter", "otlp-logs"]
+    assert main([*args, "--otlp-logs-endpoint", grpc_logs_receiver.endpoint]) == 0
+    records = grpc_logs_receiver.records()
+    assert len(records) == 400  # about 12 MB of messages, none refused
+    requests = grpc_logs_receiver.requests
+    assert len(requests) >= 3
+    assert all(request.ByteSize() < 4 * 1024 * 1024 for request in requests)
+
+
+def test_a_delivery_refused_part_way_is_resumed_not_sent_again(tmp_path: Path) -> None:
+    from collections.abc import Sequence
+
+    from opentelemetry.sdk._logs import ReadableLogRecord
+    from opentelemetry.sdk._logs.export import (
+        InMemoryLogRecordExporter,
+        LogRecordExportResult,
+    )
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    from kspan_py.sinks.otlp_logs import OtlpLogSink
+
+    class RefusesTheSecondRequestOnce(InMemoryLogRecordExporter):
+        """A collector that refuses one request (an outage starting mid-delivery)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls = 0
+
+        def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+            self.calls += 1
+            if self.calls == 2:
+                return LogRecordExportResult.FAILURE
+            return super().export(batch)
+
+    capture = burst_capture(tmp_path / "burst.jsonl", events=300, message_bytes=30_000)
+    spans = replay_file(capture)
+    collector = RefusesTheSecondRequestOnce()
+    sink = OtlpLogSink(collector)
+    assert sink.export(spans) is SpanExportResult.FAILURE
+    first = len(collector.get_finished_logs())
+    assert 0 < first < 300
+    assert sink.export(spans) is SpanExportResult.SUCCESS  # the outlet's retry
+    uids = [r.log_record.attributes["k8s.event.uid"] for r in collector.get_finished_logs()]  # type: ignore[index]
+    assert len(uids) == len(set(uids)) == 300

@@ -50,6 +50,11 @@ from kspan_py.spans.ids import event_span_id
 from kspan_py.spans.problems import event_problem
 
 _SEVERITY = {"Normal": SeverityNumber.INFO, "Warning": SeverityNumber.WARN}
+_MAX_RECORDS_PER_REQUEST = 2048
+_MAX_REQUEST_BYTES = 2 * 1024 * 1024
+"""Half the 4 MiB a Collector accepts by default: what a record costs is estimated from its
+text (protobuf adds a few bytes a field), so the margin covers the estimate."""
+_RECORD_OVERHEAD_BYTES = 96  # ids, times, severity, flags and field tags
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 
 AlreadyDelivered = Callable[[int], bool]
@@ -175,6 +180,31 @@ def logs_request_json(logs: Sequence[EventLog]) -> bytes:
     )
 
 
+def estimated_size(log: EventLog) -> int:
+    """About what a record takes in a request: its text, and a fixed part."""
+    size = _RECORD_OVERHEAD_BYTES + len(log.body)
+    for key, value in log.attributes.items():
+        size += len(key) + (len(value) if isinstance(value, str) else 10) + 8
+    return size
+
+
+def in_requests(logs: Sequence[EventLog]) -> list[Sequence[EventLog]]:
+    """Records cut into requests a default Collector accepts (bounded by count and size)."""
+    requests: list[Sequence[EventLog]] = []
+    start, size = 0, 0
+    for index, log in enumerate(logs):
+        cost = estimated_size(log)
+        if index > start and (
+            index - start >= _MAX_RECORDS_PER_REQUEST or size + cost > _MAX_REQUEST_BYTES
+        ):
+            requests.append(logs[start:index])
+            start, size = index, 0
+        size += cost
+    if start < len(logs):
+        requests.append(logs[start:])
+    return requests
+
+
 class EventLogSink(SpanExporter):
     """Base of the two log sinks: spans in, records out; knows what a restart delivered."""
 
@@ -196,15 +226,25 @@ class OtlpLogSink(EventLogSink):
     def __init__(self, exporter: LogRecordExporter) -> None:
         super().__init__()
         self._exporter = exporter
+        # A live run retries a refused delivery with the same list of spans: the requests of
+        # it that were taken are not sent again. (the list's identity and size, records taken)
+        self._progress: tuple[int, int, int] | None = None
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         logs = self.logs(spans)
         if not logs:
             return SpanExportResult.SUCCESS
-        result = self._exporter.export([readable_record(log) for log in logs])
-        if result is not LogRecordExportResult.SUCCESS:
-            return SpanExportResult.FAILURE
-        self.records += len(logs)
+        key = (id(spans), len(spans))
+        progress = self._progress
+        taken = progress[2] if progress is not None and progress[:2] == key else 0
+        for request in in_requests(logs[taken:]):
+            result = self._exporter.export([readable_record(log) for log in request])
+            if result is not LogRecordExportResult.SUCCESS:
+                self._progress = (*key, taken)
+                return SpanExportResult.FAILURE
+            taken += len(request)
+            self.records += len(request)
+        self._progress = None
         return SpanExportResult.SUCCESS
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
