@@ -53,7 +53,13 @@ from kspan_py.sources.resources import EVENTS_CORE, EVENTS_V1, OBJECT_RESOURCES
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 CHART = DEPLOY / "helm" / "kspan-py"
-KUSTOMIZE_DIRS = ("base", "overlays/namespaced", "overlays/with-collector", "overlays/jaeger")
+KUSTOMIZE_DIRS = (
+    "base",
+    "overlays/namespaced",
+    "overlays/with-collector",
+    "overlays/jaeger",
+    "collector",
+)
 
 requires_kubectl = pytest.mark.skipif(
     shutil.which("kubectl") is None,
@@ -1403,3 +1409,21 @@ def test_wheel_installs_and_runs_in_a_clean_venv(installed_wheel: Path, tmp_path
     )  # the bundled capture
     assert re.search(r"^trace [0-9a-f]{32}", demo.stdout, re.MULTILINE), demo.stdout
     assert "0 skipped" in demo.stderr
+
+
+@requires_kubectl
+def test_the_collector_recipe_routes_traces_to_tempo_and_records_to_loki() -> None:
+    docs = kustomize("collector")
+    config_map = next(d for d in find(docs, "ConfigMap") if "config.yaml" in d.get("data", {}))
+    config = yaml.safe_load(config_map["data"]["config.yaml"])
+    pipelines = config["service"]["pipelines"]
+    for pipeline in pipelines.values():
+        for section in ("receivers", "processors", "exporters"):
+            for name in pipeline.get(section, ()):
+                assert name in config[section], f"{name} is used but not defined"
+    logs = [config["exporters"][name] for name in pipelines["logs"]["exporters"]]
+    assert logs and all("loki:3100/otlp" in e["endpoint"] for e in logs)  # Loki's OTLP
+    traces = [config["exporters"][name] for name in pipelines["traces"]["exporters"]]
+    assert all("tempo" in e["endpoint"].lower() for e in traces)
+    args = kspan_container(one(docs, "Deployment", "kspan-py"))["args"]
+    assert "--exporter=otlp" in args and "--exporter=otlp-logs" in args
