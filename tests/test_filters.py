@@ -217,3 +217,24 @@ def test_semantic_conventions_for_autoscalers_and_node_conditions(tmp_path: Path
     assert ("Node.NotReady", "Ready", "Unknown") in conditions  # read from status
     assert ("Node.NodeNotReady", "Ready", "False") in conditions  # the kubelet's Event
     assert ("Node.NodeHasInsufficientMemory", "MemoryPressure", "True") in conditions
+
+
+def test_explain_shows_what_the_filters_choose_with_its_causes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    target = [
+        "explain",
+        "pod/crasher-668df5975c-56trp",
+        "-n",
+        "crashloop",
+        "--from",
+        str(CRASHLOOP),
+    ]
+    assert main([*target, "--no-color"]) == 0
+    everything = capsys.readouterr().out
+    assert main([*target, "--no-color", "--event-types", "Warning"]) == 0
+    warnings = capsys.readouterr().out
+    assert "Pod.Scheduled" in everything and "Pod.Scheduled" not in warnings
+    assert "Pod.Pulled" in everything and "Pod.Pulled" not in warnings
+    for kept in ("Deployment.Create", "Created pod: crasher-668df5975c-56trp", "Pod.BackOff"):
+        assert kept in warnings  # the Warnings, and the causes above them

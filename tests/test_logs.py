@@ -449,3 +449,28 @@ def test_a_delivery_refused_part_way_is_resumed_not_sent_again(tmp_path: Path) -
     assert sink.export(spans) is SpanExportResult.SUCCESS  # the outlet's retry
     uids = [r.log_record.attributes["k8s.event.uid"] for r in collector.get_finished_logs()]  # type: ignore[index]
     assert len(uids) == len(set(uids)) == 300
+
+
+async def test_a_live_run_filters_as_a_replay_does(server: FakeApiServer, kubeconfig: Path) -> None:
+    from kspan_py.config import FilterSettings
+    from kspan_py.filtering import ExportFilter
+    from kspan_py.model import ObjectChange
+    from kspan_py.sources.capture import read_capture
+    from tests.tracing import span_id
+
+    filters = FilterSettings(event_types=("Warning",), exclude_reasons=("Failed",))
+    async with live_run(server, kubeconfig, filters=filters, since_ns=0) as live:
+        await live.caught_up(server)
+        push_all(server, values_of(CRASHLOOP))
+        await live.caught_up(server)
+        graph = live.state.graph
+        assert graph is not None
+        live.clock.now_ns = graph.watermark_ns + 120 * 10**9  # every span is due
+        spans = await live.finish()
+    export_filter = ExportFilter(filters)
+    for item in read_capture(str(CRASHLOOP)):
+        if isinstance(item, ObjectChange):
+            export_filter.observe(item)
+    expected = export_filter.select_all(replay_file(CRASHLOOP))
+    assert expected and {span_id(s) for s in spans} == {span_id(s) for s in expected}
+    assert live.summary.filtered > 0
