@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import signal
 import time
@@ -56,7 +55,7 @@ from kspan_py.sources.watching import (
     Connection,
     SourceValue,
     connect,
-    read_cluster_uid,
+    read_kube_system,
 )
 
 log = logging.getLogger(__name__)
@@ -139,13 +138,17 @@ async def run(
             # get a record (the span itself is merged by id; a record would be doubled).
             sink.already_delivered = gate.exported.__contains__
     export_filter = ExportFilter(settings.filters)
-    graph_settings = settings.graph
-    if not graph_settings.cluster_uid:
-        cluster_uid = await read_cluster_uid(connection)
-        if cluster_uid:
-            graph_settings = dataclasses.replace(graph_settings, cluster_uid=cluster_uid)
-    graph = CausalGraph(graph_settings)
+    graph = CausalGraph(settings.graph)
     recorder = CaptureWriter(settings.record_file) if settings.record_file else None
+    kube_system = await read_kube_system(connection)
+    if kube_system is not None:
+        # The graph takes the cluster's uid from it as from any input; a recording starts
+        # with it, so that its replay gives the same resources.
+        for change in expand_value(kube_system, "namespace kube-system"):
+            if isinstance(change, ObjectChange):
+                graph.ingest(change)
+        if recorder is not None:
+            recorder.write(kube_system)
     shard = settings.shard if settings.shard is not None and settings.shard.count > 1 else None
     values: asyncio.Queue[SourceValue | _Tick | None] = asyncio.Queue(_QUEUE_VALUES)
     source = ClusterSource(connection, settings.cluster, values.put)

@@ -33,7 +33,9 @@ def exported(tmp_path: Path, *flags: str, paths: Sequence[str] = BOTH) -> list[d
                     attributes = {
                         a["key"]: next(iter(a["value"].values())) for a in span["attributes"]
                     }
-                    spans.append({**span, "attrs": attributes})
+                    own = resource["resource"]["attributes"]
+                    resource_attributes = {a["key"]: next(iter(a["value"].values())) for a in own}
+                    spans.append({**span, "attrs": attributes, "resource": resource_attributes})
     return spans
 
 
@@ -238,3 +240,17 @@ def test_explain_shows_what_the_filters_choose_with_its_causes(
     assert "Pod.Pulled" in everything and "Pod.Pulled" not in warnings
     for kept in ("Deployment.Create", "Created pod: crasher-668df5975c-56trp", "Pod.BackOff"):
         assert kept in warnings  # the Warnings, and the causes above them
+
+
+def test_a_dump_with_the_kube_system_namespace_names_its_cluster(tmp_path: Path) -> None:
+    namespace = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": "kube-system", "uid": "6a1f0c2e-cluster", "resourceVersion": "4"},
+    }
+    dump = tmp_path / "dump.json"
+    dump.write_text(json.dumps(namespace) + "\n" + CRASHLOOP.read_text())
+    spans = exported(tmp_path, paths=(str(dump),))
+    assert spans and all(s["resource"]["k8s.cluster.uid"] == "6a1f0c2e-cluster" for s in spans)
+    given = exported(tmp_path, "--cluster-uid", "from-the-flag", paths=(str(dump),))
+    assert all(s["resource"]["k8s.cluster.uid"] == "from-the-flag" for s in given)

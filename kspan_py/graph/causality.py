@@ -197,6 +197,11 @@ class CausalGraph:
     def ingest(self, change: ObjectChange | EventChange) -> None:
         if isinstance(change, ObjectChange):
             self.stats.objects += 1
+            ref = change.obj.ref
+            if ref.kind == "Namespace" and ref.name == "kube-system" and ref.uid:
+                # The cluster's identity, from a dump, a recording or the live run's own read:
+                # resources made from now on carry it (explicit --cluster-uid wins).
+                self._builder.adopt_cluster_uid(ref.uid)
             self.store.apply(change, self.watermark_ns)
             if change.obj.status is not None:
                 for fact in self._lifecycle.facts(change, self.watermark_ns):

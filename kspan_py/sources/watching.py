@@ -142,8 +142,8 @@ async def connect(settings: ClusterSettings) -> Connection:
     return connection
 
 
-async def read_cluster_uid(connection: Connection, *, timeout_s: float = 10.0) -> str:
-    """The kube-system namespace's uid: the cluster's stable identity (k8s.cluster.uid).
+async def read_kube_system(connection: Connection, *, timeout_s: float = 5.0) -> Raw | None:
+    """The kube-system Namespace, whose uid is the cluster's stable identity (k8s.cluster.uid).
 
     Optional: without ``get`` on that one namespace (the manifests grant it), or with the API
     server unreachable at start, spans simply go without it; the watches report the rest."""
@@ -155,7 +155,7 @@ async def read_cluster_uid(connection: Connection, *, timeout_s: float = 10.0) -
                     "k8s.cluster.uid not set: reading namespace kube-system: HTTP %d",
                     response.status,
                 )
-                return ""
+                return None
             body = orjson.loads(await response.read())
     except (
         aiohttp.ClientError,
@@ -165,10 +165,8 @@ async def read_cluster_uid(connection: Connection, *, timeout_s: float = 10.0) -
         orjson.JSONDecodeError,
     ) as error:
         log.info("k8s.cluster.uid not set: reading namespace kube-system: %s", error)
-        return ""
-    metadata = body.get("metadata") if isinstance(body, dict) else None
-    uid = metadata.get("uid") if isinstance(metadata, dict) else None
-    return uid if isinstance(uid, str) and len(uid) <= 64 else ""
+        return None
+    return body if isinstance(body, dict) else None
 
 
 async def _renew_every(connection: Connection, interval_s: float) -> None:

@@ -309,6 +309,13 @@ class SpanBuilder:
         self._service_name = service_name
         self._resources: dict[tuple[str, str], Resource] = {}
 
+    def adopt_cluster_uid(self, uid: str) -> None:
+        """k8s.cluster.uid learnt from the input (the kube-system namespace), unless set."""
+        if CLUSTER_UID in self._base.attributes or len(uid) > 64:
+            return
+        self._base = self._base.merge(Resource({CLUSTER_UID: uid}))
+        self._resources.clear()
+
     def resource(self, component: str, instance: str) -> Resource:
         key = (component, instance)
         found = self._resources.get(key)
