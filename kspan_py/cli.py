@@ -37,7 +37,7 @@ from kspan_py.config import (
     parse_duration_ns,
 )
 from kspan_py.logs import FORMATS
-from kspan_py.runner import ReplaySummary, StrictModeError, replay
+from kspan_py.runner import ReplaySummary, RetimeError, StrictModeError, replay
 from kspan_py.sharding import Shard
 from kspan_py.sinks import EXPORTER_NAMES, make_sinks
 from kspan_py.sinks.otlp import PROTOCOLS, resolve_logs_protocol, resolve_protocol
@@ -88,6 +88,13 @@ def _parser() -> argparse.ArgumentParser:
     _add_filter_flags(replay_cmd)
     replay_cmd.add_argument(
         "--strict", action="store_true", default=_env("--strict") in ("1", "true", "yes")
+    )
+    replay_cmd.add_argument(
+        "--retime",
+        action="store_true",
+        default=_env("--retime") in ("1", "true", "yes"),
+        help="shift every exported time so the input's last occurrence is a window ago: Tempo "
+        "searches, and Loki accepts, only recent data (files only: they are read twice)",
     )
     run_cmd = commands.add_parser(
         "run",
@@ -510,6 +517,7 @@ def replay_settings(args: argparse.Namespace) -> ReplaySettings:
         sinks=_sink_settings(args),
         strict=args.strict,
         filters=filter_settings(args),
+        retime=args.retime,
     )
 
 
@@ -635,6 +643,9 @@ def _replay(args: argparse.Namespace) -> int:
         return 1
     except StrictModeError as error:
         print(f"kspan-py: --strict: {error}", file=sys.stderr)
+        return 2
+    except RetimeError as error:
+        print(f"kspan-py: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"kspan-py: interrupted; {summary.line()}", file=sys.stderr)

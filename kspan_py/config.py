@@ -92,6 +92,9 @@ class GraphSettings:
     """Value of k8s.cluster.uid (the kube-system namespace's uid) on every resource, when known:
     ``run`` reads it from the cluster when it may, a replay takes ``--cluster-uid``."""
 
+    time_shift_ns: int = 0
+    """Added to every exported time (--retime): the graph links on the input's own times."""
+
     service_name: str = ""
     """One service.name for every span and log record (--service-name), the reporting
     component then in kspan.component. Empty: service.name is the reporting component."""
@@ -152,6 +155,9 @@ class ReplaySettings:
     strict: bool = False
     """Stop at the first malformed value instead of counting and skipping it."""
     filters: FilterSettings = field(default_factory=FilterSettings)
+    retime: bool = False
+    """Shift every exported time so the input's last occurrence is a window ago (Tempo searches,
+    and Loki accepts, only recent times); the input is read twice."""
 
 
 @dataclass(frozen=True, slots=True)

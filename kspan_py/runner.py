@@ -9,7 +9,9 @@ within a deadline.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -80,7 +82,11 @@ async def replay(
     settings: ReplaySettings, sinks: dict[str, SpanExporter], summary: ReplaySummary
 ) -> ReplaySummary:
     """Replay the captures of settings into sinks; fills and returns summary."""
-    graph = CausalGraph(settings.graph)
+    graph_settings = settings.graph
+    if settings.retime:
+        shift = time.time_ns() - graph_settings.window_ns - last_time(settings.paths)
+        graph_settings = dataclasses.replace(graph_settings, time_shift_ns=shift)
+    graph = CausalGraph(graph_settings)
     export_filter = ExportFilter(settings.filters)
     changes: asyncio.Queue[list[ObjectChange | EventChange] | None] = asyncio.Queue(4)
     outlets = {
@@ -138,6 +144,27 @@ async def replay(
     finally:
         await shutdown_sinks(sinks, settings.sinks.shutdown_timeout_s)
     return summary
+
+
+class RetimeError(ValueError):
+    """--retime cannot be done on this input; the message says why."""
+
+
+def last_time(paths: Iterable[str]) -> int:
+    """The latest time the input shows (an occurrence, an object made or deleted): --retime
+    puts it a window before now. A pass of its own over the input, before the replay."""
+    last = 0
+    for path in paths:
+        if path == "-":
+            raise RetimeError("--retime reads the input twice: give files, not - (stdin)")
+        for item in read_capture(path):
+            if isinstance(item, EventChange):
+                last = max(last, item.event.time_ns)
+            elif isinstance(item, ObjectChange):
+                last = max(last, item.obj.created_ns, item.obj.deleted_ns or 0)
+    if not last:
+        raise RetimeError("--retime: the input shows no time to start from")
+    return last
 
 
 def _items(paths: Iterable[str]) -> Iterator[CaptureItem]:

@@ -138,6 +138,7 @@ class CausalGraph:
             settings.cluster_name,
             service_name=settings.service_name,
             cluster_uid=settings.cluster_uid,
+            time_shift_ns=settings.time_shift_ns,
         )
         self.store = ObjectStore(settings.deleted_grace_ns)
         self.stats = GraphStats()

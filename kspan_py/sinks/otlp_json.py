@@ -65,7 +65,7 @@ def _attributes(attributes: Mapping[str, object] | None) -> list[Json]:
     ]
 
 
-def _draft_span(draft: SpanDraft) -> Json:
+def _draft_span(draft: SpanDraft, shift_ns: int) -> Json:
     """A KubeSpan, from its draft: what _span encodes, without making the SDK's objects."""
     encoded: Json = {"traceId": f"{draft.trace_id:032x}", "spanId": f"{draft.span_id:016x}"}
     if draft.parent_id is not None:
@@ -73,12 +73,16 @@ def _draft_span(draft: SpanDraft) -> Json:
     encoded["flags"] = _HAS_IS_REMOTE
     encoded["name"] = draft.name
     encoded["kind"] = _INTERNAL
-    encoded["startTimeUnixNano"] = str(draft.start_ns)
-    encoded["endTimeUnixNano"] = str(draft.end)
+    encoded["startTimeUnixNano"] = str(draft.start_ns + shift_ns)
+    encoded["endTimeUnixNano"] = str(draft.end + shift_ns)
     encoded["attributes"] = _attributes(draft.attributes())
     if draft.repeats:
         encoded["events"] = [
-            {"timeUnixNano": str(time_ns), "name": name, "attributes": _attributes(attributes)}
+            {
+                "timeUnixNano": str(time_ns + shift_ns),
+                "name": name,
+                "attributes": _attributes(attributes),
+            }
             for name, time_ns, attributes in draft.span_events()
         ]
     if draft.links:
@@ -101,7 +105,7 @@ def _draft_span(draft: SpanDraft) -> Json:
 
 def _span(span: ReadableSpan) -> Json:
     if isinstance(span, KubeSpan):
-        return _draft_span(span.draft)
+        return _draft_span(span.draft, span.shift_ns)
     context = span.context
     assert context is not None
     encoded: Json = {"traceId": f"{context.trace_id:032x}", "spanId": f"{context.span_id:016x}"}

@@ -79,12 +79,12 @@ class EventLog:
         return _SEVERITY.get(self.event_type, SeverityNumber.UNSPECIFIED)
 
 
-def log_attributes(event: KubeEvent) -> Attributes:
+def log_attributes(event: KubeEvent, shift_ns: int = 0) -> Attributes:
     """The record's attributes: the receiver's names, and the problem the occurrence shows."""
     attributes = event_attributes(event, "")
     del attributes[LINK_RULE]
     del attributes[EVENT_MESSAGE]  # the body
-    attributes[EVENT_START_TIME] = format_time_ns(event.first_ns or event.time_ns)
+    attributes[EVENT_START_TIME] = format_time_ns((event.first_ns or event.time_ns) + shift_ns)
     problem = event_problem(event)
     if problem is not None:
         attributes[PROBLEM] = problem.name
@@ -118,11 +118,11 @@ def event_logs(
                 EventLog(
                     draft.trace_id,
                     draft.span_id,
-                    event.time_ns,
+                    event.time_ns + span.shift_ns,
                     observed_ns,
                     event.type,
                     event.message,
-                    log_attributes(event),
+                    log_attributes(event, span.shift_ns),
                     span.resource,
                 )
             )

@@ -175,7 +175,7 @@ class SpanDraft:
 class KubeSpan(ReadableSpan):
     """A finished span: the ReadableSpan interface over a draft that no longer changes."""
 
-    __slots__ = ("_span_resource", "context_only", "draft")
+    __slots__ = ("_span_resource", "context_only", "draft", "shift_ns")
 
     # What the base class's own methods read, for what kspan-py never sets.
     _kind = SpanKind.INTERNAL
@@ -184,10 +184,12 @@ class KubeSpan(ReadableSpan):
     _instrumentation_info = None
     _instrumentation_scope = SCOPE
 
-    def __init__(self, draft: SpanDraft, resource: Resource) -> None:
+    def __init__(self, draft: SpanDraft, resource: Resource, shift_ns: int = 0) -> None:
         # No super().__init__(): every field it would copy is read from the draft instead.
         self.draft = draft
         self._span_resource = resource
+        self.shift_ns = shift_ns
+        """Added to every time the span shows (--retime); the draft keeps the input's."""
         self.context_only = False
         """Exported only as the cause of a span an export filter chose (filtering.py): no log
         record is made for it."""
@@ -217,11 +219,11 @@ class KubeSpan(ReadableSpan):
 
     @property
     def start_time(self) -> int:
-        return self.draft.start_ns
+        return self.draft.start_ns + self.shift_ns
 
     @property
     def end_time(self) -> int:
-        return self.draft.end
+        return self.draft.end + self.shift_ns
 
     @property
     def status(self) -> Status:
@@ -239,7 +241,7 @@ class KubeSpan(ReadableSpan):
     @property
     def events(self) -> Sequence[Event]:
         return [
-            Event(name, attributes, timestamp)
+            Event(name, attributes, timestamp + self.shift_ns)
             for name, timestamp, attributes in self.draft.span_events()
         ]
 
@@ -287,7 +289,12 @@ class SpanBuilder:
     """Builds ReadableSpans, sharing one Resource per (component, instance)."""
 
     def __init__(
-        self, cluster_name: str = "", *, service_name: str = "", cluster_uid: str = ""
+        self,
+        cluster_name: str = "",
+        *,
+        service_name: str = "",
+        cluster_uid: str = "",
+        time_shift_ns: int = 0,
     ) -> None:
         # Resource.create() brings OTEL_RESOURCE_ATTRIBUTES and the SDK's attributes; the
         # service.name of each span is its reporting component, whatever OTEL_SERVICE_NAME says,
@@ -307,6 +314,7 @@ class SpanBuilder:
         self._base = Resource(attributes, created.schema_url)
         self._fallback_service = os.environ.get("OTEL_SERVICE_NAME") or UNKNOWN_COMPONENT
         self._service_name = service_name
+        self._shift_ns = time_shift_ns
         self._resources: dict[tuple[str, str], Resource] = {}
 
     def adopt_cluster_uid(self, uid: str) -> None:
@@ -331,4 +339,4 @@ class SpanBuilder:
         return found
 
     def build(self, draft: SpanDraft) -> KubeSpan:
-        return KubeSpan(draft, self.resource(draft.component, draft.instance))
+        return KubeSpan(draft, self.resource(draft.component, draft.instance), self._shift_ns)
