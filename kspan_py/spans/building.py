@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Literal
 
 from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
@@ -79,6 +80,11 @@ class SpanDraft:
     # A span of repeats: what its first occurrence hangs under, so that the repeats still
     # stretch the Pod's life and the change's root once the first occurrence has left.
     cover_via: int | None = None
+    # The subject's problem, classified on first read and kept: attributes, the status and
+    # every view read it again, and a rule reads up to 8 KiB of message.
+    _problem: Problem | Literal[False] | None = field(
+        default=False, init=False, repr=False, compare=False
+    )
 
     @property
     def name(self) -> str:
@@ -103,8 +109,13 @@ class SpanDraft:
 
     @property
     def problem(self) -> Problem | None:
-        subject = self.subject
-        return event_problem(subject) if isinstance(subject, KubeEvent) else None
+        found = self._problem
+        if found is False:
+            subject = self.subject
+            found = self._problem = (
+                event_problem(subject) if isinstance(subject, KubeEvent) else None
+            )
+        return found
 
     @property
     def latest(self) -> KubeEvent | None:
