@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kspan_py.model import KubeEvent, ObjectRef, Uid
+from kspan_py.model import KubeEvent
+from tests.tracing import kube_event
 
 
 def repeated(unit: str, length: int, *, before: str = "", after: str = "") -> str:
@@ -38,24 +39,15 @@ class Crafted:
 def hostile_event(
     reason: str, message: str, *, kind: str = "Pod", name: str = "web-1", type_: str = "Warning"
 ) -> KubeEvent:
-    return KubeEvent(
-        uid=Uid("hostile-uid"),
-        name=f"{name}.17f0",
-        namespace="shop",
-        regarding=ObjectRef(kind, "shop", name, Uid("hostile-object")),
-        field_path="spec.containers{app}",
-        related=None,
+    return kube_event(
         reason=reason,
         message=message,
-        type=type_,
-        action="",
-        count=1,
-        time_ns=1_700_000_000_000_000_000,
-        first_ns=1_700_000_000_000_000_000,
-        component="kubelet",
-        instance="node-1",
-        api_version="v1",
-        resource_version=1,
+        kind=kind,
+        name=name,
+        namespace="shop",
+        type_=type_,
+        field_path="spec.containers{app}",
+        at_s=1_700_000_000,
     )
 
 
