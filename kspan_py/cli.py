@@ -128,6 +128,12 @@ def _parser() -> argparse.ArgumentParser:
         help="serve /metrics (Prometheus), /healthz and /readyz on this port (default: none)",
     )
     run_cmd.add_argument(
+        "--metrics-address",
+        default=_env("--metrics-address") or "0.0.0.0",
+        metavar="HOST",
+        help="the address --metrics-port binds (default 0.0.0.0; 127.0.0.1: this host only)",
+    )
+    run_cmd.add_argument(
         "--shard",
         default=_env("--shard"),
         metavar="I/N",
@@ -573,6 +579,7 @@ def live_settings(args: argparse.Namespace, *, now_ns: int) -> LiveSettings:
         record_file=args.record,
         max_queue_spans=args.max_queue_spans,
         metrics_port=args.metrics_port,
+        metrics_address=args.metrics_address,
         lease=_lease_settings(args) if args.leader_elect else None,
         shard=_shard(args.shard),
     )

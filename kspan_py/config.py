@@ -233,6 +233,8 @@ class LiveSettings:
     """--shard i/n: the share of namespaces this process links and exports."""
     metrics_port: int | None = None
     """Serve /metrics, /healthz and /readyz on this port (None: no server)."""
+    metrics_address: str = "0.0.0.0"
+    """...on this address (0.0.0.0: every interface, as the kubelet's probes need)."""
     max_queue_spans: int = 50_000
     """Spans each sink may hold while its collector is down; past it the oldest are dropped
     (and counted). About 1 KiB a span."""

@@ -113,7 +113,9 @@ async def run(
     connection = connection or await connect(settings.cluster)
     # Probes are served from the start: a standby replica is alive and ready (to take over).
     monitor = (
-        await monitoring.serve(state, settings.metrics_port, wall_clock=clock)
+        await monitoring.serve(
+            state, settings.metrics_port, host=settings.metrics_address, wall_clock=clock
+        )
         if settings.metrics_port is not None
         else None
     )
@@ -338,7 +340,7 @@ def _ingest(
             summary.objects += isinstance(change, ObjectChange)
             if isinstance(change, EventChange) and change.type is not ChangeType.DELETED:
                 event = change.event
-                received[(event.type, event.reason, event.regarding.kind)] += 1
+                received[monitoring.received_labels(event)] += 1  # bounded label values
             elif isinstance(change, ObjectChange) and export_filter.reads_objects:
                 export_filter.observe(change)
             graph.ingest(change)

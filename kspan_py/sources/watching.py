@@ -561,6 +561,8 @@ class ClusterSource:
         self._put = out
         self.values_out = 0
         self.watches: list[ResourceWatch] = []
+        self.discovery_errors = 0
+        """Failed discoveries of the Events API: what fails first when the server is away."""
         self.ready = asyncio.Event()
         """Set once the start-up snapshot is out: what a readiness probe waits for."""
 
@@ -596,6 +598,7 @@ class ClusterSource:
             try:
                 return await events_resource(self.connection, self.settings)
             except Exception as error:  # _back_off re-raises what it cannot handle
+                self.discovery_errors += 1
                 await _back_off(error, "discovery of events.k8s.io/v1", self.connection, backoff)
 
     def resource_versions(self) -> dict[str, str]:

@@ -661,6 +661,10 @@ _RULES: Final[dict[str, Rule]] = {
 }
 
 
+RULE_REASONS: Final = frozenset(_RULES)
+"""Every Event reason a rule reads."""
+
+
 def event_problem(event: KubeEvent, *, read: int = RULES_READ) -> Problem | None:
     """The problem an occurrence reports, or None when it reports none (most events).
 
