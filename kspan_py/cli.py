@@ -36,6 +36,7 @@ from kspan_py.config import (
     SinkSettings,
     parse_duration_ns,
 )
+from kspan_py.escaping import printable
 from kspan_py.logs import FORMATS
 from kspan_py.runner import ReplaySummary, RetimeError, StrictModeError, replay
 from kspan_py.sharding import Shard
@@ -649,7 +650,7 @@ def _replay(args: argparse.Namespace) -> int:
         print(f"kspan-py: {error}", file=sys.stderr)
         return 1
     except StrictModeError as error:
-        print(f"kspan-py: --strict: {error}", file=sys.stderr)
+        print(f"kspan-py: --strict: {printable(str(error))}", file=sys.stderr)  # names Events
         return 2
     except RetimeError as error:
         print(f"kspan-py: {error}", file=sys.stderr)

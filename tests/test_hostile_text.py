@@ -271,3 +271,12 @@ def test_log_lines_escape_what_events_say(log_format: str) -> None:
     else:
         assert text.startswith(f"kspan-py: WARNING: skipped Event shop/{printable(HOSTILE)}")
         assert "\nTraceback (most recent call last):\n" in text  # a traceback keeps its lines
+
+
+def test_strict_mode_names_the_skipped_event_escaped(
+    hostile_capture: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["replay", str(hostile_capture), "--strict", "--exporter", "console"]) == 2
+    err = capsys.readouterr().err
+    assert_no_raw_controls(err)
+    assert "--strict: " in err and "evil\\x1b]0;pwned\\x07.4" in err

@@ -8,6 +8,14 @@ problems are ``Normal`` (a Node going NotReady, a Pod preempted, a pull backing 
 (a dict lookup), the rule checks the message's shape and reads its details with regexes
 compiled at import. Nothing here does I/O or keeps state.
 
+Messages are written by anyone who may create an Event, so every rule runs in time linear in
+the message and reads only its first ``RULES_READ`` characters (8 KiB). A regex here must not
+backtrack over what it cannot use: a search starts only where a match can start (not inside a
+run of digits); a run stops at the next place a search restarts (a list's body excludes the "["
+that opens the next list) or is bounded; quantifiers are possessive where giving back can never
+help; and "the first X after Y" is ``str.find``, not a lazy ``.*?``. tests/hostile_messages.py
+holds the worst case of each rule; benchmarks/classify_bench.py times them from 1 KB to 1 MB.
+
 Names (the values of ``kspan.problem``), the reasons and message forms that give them (old and
 new forms alike), and their details:
 
