@@ -47,7 +47,7 @@ from kspan_py.spans.attributes import (
 )
 from kspan_py.spans.building import SCOPE, KubeSpan
 from kspan_py.spans.ids import event_span_id
-from kspan_py.spans.problems import event_problem
+from kspan_py.spans.problems import Problem, event_problem
 
 _SEVERITY = {"Normal": SeverityNumber.INFO, "Warning": SeverityNumber.WARN}
 _MAX_RECORDS_PER_REQUEST = 2048
@@ -79,14 +79,18 @@ class EventLog:
         return _SEVERITY.get(self.event_type, SeverityNumber.UNSPECIFIED)
 
 
-def log_attributes(event: KubeEvent, shift_ns: int = 0) -> Attributes:
-    """The record's attributes: the receiver's names, and the problem the occurrence shows."""
+def log_attributes(
+    event: KubeEvent, shift_ns: int = 0, problem: Problem | bool | None = False
+) -> Attributes:
+    """The record's attributes: the receiver's names, and the problem the occurrence shows
+    (``problem``: already classified, e.g. the span's own; False: classify here)."""
     attributes = event_attributes(event, "")
     del attributes[LINK_RULE]
     del attributes[EVENT_MESSAGE]  # the body
     attributes[EVENT_START_TIME] = format_time_ns((event.first_ns or event.time_ns) + shift_ns)
-    problem = event_problem(event)
-    if problem is not None:
+    if problem is False:
+        problem = event_problem(event)
+    if isinstance(problem, Problem):
         attributes[PROBLEM] = problem.name
         attributes.update(problem.details)
     return attributes
@@ -122,7 +126,10 @@ def event_logs(
                     observed_ns,
                     event.type,
                     event.message,
-                    log_attributes(event, span.shift_ns),
+                    # The span's own occurrence was classified when the span was made.
+                    log_attributes(
+                        event, span.shift_ns, draft.problem if event is first else False
+                    ),
                     span.resource,
                 )
             )
