@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from kspan_py.model import EventChange
 from kspan_py.sources.capture import CaptureError, read_capture
 from tests.tracing import CAPTURES
 
@@ -68,10 +69,29 @@ def test_skips_and_every_layout_come_through_with_their_file_and_line(tmp_path: 
 def test_a_capture_error_in_the_reader_process_is_raised_here(tmp_path: Path) -> None:
     with pytest.raises(CaptureError, match=r"cannot read capture .*missing\.jsonl"):
         list(read_capture(str(tmp_path / "missing.jsonl"), reader_process=True))
-    binary = tmp_path / "binary.jsonl"
-    binary.write_bytes(b"\xff\xfe\x00garbage")
-    with pytest.raises(CaptureError, match="not UTF-8"):
-        list(read_capture(str(binary), reader_process=True))
+
+
+def test_hostile_bytes_are_the_same_skips_in_the_reader_process(tmp_path: Path) -> None:
+    """Not UTF-8, a lone surrogate escape, nesting deeper than any parser goes, a damaged gzip:
+    the reader process reports and keeps exactly what reading here does."""
+    event = json.loads(next(line for line in LINES if '"kind":"Event"' in line))
+    event["object"]["message"] = "half a pair: \ud800"
+    lines = [
+        *(line.encode() for line in LINES[:3]),
+        b"\xff\xfe\x00garbage",
+        json.dumps(event).encode(),
+        b"[" * 5000 + b"]" * 5000,
+        *(line.encode() for line in LINES[3:6]),
+        json.dumps({"kind": "List", "items": [event["object"]]}, indent=2).encode(),
+    ]
+    capture = tmp_path / "hostile.jsonl.gz"
+    compressed = gzip.compress(b"\n".join(lines) + b"\n")
+    capture.write_bytes(compressed[:-200] + b"\xff" * 100 + compressed[-100:])
+    here, there = _both_ways(capture)
+    assert there == here
+    assert f"{capture}:4: not UTF-8: byte 0xff at column 1" in [str(item) for item in there]
+    messages = [item.event.message for item in there if isinstance(item, EventChange)]
+    assert "half a pair: \ufffd" in messages
 
 
 def test_without_a_process_to_be_had_the_capture_is_read_here(
@@ -207,3 +227,4 @@ def test_ctrl_c_ends_a_replay_and_its_reader_process(tmp_path: Path) -> None:
     finally:
         replay.kill()
         replay.wait()
+
