@@ -8,6 +8,7 @@ a parent killed with -9, no reader process is left behind.
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import os
 import signal
@@ -228,3 +229,45 @@ def test_ctrl_c_ends_a_replay_and_its_reader_process(tmp_path: Path) -> None:
         replay.kill()
         replay.wait()
 
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def _wait_for_state(pid: int, states: str, within_s: float = 10.0) -> None:
+    deadline = time.monotonic() + within_s
+    while _state(pid) not in states:
+        assert time.monotonic() < deadline, f"reader {pid} never reached {states}: {_state(pid)}"
+        time.sleep(0.01)  # allow-sleep: a bounded poll; /proc has no event to wait on
+
+
+def test_stopping_and_continuing_an_unbuffered_reader_loses_no_byte(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PYTHONUNBUFFERED=1 (the Dockerfile sets it) makes the reader's stdout a raw file, whose
+    write may take only part of a frame when a signal interrupts it: a debugger's or a
+    profiler's SIGSTOP/SIGCONT. Every byte must still arrive, in order."""
+    # Long messages make each frame larger than the pipe: every frame is written in parts.
+    capture = tmp_path / "long-messages.jsonl"
+    lines = []
+    for line in LINES:
+        value = json.loads(line)
+        if value["object"]["kind"] == "Event":
+            value["object"]["message"] = "x" * 8000
+        lines.append(json.dumps(value))
+    block = ("\n".join(lines) + "\n").encode()
+    capture.write_bytes(block * (32 * (1 << 20) // len(block) + 1))
+    monkeypatch.setenv("PYTHONUNBUFFERED", "1")
+    before = _children(os.getpid())
+    items = read_capture(str(capture), reader_process=True)
+    read = [next(items)]
+    (reader,) = _children(os.getpid()) - before
+    for _ in range(5):
+        # The parent is not reading: the reader fills the pipe and blocks in a write (S).
+        _wait_for_state(reader, "S")
+        os.kill(reader, signal.SIGSTOP)
+        _wait_for_state(reader, "T")
+        os.kill(reader, signal.SIGCONT)
+        read.extend(itertools.islice(items, 512))  # let the pipe drain a little, then stop
+    read.extend(items)
+    assert read == list(read_capture(str(capture), reader_process=False))

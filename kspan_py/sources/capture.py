@@ -759,7 +759,7 @@ def serve_capture(path: str, parent_pid: int, *, on_parent_death: bool = True) -
     its parent stops reading (a broken pipe).
     """
     _die_with_parent(parent_pid, on_parent_death=on_parent_death)
-    out = sys.stdout.buffer
+    out = sys.stdout.fileno()
     frame: list[Packed] = []
     try:
         try:
@@ -774,14 +774,18 @@ def serve_capture(path: str, parent_pid: int, *, on_parent_death: bool = True) -
         except Exception:
             frame.append((_FAILED, traceback.format_exc()))
         _send(out, frame)
-        out.flush()
     except BrokenPipeError:
         os._exit(0)  # the parent stopped reading: it has ended, or ends this process
 
 
-def _send(out: IO[bytes], frame: list[Packed]) -> None:
+def _send(out: int, frame: list[Packed]) -> None:
+    """Write one frame whole. A write to a pipe may take only part of it when a signal comes
+    (SIGSTOP/SIGCONT from a debugger or profiler): the rest is written until every byte has
+    gone, whatever buffering sys.stdout has (PYTHONUNBUFFERED makes it a raw file)."""
     data = marshal.dumps(frame)
-    out.write(_FRAME_HEADER.pack(len(data)) + data)
+    pending = memoryview(_FRAME_HEADER.pack(len(data)) + data)
+    while pending:
+        pending = pending[os.write(out, pending) :]
 
 
 def _die_with_parent(parent_pid: int, *, on_parent_death: bool) -> None:
