@@ -184,11 +184,8 @@ def _event_fields(raw: Raw, metadata: Raw, name: str, uid: str, namespace: str) 
     if time_ns is None:
         raise _FieldError("has no timestamp (series, lastTimestamp, eventTime, ...)")
     occurrence = series.get("count") if series.get("count") else count
-    if occurrence.__class__ is not int or occurrence < 1:  # not a bool, float or string
-        occurrence = 1
-    elif occurrence > _MAX_COUNT:
-        # Not made 1: that would be the first occurrence's id, and one of the two would be lost.
-        raise _FieldError(f"count above {_MAX_COUNT} (the API's int32)")
+    if occurrence.__class__ is not int or not 1 <= occurrence <= _MAX_COUNT:
+        occurrence = _count(occurrence)
     related_raw = get("related")
     related = _ref(related_raw, namespace, "related") if related_raw else None
     field_path = (involved or get("regarding") or {}).get("fieldPath")
@@ -225,6 +222,18 @@ def _event_fields(raw: Raw, metadata: Raw, name: str, uid: str, namespace: str) 
 
 
 _MAX_COUNT = 2**31 - 1
+
+
+def _count(value: Any) -> int:
+    """A count that is not a plain int from 1 to _MAX_COUNT: 1 when it says nothing usable."""
+    # orjson reads an integer beyond 64 bits as a float, the json module as an int: the same
+    # count must get the same verdict whichever parser read it.
+    if (value.__class__ is int or value.__class__ is float) and value > _MAX_COUNT:
+        # Not made 1: that would be the first occurrence's id, and one of the two would be lost.
+        raise _FieldError(f"count above {_MAX_COUNT} (the API's int32)")
+    return 1  # missing, zero, negative, a bool or a string: the first occurrence
+
+
 _INT64_DIGITS = 18  # any 18 digits fit an int64; etcd's revisions are int64
 
 

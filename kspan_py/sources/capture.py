@@ -278,7 +278,7 @@ def _unreadable_line(
         yield Skipped(where, "malformed JSON", error.msg)
         return
     try:
-        value = json.loads(line)
+        value = _DECODER.decode(line.decode("utf-8"))
     except RecursionError:
         yield Skipped(where, "malformed JSON", "nested too deeply")
         return
@@ -319,10 +319,19 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _SPACE = frozenset(" \t\r\n\ufeff")  # JSON's whitespace, and a BOM between concatenated files
 
 
+def _not_json(constant: str) -> None:
+    raise ValueError(f"{constant} is not JSON")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_not_json)
+"""The json module, as strict as orjson about NaN and Infinity: a value is read the same way
+on the one-per-line path (orjson) and in a pretty-printed dump (this)."""
+
+
 def _decode_stream(
     text: str, label: str, *, first_line: int, bad_lines: list[tuple[int, Skipped]]
 ) -> Iterator[CaptureItem]:
-    decoder = json.JSONDecoder()
+    decoder = _DECODER
     position, end = 0, len(text)
     lines = _LineCounter(text, first_line)
     surrogates = _SURROGATE_ESCAPE.search(text) is not None
