@@ -25,7 +25,11 @@ def make_sinks(settings: SinkSettings) -> dict[str, SpanExporter]:
             if not settings.otlp_json_file:
                 raise ConfigError("--exporter otlp-json needs --otlp-json-file PATH")
             try:
-                sinks[name] = OtlpJsonFileSink(settings.otlp_json_file)
+                sinks[name] = OtlpJsonFileSink(
+                    settings.otlp_json_file,
+                    append=settings.append_files,
+                    recheck_spans=settings.recheck_tail_spans,
+                )
             except OSError as error:
                 raise ConfigError(f"--otlp-json-file: cannot open: {error}") from error
         elif name == "html":
