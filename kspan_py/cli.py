@@ -3,7 +3,8 @@
 Every flag can also be set as a ``KSPAN_*`` environment variable (``--window`` is
 ``KSPAN_WINDOW``); the flag wins. Exit status: 0 done, 1 a capture could not be read (or, for
 ``explain``, the cluster could not be listed), 2 a usage or configuration error, a malformed
-value under ``--strict``, or an object ``explain`` cannot find.
+value under ``--strict``, or an object ``explain`` cannot find, 3 (``replay``, ``run``) done,
+but some spans were not exported (the summary line counts them, by sink and reason).
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ from kspan_py.sources.resources import KINDS, select_resources
 from kspan_py.views.focus import UnknownObject
 
 log = logging.getLogger("kspan_py")
+
+EXIT_NOT_EXPORTED = 3
+"""Done, but some spans were not exported: a script can tell a replay into a collector that
+was down from one that delivered everything."""
 
 DEMO_CAPTURE = Path(__file__).parent / "demo" / "rolling-update.jsonl"
 """A real recording of `kubectl create deployment web --replicas=2` then `kubectl set image`."""
@@ -566,7 +571,9 @@ def live_settings(args: argparse.Namespace, *, now_ns: int) -> LiveSettings:
     return LiveSettings(
         cluster=cluster_settings(args),
         graph=_graph_settings(args),
-        sinks=_sink_settings(args),
+        sinks=dataclasses.replace(
+            _sink_settings(args), append_files=True, recheck_tail_spans=args.max_queue_spans
+        ),
         filters=filter_settings(args),
         since_ns=since,
         state_file=args.state_file,
@@ -651,7 +658,7 @@ def _replay(args: argparse.Namespace) -> int:
         print(f"kspan-py: interrupted; {summary.line()}", file=sys.stderr)
         return 130
     print(f"kspan-py: {summary.line()}", file=sys.stderr)
-    return 0
+    return EXIT_NOT_EXPORTED if summary.not_exported else 0
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -677,7 +684,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"kspan-py: {error}; {summary.line()}", file=sys.stderr)
         return 1
     print(f"kspan-py: stopped; {summary.line()}", file=sys.stderr)
-    return 0
+    return EXIT_NOT_EXPORTED if summary.not_exported else 0
 
 
 def _explain(args: argparse.Namespace) -> int:
