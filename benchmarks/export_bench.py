@@ -75,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(
         f"{figures['spans']} spans: size bound {figures['bound_us_per_span']} µs/span, SDK "
-        f"encoder (one request, serialised) {figures['encode_us_per_span']} µs/span; bound / true size "
+        f"encoder (one request, serialised) {figures['encode_us_per_span']} µs/span; "
+        f"bound / true size "
         f"{figures['bound_over_size']}\n"
         f"as one request: {figures['one_request_bytes']:,} bytes; split: "
         f"{figures['requests']} requests, the largest {figures['largest_request_bytes']:,} "

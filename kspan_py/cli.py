@@ -303,12 +303,19 @@ def _add_sink_flags(command: argparse.ArgumentParser, *, default_exporter: str) 
         help=f"where spans go; repeatable (default: {default_exporter}) "
         "[KSPAN_EXPORTER, comma-separated]",
     )
-    command.add_argument("--otlp-json-file", default=_env("--otlp-json-file"), metavar="PATH")
+    command.add_argument(
+        "--otlp-json-file",
+        default=_env("--otlp-json-file"),
+        metavar="PATH",
+        help="where --exporter otlp-json writes one ExportTraceServiceRequest per line (run "
+        "appends; replay writes it anew)",
+    )
     command.add_argument(
         "--otlp-logs-json-file",
         default=_env("--otlp-logs-json-file"),
         metavar="PATH",
-        help="where --exporter otlp-logs-json appends one ExportLogsServiceRequest per line",
+        help="where --exporter otlp-logs-json writes one ExportLogsServiceRequest per line "
+        "(run appends; replay writes it anew)",
     )
     command.add_argument(
         "--html-file",

@@ -137,7 +137,7 @@ class SinkSettings:
     (OTEL_EXPORTER_OTLP_LOGS_* are read by the exporter itself)."""
     otlp_json_file: str | None = None
     otlp_logs_json_file: str | None = None
-    """Where ``--exporter otlp-logs-json`` appends its ExportLogsServiceRequests."""
+    """Where ``--exporter otlp-logs-json`` writes its ExportLogsServiceRequests (a run appends)."""
     append_files: bool = False
     """Continue the ``--otlp-json-file`` a previous process wrote instead of starting it anew:
     a ``run`` restarted with ``--state-file`` goes on where the last one stopped. A replay has

@@ -365,13 +365,16 @@ def test_replay_exits_3_when_the_collector_is_down_and_0_when_it_took_everything
 # --- a full disk ------------------------------------------------------------------------------
 
 
-def test_replay_into_a_full_disk_says_so_and_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("exporter", ["otlp-json", "otlp-logs-json"])
+def test_replay_into_a_full_disk_says_so_and_exits_3(
+    exporter: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     """/dev/full refuses every write with ENOSPC, as a full disk does."""
-    code = main(["replay", ROLLOUT, "--exporter", "otlp-json", "--otlp-json-file", "/dev/full"])
+    code = main(["replay", ROLLOUT, "--exporter", exporter, f"--{exporter}-file", "/dev/full"])
     err = capsys.readouterr().err
     assert code == 3, err
     assert "Traceback" not in err
-    assert f"spans not exported: {ROLLOUT_SPANS} to otlp-json (disk full)" in err
+    assert f"spans not exported: {ROLLOUT_SPANS} to {exporter} (disk full)" in err
     assert "collector unavailable" not in err
 
 

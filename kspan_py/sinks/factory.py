@@ -49,7 +49,9 @@ def make_sinks(settings: SinkSettings) -> dict[str, SpanExporter]:
             if not settings.otlp_logs_json_file:
                 raise ConfigError("--exporter otlp-logs-json needs --otlp-logs-json-file PATH")
             try:
-                sinks[name] = OtlpLogsJsonFileSink(settings.otlp_logs_json_file)
+                sinks[name] = OtlpLogsJsonFileSink(
+                    settings.otlp_logs_json_file, append=settings.append_files
+                )
             except OSError as error:
                 raise ConfigError(f"--otlp-logs-json-file: cannot open: {error}") from error
         else:
