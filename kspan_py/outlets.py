@@ -159,7 +159,13 @@ class SinkOutlet:
     async def _deliver(self, spans: list[ReadableSpan]) -> bool:
         chunks: Callable[[Sequence[ReadableSpan]], Iterable[list[ReadableSpan]]] | None
         chunks = getattr(self.sink, "chunks", None)
-        parts = list(chunks(spans)) if chunks is not None else [spans]
+        if chunks is None:
+            parts = [spans]
+        elif getattr(self.sink, "cpu_only", False):
+            parts = list(chunks(spans))
+        else:
+            # Sizing a large batch takes a while: beside the export, not in the event loop.
+            parts = await asyncio.to_thread(lambda: list(chunks(spans)))
         for index, part in enumerate(parts):
             if not await self._deliver_part(part, rest=parts[index + 1 :]):
                 return False
