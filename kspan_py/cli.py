@@ -105,7 +105,7 @@ def _parser() -> argparse.ArgumentParser:
         "run",
         help="watch a cluster and stream traces until stopped",
         description="Watch a cluster (kubeconfig or in-cluster) and export traces; SIGTERM or "
-        "Ctrl-C flushes what is pending and exits 0.",
+        "Ctrl-C flushes what is pending and exits 0 (3 if spans were not exported).",
     )
     _add_cluster_flags(run_cmd)
     _add_sink_flags(run_cmd, default_exporter="otlp")

@@ -28,6 +28,7 @@ from kspan_py.cli import EXIT_NOT_EXPORTED, main
 from kspan_py.config import OtlpSettings
 from kspan_py.sinks.otlp import BoundedOtlpSink, encoded_size_bound, make_otlp_exporter
 from kspan_py.sinks.otlp_json import OtlpJsonFileSink, request_json
+from kspan_py.sources.capture import CaptureWriter, Skipped, read_capture
 from kspan_py.spans import limits
 from kspan_py.spans.limits import DEFAULT_VALUE_LENGTH, read_value_limits
 from tests.fake_apiserver import FakeApiServer
@@ -604,3 +605,32 @@ def test_a_write_cut_short_is_taken_back_whole(tmp_path: Path) -> None:
     assert result.stdout.split() == ["SUCCESS", "FAILURE", "write", "failed", "(EFBIG)"]
     assert path.stat().st_size == small
     assert len(_json_spans(path)) == 5
+
+
+def test_a_recording_appended_after_a_kill_reads_whole_and_a_full_disk_loses_only_its_values(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    lines = [json.loads(line) for line in Path(ROLLOUT).read_text().splitlines()]
+    path = tmp_path / "capture.jsonl.gz"
+    killed = CaptureWriter(str(path))
+    for value in lines[:50]:
+        killed.write(value)
+    killed.flush()
+    killed.write(lines[50])  # never flushed: the kill takes it
+    del killed  # no close: a kill -9
+
+    restarted = CaptureWriter(str(path))
+    for value in lines[50:]:
+        restarted.write(value)
+    restarted.close()
+    items = list(read_capture(str(path), reader_process=False))
+    assert not [item for item in items if isinstance(item, Skipped)]
+    assert len(items) == len(lines)
+
+    full = CaptureWriter("/dev/full")
+    full.write(lines[0])
+    full.flush()  # ENOSPC: counted and logged, not raised
+    full.write(lines[1])
+    full.close()
+    assert (full.values, full.lost) == (0, 2)
+    assert "disk full" in caplog.text
