@@ -3,7 +3,8 @@
 Every flag can also be set as a ``KSPAN_*`` environment variable (``--window`` is
 ``KSPAN_WINDOW``); the flag wins. Exit status: 0 done, 1 a capture could not be read (or, for
 ``explain``, the cluster could not be listed), 2 a usage or configuration error, a malformed
-value under ``--strict``, or an object ``explain`` cannot find.
+value under ``--strict``, or an object ``explain`` cannot find, 3 (``replay``, ``run``) done,
+but some spans were not exported (the summary line counts them, by sink and reason).
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ from kspan_py.sources.resources import KINDS, select_resources
 from kspan_py.views.focus import UnknownObject
 
 log = logging.getLogger("kspan_py")
+
+EXIT_NOT_EXPORTED = 3
+"""Done, but some spans were not exported: a script can tell a replay into a collector that
+was down from one that delivered everything."""
 
 DEMO_CAPTURE = Path(__file__).parent / "demo" / "rolling-update.jsonl"
 """A real recording of `kubectl create deployment web --replicas=2` then `kubectl set image`."""
@@ -101,7 +106,7 @@ def _parser() -> argparse.ArgumentParser:
         "run",
         help="watch a cluster and stream traces until stopped",
         description="Watch a cluster (kubeconfig or in-cluster) and export traces; SIGTERM or "
-        "Ctrl-C flushes what is pending and exits 0.",
+        "Ctrl-C flushes what is pending and exits 0 (3 if spans were not exported).",
     )
     _add_cluster_flags(run_cmd)
     _add_sink_flags(run_cmd, default_exporter="otlp")
@@ -305,12 +310,19 @@ def _add_sink_flags(command: argparse.ArgumentParser, *, default_exporter: str) 
         help=f"where spans go; repeatable (default: {default_exporter}) "
         "[KSPAN_EXPORTER, comma-separated]",
     )
-    command.add_argument("--otlp-json-file", default=_env("--otlp-json-file"), metavar="PATH")
+    command.add_argument(
+        "--otlp-json-file",
+        default=_env("--otlp-json-file"),
+        metavar="PATH",
+        help="where --exporter otlp-json writes one ExportTraceServiceRequest per line (run "
+        "appends; replay writes it anew)",
+    )
     command.add_argument(
         "--otlp-logs-json-file",
         default=_env("--otlp-logs-json-file"),
         metavar="PATH",
-        help="where --exporter otlp-logs-json appends one ExportLogsServiceRequest per line",
+        help="where --exporter otlp-logs-json writes one ExportLogsServiceRequest per line "
+        "(run appends; replay writes it anew)",
     )
     command.add_argument(
         "--html-file",
@@ -573,7 +585,9 @@ def live_settings(args: argparse.Namespace, *, now_ns: int) -> LiveSettings:
     return LiveSettings(
         cluster=cluster_settings(args),
         graph=_graph_settings(args),
-        sinks=_sink_settings(args),
+        sinks=dataclasses.replace(
+            _sink_settings(args), append_files=True, recheck_tail_spans=args.max_queue_spans
+        ),
         filters=filter_settings(args),
         since_ns=since,
         state_file=args.state_file,
@@ -659,7 +673,7 @@ def _replay(args: argparse.Namespace) -> int:
         print(f"kspan-py: interrupted; {summary.line()}", file=sys.stderr)
         return 130
     print(f"kspan-py: {summary.line()}", file=sys.stderr)
-    return 0
+    return EXIT_NOT_EXPORTED if summary.not_exported else 0
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -685,7 +699,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"kspan-py: {error}; {summary.line()}", file=sys.stderr)
         return 1
     print(f"kspan-py: stopped; {summary.line()}", file=sys.stderr)
-    return 0
+    return EXIT_NOT_EXPORTED if summary.not_exported else 0
 
 
 def _explain(args: argparse.Namespace) -> int:

@@ -107,6 +107,11 @@ class OtlpSettings:
     headers: tuple[tuple[str, str], ...] = ()
     insecure: bool | None = None
     timeout_s: float | None = None
+    max_request_spans: int = 512
+    """Spans in one export request (the SDK's batch processor sends 512 at most too)."""
+    max_request_bytes: int = 3 * 1024 * 1024
+    """Upper bound of one request's encoded size. A Collector refuses a gRPC request over
+    4 MiB by default (``max_recv_msg_size_mib``); 3 MiB leaves room for gRPC's own framing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +137,15 @@ class SinkSettings:
     (OTEL_EXPORTER_OTLP_LOGS_* are read by the exporter itself)."""
     otlp_json_file: str | None = None
     otlp_logs_json_file: str | None = None
-    """Where ``--exporter otlp-logs-json`` appends its ExportLogsServiceRequests."""
+    """Where ``--exporter otlp-logs-json`` writes its ExportLogsServiceRequests (a run appends)."""
+    append_files: bool = False
+    """Continue the ``--otlp-json-file`` a previous process wrote instead of starting it anew:
+    a ``run`` restarted with ``--state-file`` goes on where the last one stopped. A replay has
+    no state to go on from, so it writes the file anew."""
+    recheck_tail_spans: int = 50_000
+    """Appending: spans read back from the end of the file, so that what a killed run wrote but
+    had not yet noted in its checkpoint is not written twice. Such spans are the ones another
+    sink had not yet taken: a run sets this to its --max-queue-spans."""
     html_file: str | None = None
     """Where ``--exporter html`` writes its timeline (once the sink is flushed)."""
     html_max_spans: int = 100_000

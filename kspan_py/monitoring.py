@@ -155,7 +155,9 @@ class LiveCollector(Collector):
     def _sinks(self) -> Iterator[Metric]:
         exported = CounterMetricFamily("kspan_spans_exported", "Spans a sink took", labels=["sink"])
         failures = CounterMetricFamily(
-            "kspan_export_failures", "Export attempts a sink refused", labels=["sink"]
+            "kspan_export_failures",
+            "Export attempts a sink refused, by reason",
+            labels=["sink", "reason"],
         )
         dropped = CounterMetricFamily(
             "kspan_spans_dropped", "Spans given up, by reason", labels=["sink", "reason"]
@@ -165,7 +167,8 @@ class LiveCollector(Collector):
         )
         for name, outlet in sorted(self._state.outlets.items()):
             exported.add_metric(_labels(name), outlet.stats.exported)
-            failures.add_metric(_labels(name), outlet.stats.retries + outlet.stats.failed)
+            for reason, count in sorted(outlet.stats.refusals.items()):
+                failures.add_metric(_labels(name, reason), count)
             for reason, count in sorted(outlet.stats.dropped.items()):
                 dropped.add_metric(_labels(name, reason), count)
             queued.add_metric(_labels(name), outlet.queued_spans)
@@ -244,8 +247,8 @@ def readiness(state: LiveState) -> Health:
     if state.ready is None or not state.ready.is_set():
         return Health(False, "the start-up lists are not done")
     for name, outlet in sorted(state.outlets.items()):
-        if outlet.saturated:
-            return Health(False, f"sink {name}: its collector is down and the queue is full")
+        if (trouble := outlet.unready_reason) is not None:
+            return Health(False, f"sink {name}: {trouble}")
     return Health(True, "ok")
 
 

@@ -23,7 +23,7 @@ from kspan_py.config import ReplaySettings
 from kspan_py.filtering import ExportFilter
 from kspan_py.graph.causality import ADVANCE_EVERY, CausalGraph
 from kspan_py.model import EventChange, ObjectChange, Snapshot
-from kspan_py.outlets import Delivery, SinkOutlet
+from kspan_py.outlets import COLLECTOR_UNAVAILABLE, Delivery, SinkOutlet
 from kspan_py.sources.capture import Bookmark, CaptureItem, Skipped, read_capture
 
 log = logging.getLogger(__name__)
@@ -45,13 +45,21 @@ class ReplaySummary:
     traces: int = 0
     late: int = 0  # occurrences that arrived more than the window late (linked all the same)
     filtered: int = 0  # spans the export filters left out (read and linked, not exported)
-    export_failures: Counter[str] = field(default_factory=Counter)  # spans by sink
+    export_failures: Counter[str] = field(default_factory=Counter)  # spans by "sink (reason)"
     dropped: Counter[str] = field(default_factory=Counter)  # spans by "sink: reason"
 
     def count_outlet(self, outlet: SinkOutlet) -> None:
-        self.export_failures[outlet.name] += outlet.stats.failed
+        for reason, spans in outlet.stats.failed_by_reason.items():
+            # The collector's is the usual reason: said only when it is another one.
+            where = outlet.name if reason == COLLECTOR_UNAVAILABLE else f"{outlet.name} ({reason})"
+            self.export_failures[where] += spans
         for reason, spans in outlet.stats.dropped.items():
             self.dropped[f"{outlet.name}: {reason}"] += spans
+
+    @property
+    def not_exported(self) -> int:
+        """Spans some sink did not take (refused, or dropped): the exit status says so."""
+        return sum(self.export_failures.values()) + sum(self.dropped.values())
 
     def line(self) -> str:
         skipped = sum(self.skipped.values())

@@ -25,7 +25,11 @@ def make_sinks(settings: SinkSettings) -> dict[str, SpanExporter]:
             if not settings.otlp_json_file:
                 raise ConfigError("--exporter otlp-json needs --otlp-json-file PATH")
             try:
-                sinks[name] = OtlpJsonFileSink(settings.otlp_json_file)
+                sinks[name] = OtlpJsonFileSink(
+                    settings.otlp_json_file,
+                    append=settings.append_files,
+                    recheck_spans=settings.recheck_tail_spans,
+                )
             except OSError as error:
                 raise ConfigError(f"--otlp-json-file: cannot open: {error}") from error
         elif name == "html":
@@ -45,7 +49,9 @@ def make_sinks(settings: SinkSettings) -> dict[str, SpanExporter]:
             if not settings.otlp_logs_json_file:
                 raise ConfigError("--exporter otlp-logs-json needs --otlp-logs-json-file PATH")
             try:
-                sinks[name] = OtlpLogsJsonFileSink(settings.otlp_logs_json_file)
+                sinks[name] = OtlpLogsJsonFileSink(
+                    settings.otlp_logs_json_file, append=settings.append_files
+                )
             except OSError as error:
                 raise ConfigError(f"--otlp-logs-json-file: cannot open: {error}") from error
         else:

@@ -17,11 +17,13 @@ earlier occurrences were, and their records are not sent twice (``already_delive
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 import orjson
 from opentelemetry import trace
@@ -33,9 +35,11 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
+from kspan_py.appending import cut_torn_line, open_output, write_failure_reason, write_whole
 from kspan_py.config import OtlpSettings
 from kspan_py.model import KubeEvent
 from kspan_py.model.timestamps import format_time_ns
+from kspan_py.sinks.otlp import quiet_grpc_core
 from kspan_py.sinks.otlp_json import _attributes, _scope
 from kspan_py.spans.attributes import (
     EVENT_MESSAGE,
@@ -47,6 +51,7 @@ from kspan_py.spans.attributes import (
 )
 from kspan_py.spans.building import SCOPE, KubeSpan
 from kspan_py.spans.ids import event_span_id
+from kspan_py.spans.limits import SPAN_LIMITS
 from kspan_py.spans.problems import Problem, event_problem
 
 _SEVERITY = {"Normal": SeverityNumber.INFO, "Warning": SeverityNumber.WARN}
@@ -56,6 +61,8 @@ _MAX_REQUEST_BYTES = 2 * 1024 * 1024
 text (protobuf adds a few bytes a field), so the margin covers the estimate."""
 _RECORD_OVERHEAD_BYTES = 96  # ids, times, severity, flags and field tags
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+
+_log = logging.getLogger(__name__)
 
 AlreadyDelivered = Callable[[int], bool]
 """Whether the occurrence with this span id went out before (a restart's checkpoint)."""
@@ -125,10 +132,12 @@ def event_logs(
                     event.time_ns + span.shift_ns,
                     observed_ns,
                     event.type,
-                    event.message,
+                    SPAN_LIMITS.cut(event.message),
                     # The span's own occurrence was classified when the span was made.
-                    log_attributes(
-                        event, span.shift_ns, draft.problem if event is first else False
+                    SPAN_LIMITS.cut_values(
+                        log_attributes(
+                            event, span.shift_ns, draft.problem if event is first else False
+                        )
                     ),
                     span.resource,
                 )
@@ -267,11 +276,17 @@ class OtlpLogsJsonFileSink(EventLogSink):
     cpu_only = True
     """Exports without waiting on the network: the runner calls it inline, not in a thread."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, append: bool = True) -> None:
+        """append: a run's file, which a restart with --state-file goes on with (a torn last
+        line a kill left is cut off); False: a replay's, written anew (kspan_py/appending.py)."""
         super().__init__()
         self._lock = threading.Lock()
-        # Appended to: a restart with --state-file goes on where the last run stopped.
-        self._stream: IO[bytes] | None = open(path, "ab")  # noqa: SIM115
+        self._path = path
+        self._fd: int | None = open_output(path, append=append)
+        if append and cut_torn_line(self._fd, path):
+            _log.warning("%s: cut off a torn last line a killed run left", path)
+        self.failure_reason: str | None = None
+        """Why the last export failed (a full disk); the outlet counts it by this reason."""
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         logs = self.logs(spans)
@@ -279,27 +294,28 @@ class OtlpLogsJsonFileSink(EventLogSink):
             return SpanExportResult.SUCCESS
         line = logs_request_json(logs)
         with self._lock:
-            if self._stream is None:
+            if self._fd is None:
                 return SpanExportResult.FAILURE
             try:
-                self._stream.write(line + b"\n")
-                self._stream.flush()
-            except OSError:
+                write_whole(self._fd, line + b"\n")
+            except OSError as error:
+                reason = write_failure_reason(error)
+                if self.failure_reason != reason:
+                    _log.error("%s: cannot write %d records: %s", self._path, len(logs), error)
+                self.failure_reason = reason
                 return SpanExportResult.FAILURE
+        self.failure_reason = None
         self.records += len(logs)
         return SpanExportResult.SUCCESS
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        with self._lock:
-            if self._stream is not None:
-                self._stream.flush()
-        return True
+        return True  # every export is written with os.write before it returns
 
     def shutdown(self) -> None:
         with self._lock:
-            if self._stream is not None:
-                self._stream.close()
-                self._stream = None
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
 
 
 def make_otlp_log_exporter(settings: OtlpSettings) -> LogRecordExporter:
@@ -317,6 +333,7 @@ def make_otlp_log_exporter(settings: OtlpSettings) -> LogRecordExporter:
             endpoint=endpoint, headers=headers, timeout=settings.timeout_s
         )
         return exporter
+    quiet_grpc_core()
     from opentelemetry.exporter.otlp.proto.grpc._log_exporter import (
         OTLPLogExporter as GrpcLogExporter,
     )

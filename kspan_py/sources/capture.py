@@ -21,6 +21,7 @@ import gzip
 import io
 import itertools
 import json
+import logging
 import marshal
 import os
 import re
@@ -38,6 +39,7 @@ from typing import IO, Any, cast
 
 import orjson
 
+from kspan_py.appending import cut_torn_line, open_output, write_failure_reason, write_whole
 from kspan_py.model import (
     ChangeType,
     Condition,
@@ -58,6 +60,7 @@ from kspan_py.model import (
 )
 
 _WATCH_TYPES = {t.value: t for t in ChangeType}
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -813,34 +816,73 @@ _PR_SET_PDEATHSIG = 1
 class CaptureWriter:
     """Writes JSON values one per line, gzip-compressed when the name ends in ``.gz``.
 
-    ``flush`` makes what was written readable even if the process is killed afterwards (for
-    gzip, a sync flush: the reader then reports only the missing end of the stream).
+    It appends: a restarted ``run --record`` (or ``record``) goes on after what the previous
+    process wrote, instead of overwriting it; the restart lists the cluster again, so the
+    capture then holds a second start-up snapshot, which a replay reads like any re-list.
+
+    Values are held in memory until ``flush`` (the live run flushes on every tick), which
+    writes them with one call: plain lines, or for gzip one whole gzip member (a gzip file is
+    any number of members, read in turn). So a kill loses only what was not flushed, and the
+    file stays readable to its end; a torn last line (a kill inside that call) is cut off when
+    the file is opened again. A write the disk refuses is taken back whole, its values
+    counted in ``lost`` and logged, and the recording goes on: it never stops the run.
     """
+
+    _FLUSH_AT_BYTES = 4 << 20  # a long stretch without a flush still writes as it goes
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self._gzip = path.endswith(".gz")
         try:
-            raw = open(path, "wb")  # noqa: SIM115 - closed in close()
+            self._fd: int | None = open_output(path, append=True)
+            if not self._gzip and cut_torn_line(self._fd, path):
+                _log.warning("%s: cut off a torn last line a killed writer left", path)
         except OSError as error:
             raise CaptureError(f"cannot write capture {path}: {error}") from error
-        self._raw = raw
-        self._out: IO[bytes] = (
-            cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6))
-            if path.endswith(".gz")
-            else raw
-        )
+        self._pending: list[bytes] = []
+        self._pending_values = 0
+        self._pending_bytes = 0
         self.values = 0
+        """Values written (flushed)."""
+        self.lost = 0
+        """Values a write refused (a full disk)."""
+        self._failing: str | None = None
 
     def write(self, value: Any, raw: bytes | None = None) -> None:
-        self._out.write(raw if raw is not None else orjson.dumps(value))
-        self._out.write(b"\n")
-        self.values += 1
+        line = raw if raw is not None else orjson.dumps(value)
+        self._pending.append(line)
+        self._pending.append(b"\n")
+        self._pending_values += 1
+        self._pending_bytes += len(line) + 1
+        if self._pending_bytes >= self._FLUSH_AT_BYTES:
+            self.flush()
 
     def flush(self) -> None:
-        self._out.flush()
-        self._raw.flush()
+        if not self._pending or self._fd is None:
+            return
+        data = b"".join(self._pending)
+        if self._gzip:
+            data = gzip.compress(data, compresslevel=6, mtime=0)
+        values = self._pending_values
+        self._pending, self._pending_values, self._pending_bytes = [], 0, 0
+        try:
+            write_whole(self._fd, data)
+        except OSError as error:
+            self.lost += values
+            reason = write_failure_reason(error)
+            if self._failing != reason:
+                _log.error("recording %s: %d values not written: %s", self.path, values, reason)
+            self._failing = reason
+            return
+        if self._failing is not None:
+            _log.warning("recording %s: writing again (%d values lost)", self.path, self.lost)
+            self._failing = None
+        self.values += values
 
     def close(self) -> None:
-        if self._out is not self._raw:
-            self._out.close()
-        self._raw.close()
+        self.flush()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if self.lost:
+            _log.error("recording %s: %d values were not written", self.path, self.lost)

@@ -43,6 +43,7 @@ from kspan_py.spans.attributes import (
     lifecycle_attributes,
 )
 from kspan_py.spans.ids import event_span_id
+from kspan_py.spans.limits import SPAN_LIMITS
 from kspan_py.spans.problems import Problem, event_problem
 
 SCOPE = InstrumentationScope("kspan_py", "0.1.0")
@@ -135,7 +136,7 @@ class SpanDraft:
             latest = self.latest
             assert latest is not None
             if subject.is_warning or self.problem is not None:
-                return latest.message
+                return SPAN_LIMITS.cut(latest.message)
         return None
 
     def occurrences(self) -> list[tuple[int, int]]:
@@ -151,6 +152,10 @@ class SpanDraft:
         return max(self.end_ns, self.start_ns)
 
     def attributes(self) -> Attributes:
+        """The span's attributes, string values cut to the span limits (spans/limits.py)."""
+        return SPAN_LIMITS.cut_values(self._attributes())
+
+    def _attributes(self) -> Attributes:
         subject = self.subject
         if isinstance(subject, LifecycleFact):
             return lifecycle_attributes(subject, self.link_rule)
@@ -169,17 +174,21 @@ class SpanDraft:
         return attributes
 
     def span_events(self) -> list[tuple[str, int, Attributes]]:
-        """Every occurrence a span of repeats holds, as (name, time, attributes); else none."""
+        """The occurrences a span of repeats holds, as (name, time, attributes), the latest
+        within the span limits; else none."""
         subject = self.subject
         if not self.repeats or not isinstance(subject, KubeEvent):
             return []
+        limits = SPAN_LIMITS
         return [
             (
-                event.reason or "Event",
+                limits.cut(event.reason or "Event"),
                 event.time_ns,
-                {EVENT_UID: event.uid, EVENT_COUNT: event.count, EVENT_MESSAGE: event.message},
+                limits.cut_values(
+                    {EVENT_UID: event.uid, EVENT_COUNT: event.count, EVENT_MESSAGE: event.message}
+                ),
             )
-            for event in (subject, *self.repeats)
+            for event in limits.latest_events([subject, *self.repeats])
         ]
 
 
