@@ -28,6 +28,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix kspan_py tests benchmarks
 
 bench: $(STAMP)
+	$(BIN)/python benchmarks/classify_bench.py --quick
 	$(BIN)/python benchmarks/replay_bench.py
 	$(BIN)/python benchmarks/live_bench.py
 	$(BIN)/python benchmarks/state_bench.py

@@ -3,7 +3,8 @@
 Every flag can also be set as a ``KSPAN_*`` environment variable (``--window`` is
 ``KSPAN_WINDOW``); the flag wins. Exit status: 0 done, 1 a capture could not be read (or, for
 ``explain``, the cluster could not be listed), 2 a usage or configuration error, a malformed
-value under ``--strict``, or an object ``explain`` cannot find.
+value under ``--strict``, or an object ``explain`` cannot find, 3 (``replay``, ``run``) done,
+but some spans were not exported (the summary line counts them, by sink and reason).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from kspan_py.config import (
     ClusterSettings,
     ConfigError,
     ExplainSettings,
+    FilterSettings,
     GraphSettings,
     LeaseSettings,
     LiveSettings,
@@ -37,16 +39,21 @@ from kspan_py.config import (
     SinkSettings,
     parse_duration_ns,
 )
+from kspan_py.escaping import printable
 from kspan_py.logs import FORMATS
-from kspan_py.runner import ReplaySummary, StrictModeError, counted, replay
+from kspan_py.runner import ReplaySummary, RetimeError, StrictModeError, counted, replay
 from kspan_py.sharding import Shard
 from kspan_py.sinks import EXPORTER_NAMES, make_sinks
-from kspan_py.sinks.otlp import PROTOCOLS, resolve_protocol
+from kspan_py.sinks.otlp import PROTOCOLS, resolve_logs_protocol, resolve_protocol
 from kspan_py.sources.capture import CaptureError
 from kspan_py.sources.resources import KINDS, select_resources
 from kspan_py.views.focus import UnknownObject
 
 log = logging.getLogger("kspan_py")
+
+EXIT_NOT_EXPORTED = 3
+"""Done, but some spans were not exported: a script can tell a replay into a collector that
+was down from one that delivered everything."""
 
 DEMO_CAPTURE = Path(__file__).parent / "demo" / "rolling-update.jsonl"
 """A real recording of `kubectl create deployment web --replicas=2` then `kubectl set image`."""
@@ -121,16 +128,25 @@ def _parser() -> argparse.ArgumentParser:
     _add_log_flags(replay_cmd)
     _add_sink_flags(replay_cmd, default_exporter="console")
     _add_graph_flags(replay_cmd)
+    _add_filter_flags(replay_cmd)
     replay_cmd.add_argument("--strict", action="store_true", default=_env_true("--strict"))
+    replay_cmd.add_argument(
+        "--retime",
+        action="store_true",
+        default=_env_true("--retime"),
+        help="shift every exported time so the input's last occurrence is a window ago: Tempo "
+        "searches, and Loki accepts, only recent data (files only: they are read twice)",
+    )
     run_cmd = commands.add_parser(
         "run",
         help="watch a cluster and stream traces until stopped",
         description="Watch a cluster (kubeconfig or in-cluster) and export traces; SIGTERM or "
-        "Ctrl-C flushes what is pending and exits 0.",
+        "Ctrl-C flushes what is pending and exits 0 (3 if spans were not exported).",
     )
     _add_cluster_flags(run_cmd)
     _add_sink_flags(run_cmd, default_exporter="otlp")
     _add_graph_flags(run_cmd)
+    _add_filter_flags(run_cmd)
     run_cmd.add_argument(
         "--since",
         default=_env("--since"),
@@ -151,6 +167,12 @@ def _parser() -> argparse.ArgumentParser:
         default=_env("--metrics-port"),  # argparse applies type to it: a bad value is named
         metavar="PORT",
         help="serve /metrics (Prometheus), /healthz and /readyz on this port (default: none)",
+    )
+    run_cmd.add_argument(
+        "--metrics-address",
+        default=_env("--metrics-address") or "0.0.0.0",
+        metavar="HOST",
+        help="the address --metrics-port binds (default 0.0.0.0; 127.0.0.1: this host only)",
     )
     run_cmd.add_argument(
         "--shard",
@@ -248,6 +270,7 @@ def _parser() -> argparse.ArgumentParser:
         help="auto: events.k8s.io/v1 when served, else core/v1",
     )
     _add_graph_flags(explain_cmd)
+    _add_filter_flags(explain_cmd)
     record_cmd = commands.add_parser(
         "record",
         help="write what the cluster's watches show to a capture file",
@@ -323,7 +346,20 @@ def _add_sink_flags(command: argparse.ArgumentParser, *, default_exporter: str) 
         help=f"where spans go; repeatable (default: {default_exporter}) "
         "[KSPAN_EXPORTER, comma-separated]",
     )
-    command.add_argument("--otlp-json-file", default=_env("--otlp-json-file"), metavar="PATH")
+    command.add_argument(
+        "--otlp-json-file",
+        default=_env("--otlp-json-file"),
+        metavar="PATH",
+        help="where --exporter otlp-json writes one ExportTraceServiceRequest per line (run "
+        "appends; replay writes it anew)",
+    )
+    command.add_argument(
+        "--otlp-logs-json-file",
+        default=_env("--otlp-logs-json-file"),
+        metavar="PATH",
+        help="where --exporter otlp-logs-json writes one ExportLogsServiceRequest per line "
+        "(run appends; replay writes it anew)",
+    )
     command.add_argument(
         "--html-file",
         default=_env("--html-file"),
@@ -357,6 +393,20 @@ def _add_sink_flags(command: argparse.ArgumentParser, *, default_exporter: str) 
     )
     command.add_argument("--otlp-timeout", default=_env("--otlp-timeout"), metavar=DURATION)
     command.add_argument(
+        "--otlp-logs-protocol",
+        choices=PROTOCOLS,
+        default=_env("--otlp-logs-protocol"),
+        help="for --exporter otlp-logs; default: OTEL_EXPORTER_OTLP_LOGS_PROTOCOL, else "
+        "--otlp-protocol, else OTEL_EXPORTER_OTLP_PROTOCOL, else grpc",
+    )
+    command.add_argument(
+        "--otlp-logs-endpoint",
+        default=_env("--otlp-logs-endpoint"),
+        help="for --exporter otlp-logs; default: OTEL_EXPORTER_OTLP_LOGS_ENDPOINT, else "
+        "--otlp-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT (a base URL such as Loki's "
+        "http://loki:3100/otlp gets /v1/logs added)",
+    )
+    command.add_argument(
         "--color",
         choices=("auto", "always", "never"),
         default=_env("--color") or "auto",
@@ -378,6 +428,59 @@ def _add_graph_flags(command: argparse.ArgumentParser) -> None:
         help="quiet time that ends a change: acts further apart are separate traces (30s)",
     )
     command.add_argument("--cluster-name", default=_env("--cluster-name") or "")
+    command.add_argument(
+        "--cluster-uid",
+        default=_env("--cluster-uid") or "",
+        help="k8s.cluster.uid on every resource (run reads the kube-system namespace's uid "
+        "when it may)",
+    )
+    command.add_argument(
+        "--service-name",
+        default=_env("--service-name") or "",
+        metavar="NAME",
+        help="one service.name for every span and log record; the reporting component is "
+        "then the resource attribute kspan.component (default: service.name is the component)",
+    )
+
+
+def _add_filter_flags(command: argparse.ArgumentParser) -> None:
+    """What to export; everything is still read and linked (filtering.py)."""
+    command.add_argument(
+        "--exclude-namespace",
+        action="append",
+        dest="exclude_namespaces",
+        default=None,
+        metavar="NAMESPACE",
+        help="export nothing about objects in this namespace; repeatable "
+        "[KSPAN_EXCLUDE_NAMESPACE, comma-separated]",
+    )
+    command.add_argument(
+        "-l",
+        "--selector",
+        default=_env("--selector") or "",
+        metavar="SELECTOR",
+        help="export only what concerns objects (or their owners) whose labels match "
+        "(kubectl -l syntax: app=web,tier!=db,env in (a,b))",
+    )
+    command.add_argument(
+        "--event-types",
+        default=_env("--event-types") or "",
+        metavar="TYPE,...",
+        help="export only these Event types (Normal, Warning); a phase read from status is a "
+        "Warning when it shows a problem",
+    )
+    command.add_argument(
+        "--reasons",
+        default=_env("--reasons") or "",
+        metavar="REASON,...",
+        help="export only Events with these reasons (BackOff,OOMKilling,...)",
+    )
+    command.add_argument(
+        "--exclude-reasons",
+        default=_env("--exclude-reasons") or "",
+        metavar="REASON,...",
+        help="export no Event with these reasons",
+    )
 
 
 _HEADER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -412,6 +515,34 @@ def _headers(values: Sequence[str]) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+_EVENT_TYPES = ("Normal", "Warning")
+
+
+def filter_settings(args: argparse.Namespace) -> FilterSettings:
+    from kspan_py.filtering import LabelSelector
+
+    excluded = args.exclude_namespaces or _env_list("--exclude-namespace") or []
+    types = _names(args.event_types)
+    for event_type in types:
+        if event_type not in _EVENT_TYPES:
+            raise ConfigError(
+                f"--event-types: {event_type!r} is not one of {', '.join(_EVENT_TYPES)}"
+            )
+    if args.selector:
+        LabelSelector.parse(args.selector)  # a malformed selector is named before any work
+    return FilterSettings(
+        exclude_namespaces=tuple(name.strip() for name in excluded if name.strip()),
+        selector=args.selector,
+        event_types=types,
+        reasons=_names(args.reasons),
+        exclude_reasons=_names(args.exclude_reasons),
+    )
+
+
 def _graph_settings(args: argparse.Namespace) -> GraphSettings:
     window = _duration("--window", args.window)
     if window <= 0:
@@ -420,6 +551,8 @@ def _graph_settings(args: argparse.Namespace) -> GraphSettings:
         window_ns=window,
         change_gap_ns=_duration("--change-gap", args.change_gap),
         cluster_name=args.cluster_name,
+        cluster_uid=args.cluster_uid,
+        service_name=args.service_name,
     )
 
 
@@ -433,11 +566,18 @@ def _sink_settings(args: argparse.Namespace) -> SinkSettings:
         insecure=args.otlp_insecure,
         timeout_s=timeout / SECOND_NS if timeout is not None else None,
     )
+    otlp_logs = dataclasses.replace(
+        otlp,
+        protocol=resolve_logs_protocol(args.otlp_logs_protocol, args.otlp_protocol),
+        endpoint=args.otlp_logs_endpoint or otlp.endpoint,
+    )
     color = {"auto": None, "always": True, "never": False}[args.color]
     settings = SinkSettings(
         exporters=exporters,
         otlp=otlp,
+        otlp_logs=otlp_logs,
         otlp_json_file=args.otlp_json_file,
+        otlp_logs_json_file=args.otlp_logs_json_file,
         html_file=args.html_file,
         color=color,
     )
@@ -451,7 +591,12 @@ def _sink_settings(args: argparse.Namespace) -> SinkSettings:
 def replay_settings(args: argparse.Namespace) -> ReplaySettings:
     paths = tuple(args.paths) or (str(DEMO_CAPTURE),)
     return ReplaySettings(
-        paths=paths, graph=_graph_settings(args), sinks=_sink_settings(args), strict=args.strict
+        paths=paths,
+        graph=_graph_settings(args),
+        sinks=_sink_settings(args),
+        strict=args.strict,
+        filters=filter_settings(args),
+        retime=args.retime,
     )
 
 
@@ -491,6 +636,7 @@ def explain_settings(args: argparse.Namespace) -> ExplainSettings:
         graph=_graph_settings(args),
         color=False if args.no_color else None,
         html_file=args.html_file,
+        filters=filter_settings(args),
     )
 
 
@@ -499,12 +645,16 @@ def live_settings(args: argparse.Namespace, *, now_ns: int) -> LiveSettings:
     return LiveSettings(
         cluster=cluster_settings(args),
         graph=_graph_settings(args),
-        sinks=_sink_settings(args),
+        sinks=dataclasses.replace(
+            _sink_settings(args), append_files=True, recheck_tail_spans=args.max_queue_spans
+        ),
+        filters=filter_settings(args),
         since_ns=since,
         state_file=args.state_file,
         record_file=args.record,
         max_queue_spans=args.max_queue_spans,
         metrics_port=args.metrics_port,
+        metrics_address=args.metrics_address,
         lease=_lease_settings(args) if args.leader_elect else None,
         shard=_shard(args.shard),
     )
@@ -591,13 +741,16 @@ def _replay(args: argparse.Namespace) -> int:
         print(f"kspan-py: {error}", file=sys.stderr)
         return 1
     except StrictModeError as error:
-        print(f"kspan-py: --strict: {error}", file=sys.stderr)
+        print(f"kspan-py: --strict: {printable(str(error))}", file=sys.stderr)  # names Events
+        return 2
+    except RetimeError as error:
+        print(f"kspan-py: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"kspan-py: interrupted; {summary.line()}", file=sys.stderr)
         return 130
     print(f"kspan-py: {summary.line()}", file=sys.stderr)
-    return 0
+    return EXIT_NOT_EXPORTED if summary.not_exported else 0
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -630,7 +783,7 @@ def _run(args: argparse.Namespace) -> int:
         if state.checkpoint_writes.failures:
             print(f"kspan-py: {_checkpoint_report(state.checkpoint_writes)}", file=sys.stderr)
     print(f"kspan-py: stopped; {summary.line()}", file=sys.stderr)
-    return 0
+    return EXIT_NOT_EXPORTED if summary.not_exported else 0
 
 
 def _checkpoint_report(writes: CheckpointWrites) -> str:

@@ -16,6 +16,7 @@ SECOND_NS = 1_000_000_000
 
 ENV_PREFIX = "KSPAN_"
 OTEL_PROTOCOL_ENV = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
+OTEL_LOGS_PROTOCOL_ENV = ("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
 
 
 class ConfigError(ValueError):
@@ -92,6 +93,17 @@ class GraphSettings:
     cluster_name: str = ""
     """Value of k8s.cluster.name on every span's resource, when set."""
 
+    cluster_uid: str = ""
+    """Value of k8s.cluster.uid (the kube-system namespace's uid) on every resource, when known:
+    ``run`` reads it from the cluster when it may, a replay takes ``--cluster-uid``."""
+
+    time_shift_ns: int = 0
+    """Added to every exported time (--retime): the graph links on the input's own times."""
+
+    service_name: str = ""
+    """One service.name for every span and log record (--service-name), the reporting
+    component then in kspan.component. Empty: service.name is the reporting component."""
+
 
 @dataclass(frozen=True, slots=True)
 class OtlpSettings:
@@ -100,13 +112,45 @@ class OtlpSettings:
     headers: tuple[tuple[str, str], ...] = ()
     insecure: bool | None = None
     timeout_s: float | None = None
+    max_request_spans: int = 512
+    """Spans in one export request (the SDK's batch processor sends 512 at most too)."""
+    max_request_bytes: int = 3 * 1024 * 1024
+    """Upper bound of one request's encoded size. A Collector refuses a gRPC request over
+    4 MiB by default (``max_recv_msg_size_mib``); 3 MiB leaves room for gRPC's own framing."""
+
+
+@dataclass(frozen=True, slots=True)
+class FilterSettings:
+    """What to export (filtering.py): everything is still read and linked, for context."""
+
+    exclude_namespaces: tuple[str, ...] = ()
+    selector: str = ""
+    """A label selector (kubectl -l syntax) on the objects the spans are about, or their owners."""
+    event_types: tuple[str, ...] = ()
+    """Normal, Warning; empty: both."""
+    reasons: tuple[str, ...] = ()
+    """Only Events with these reasons; empty: any."""
+    exclude_reasons: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class SinkSettings:
     exporters: tuple[str, ...] = ("console",)
     otlp: OtlpSettings = field(default_factory=OtlpSettings)
+    otlp_logs: OtlpSettings = field(default_factory=OtlpSettings)
+    """``--exporter otlp-logs``: the traces' settings, with the logs' own protocol and endpoint
+    (OTEL_EXPORTER_OTLP_LOGS_* are read by the exporter itself)."""
     otlp_json_file: str | None = None
+    otlp_logs_json_file: str | None = None
+    """Where ``--exporter otlp-logs-json`` writes its ExportLogsServiceRequests (a run appends)."""
+    append_files: bool = False
+    """Continue the ``--otlp-json-file`` a previous process wrote instead of starting it anew:
+    a ``run`` restarted with ``--state-file`` goes on where the last one stopped. A replay has
+    no state to go on from, so it writes the file anew."""
+    recheck_tail_spans: int = 50_000
+    """Appending: spans read back from the end of the file, so that what a killed run wrote but
+    had not yet noted in its checkpoint is not written twice. Such spans are the ones another
+    sink had not yet taken: a run sets this to its --max-queue-spans."""
     html_file: str | None = None
     """Where ``--exporter html`` writes its timeline (once the sink is flushed)."""
     html_max_spans: int = 100_000
@@ -128,6 +172,10 @@ class ReplaySettings:
     sinks: SinkSettings = field(default_factory=SinkSettings)
     strict: bool = False
     """Stop at the first malformed value instead of counting and skipping it."""
+    filters: FilterSettings = field(default_factory=FilterSettings)
+    retime: bool = False
+    """Shift every exported time so the input's last occurrence is a window ago (Tempo searches,
+    and Loki accepts, only recent times); the input is read twice."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +216,7 @@ class ExplainSettings:
     """None: colour and cropped lines on a terminal, plain full lines otherwise."""
     html_file: str | None = None
     """Also write the traces shown as an HTML timeline."""
+    filters: FilterSettings = field(default_factory=FilterSettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +237,7 @@ class LiveSettings:
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
     graph: GraphSettings = field(default_factory=GraphSettings)
     sinks: SinkSettings = field(default_factory=SinkSettings)
+    filters: FilterSettings = field(default_factory=FilterSettings)
     since_ns: int | None = None
     """Occurrences before this (event time) build context but are not exported. None: the
     start time minus the window, so a start exports nothing the cluster did before."""
@@ -201,6 +251,8 @@ class LiveSettings:
     """--shard i/n: the share of namespaces this process links and exports."""
     metrics_port: int | None = None
     """Serve /metrics, /healthz and /readyz on this port (None: no server)."""
+    metrics_address: str = "0.0.0.0"
+    """...on this address (0.0.0.0: every interface, as the kubelet's probes need)."""
     max_queue_spans: int = 50_000
     """Spans each sink may hold while its collector is down; past it the oldest are dropped
     (and counted). About 1 KiB a span."""

@@ -3,7 +3,9 @@
 Half the time there is no tracing backend at hand, only a kubeconfig or a capture and a
 question. This gathers objects and Events (from captures and dumps, or from one list of the
 cluster, no watch), links them as a replay does, picks the traces about the object (see
-views/focus.py) and prints each with its verdict and waterfall (views/waterfall.py).
+views/focus.py) and prints each with its verdict and waterfall (views/waterfall.py). The views
+escape what they take from Events; what is written here is checked once more, so that no control
+sequence from an Event reaches the terminal whichever view forgot (kspan_py.escaping).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from rich.console import Console
 from rich.text import Text
 
 from kspan_py.config import ClusterSettings, ExplainSettings
+from kspan_py.escaping import printable
+from kspan_py.filtering import ExportFilter
 from kspan_py.graph.causality import replay_changes
 from kspan_py.model import EventChange, ObjectChange, Snapshot
 from kspan_py.sources.capture import CaptureItem, Skipped, expand_value, read_capture
@@ -86,7 +90,15 @@ class Explanation:
 def explain(gathered: Gathered, settings: ExplainSettings) -> Explanation:
     """Link what was gathered and select what concerns the target (raises UnknownObject)."""
     target = Target.parse(settings.target)
-    traces = group_traces(replay_changes(gathered.changes, settings.graph))
+    spans = replay_changes(gathered.changes, settings.graph)
+    export_filter = ExportFilter(settings.filters)
+    if export_filter.active:
+        # The same choice a replay with these filters exports: matches and their causes.
+        for change in gathered.changes:
+            if isinstance(change, ObjectChange):
+                export_filter.observe(change)
+        spans = export_filter.select_all(spans)
+    traces = group_traces(spans)
     objects = (c.obj for c in gathered.changes if isinstance(c, ObjectChange))
     index = ObjectIndex(objects, (span for trace in traces for span in trace.spans))
     focus = index.focus(target, settings.namespace, source=gathered.source)
@@ -122,19 +134,29 @@ def print_explanation(
         bar_width=bar_width_for(console.width if console is not None else None),
     )
     if console is None:
-        out.write("".join(line.plain + "\n" for line in lines))
+        out.write("".join(printable(line.plain) + "\n" for line in lines))
         out.flush()
     else:
         write_lines(lines, console)
 
 
 def write_lines(lines: Sequence[Text], console: Console) -> None:
-    for line in lines:
+    for line in map(_escaped, lines):
         # A span is one line, cropped at the width; a verdict or a note wraps.
         if line.no_wrap:
             console.print(line, no_wrap=True, overflow=line.overflow or "ellipsis", crop=True)
         else:
             console.print(line)
+
+
+def _escaped(line: Text) -> Text:
+    """The line as it is when it holds nothing to escape (the usual case: the views escape what
+    they add); else its text escaped, in the line's own style."""
+    plain = line.plain
+    safe = printable(plain)
+    if safe == plain:
+        return line
+    return Text(safe, style=line.style, no_wrap=line.no_wrap, overflow=line.overflow)
 
 
 def write_html(explanation: Explanation, path: str, *, title: str) -> int:

@@ -34,6 +34,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from kspan_py import monitoring
 from kspan_py.checkpoint import Checkpoint, CheckpointFile, CheckpointWrites, ExportGate
 from kspan_py.config import ClusterSettings, LiveSettings
+from kspan_py.filtering import ExportFilter
 from kspan_py.graph.causality import ADVANCE_EVERY, CausalGraph
 from kspan_py.leading import LeaderElection
 from kspan_py.model import ChangeType, EventChange, ObjectChange, Snapshot
@@ -47,8 +48,15 @@ from kspan_py.runner import (
     shutdown_sinks,
 )
 from kspan_py.sinks.console import ConsoleSink
+from kspan_py.sinks.otlp_logs import EventLogSink
 from kspan_py.sources.capture import CaptureWriter, expand_value
-from kspan_py.sources.watching import ClusterSource, Connection, SourceValue, connect
+from kspan_py.sources.watching import (
+    ClusterSource,
+    Connection,
+    SourceValue,
+    connect,
+    read_kube_system,
+)
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +116,9 @@ async def run(
     connection = connection or await connect(settings.cluster)
     # Probes are served from the start: a standby replica is alive and ready (to take over).
     monitor = (
-        await monitoring.serve(state, settings.metrics_port, wall_clock=clock)
+        await monitoring.serve(
+            state, settings.metrics_port, host=settings.metrics_address, wall_clock=clock
+        )
         if settings.metrics_port is not None
         else None
     )
@@ -131,8 +141,23 @@ async def run(
     saved = checkpoint_file.load() if checkpoint_file else None
     since_ns = _since(settings, saved, clock, taking_over=leader is not None)
     gate = ExportGate(since_ns, saved.exported if saved else None)
+    for sink in sinks.values():
+        if isinstance(sink, EventLogSink):
+            # A span of repeats exported again after a restart: only its new occurrences
+            # get a record (the span itself is merged by id; a record would be doubled).
+            sink.already_delivered = gate.exported.__contains__
+    export_filter = ExportFilter(settings.filters)
     graph = CausalGraph(settings.graph)
     recorder = CaptureWriter(settings.record_file) if settings.record_file else None
+    kube_system = await read_kube_system(connection)
+    if kube_system is not None:
+        # The graph takes the cluster's uid from it as from any input; a recording starts
+        # with it, so that its replay gives the same resources.
+        for change in expand_value(kube_system, "namespace kube-system"):
+            if isinstance(change, ObjectChange):
+                graph.ingest(change)
+        if recorder is not None:
+            recorder.write(kube_system)
     shard = settings.shard if settings.shard is not None and settings.shard.count > 1 else None
     values: asyncio.Queue[SourceValue | _Tick | None] = asyncio.Queue(_QUEUE_VALUES)
     source = ClusterSource(connection, settings.cluster, values.put)
@@ -179,7 +204,8 @@ async def run(
                     recorder.flush()
                 spans = graph.advance(clock() if source.ready.is_set() else None)
                 forget_exported()
-                await publish(gate.admit(spans), outlets, summary, delivered)
+                chosen = export_filter.select(gate.admit(spans))
+                await publish(chosen, outlets, summary, delivered)
                 if isinstance(item, _Tick):
                     continue
             if shard is not None:
@@ -190,9 +216,10 @@ async def run(
                     item = SourceValue(taken, None, item.resource, item.snapshot)
             if recorder is not None:
                 recorder.write(item.value, item.raw)
-            since_advance += _ingest(graph, item, summary, state.received)
+            since_advance += _ingest(graph, item, summary, state.received, export_filter)
             state.values_ingested += 1
-        await publish(gate.admit(graph.flush()), outlets, summary, delivered)
+        await publish(export_filter.select(gate.admit(graph.flush())), outlets, summary, delivered)
+        summary.filtered = export_filter.left_out
         for outlet in outlets.values():
             await outlet.close()
 
@@ -324,6 +351,7 @@ def _ingest(
     item: SourceValue,
     summary: ReplaySummary,
     received: Counter[tuple[str, str, str]],
+    export_filter: ExportFilter,
 ) -> int:
     ingested = 0
     where = f"watch {item.resource}" if item.resource else "list"
@@ -333,7 +361,9 @@ def _ingest(
             summary.objects += isinstance(change, ObjectChange)
             if isinstance(change, EventChange) and change.type is not ChangeType.DELETED:
                 event = change.event
-                received[(event.type, event.reason, event.regarding.kind)] += 1
+                received[monitoring.received_labels(event)] += 1  # bounded label values
+            elif isinstance(change, ObjectChange) and export_filter.reads_objects:
+                export_filter.observe(change)
             graph.ingest(change)
             ingested += 1
         elif not isinstance(change, Snapshot):

@@ -4,6 +4,11 @@ Also a rate limit: a watch that drops every few seconds, or a collector that is 
 otherwise write the same warning thousands of times. Each message template gets a burst of
 lines per minute; past it the lines are counted, and the next line let through says how many
 like it were suppressed. Nothing is silently lost: the counts are also in the metrics.
+
+Log lines name Events, objects and what the API server said, all of which anyone who may
+create an Event can write. Both formats escape control characters in the message (a newline
+would forge a line, an ESC sequence would drive the reader's terminal) and, line by line, in a
+traceback (kspan_py.escaping).
 """
 
 from __future__ import annotations
@@ -12,23 +17,72 @@ import json
 import logging
 import sys
 import time
+import traceback
 from collections.abc import Callable
+from types import TracebackType
+
+from kspan_py.escaping import printable
 
 FORMATS = ("text", "json")
 
 
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
+
+
+def escaped_traceback(ei: ExcInfo) -> str:
+    """A traceback as logging writes it, each exception's own text escaped, newlines too: only
+    the frames (from the source, not from Events) keep their lines."""
+    _, error, _ = ei
+    if error is None:
+        return ""
+    return "".join(_traceback_lines(traceback.TracebackException.from_exception(error))).rstrip()
+
+
+def _traceback_lines(error: traceback.TracebackException) -> list[str]:
+    lines: list[str] = []
+    if error.__cause__ is not None:
+        lines += _traceback_lines(error.__cause__)
+        lines.append("\nThe above exception was the direct cause of the following exception:\n\n")
+    elif error.__context__ is not None and not error.__suppress_context__:
+        lines += _traceback_lines(error.__context__)
+        lines.append("\nDuring handling of the above exception, another exception occurred:\n\n")
+    if error.stack:
+        lines.append("Traceback (most recent call last):\n")
+        lines += (printable(frame, keep_newlines=True) for frame in error.stack.format())
+    lines += (printable(line.removesuffix("\n")) + "\n" for line in error.format_exception_only())
+    return lines
+
+
+class TextFormatter(logging.Formatter):
+    """``kspan-py: LEVEL: message``, escaped (a traceback keeps its lines)."""
+
+    def __init__(self) -> None:
+        super().__init__("kspan-py: %(levelname)s: %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return printable(super().formatMessage(record))
+
+    def formatException(self, ei: ExcInfo) -> str:
+        return escaped_traceback(ei)
+
+    def formatStack(self, stack_info: str) -> str:
+        return printable(super().formatStack(stack_info), keep_newlines=True)
+
+
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message (and the exception, if any)."""
+    """One JSON object per line: time, level, logger, message (and the exception, if any).
+
+    JSON escapes C0 itself; DEL, C1 and bidi controls it leaves, so the message is escaped too."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": printable(record.getMessage()),
         }
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = escaped_traceback(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
 
 
@@ -68,7 +122,7 @@ def configure(level: str, log_format: str = "text") -> None:
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("kspan-py: %(levelname)s: %(message)s"))
+        handler.setFormatter(TextFormatter())
     handler.addFilter(RateLimit())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -9,6 +9,13 @@ them. One small aiohttp server (aiohttp already comes with the API client) serve
   it has not for ``stuck_after_s``: a kubelet then restarts the container;
 - ``/readyz``: 200 once the start-up lists are done and every sink is either delivering or
   retrying with room left in its queue; 503 with the reason otherwise.
+
+Label values are bounded: an Event's type, reason and kind are whatever its author wrote, and
+each distinct value would be a series of its own (3,000 crafted Events, 3,000 series).
+``kspan_events_received`` keeps the reasons and kinds kspan-py knows (its rules' tables, the
+watched kinds, the reasons Kubernetes' own components write) and counts the rest as ``other``.
+Every label value is also escaped (kspan_py.escaping). The server binds ``--metrics-address``
+(default 0.0.0.0: the kubelet's probes and Prometheus come from outside the Pod).
 """
 
 from __future__ import annotations
@@ -24,12 +31,85 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from kspan_py.escaping import printable
+from kspan_py.graph.causality import NODE_PROBLEM_REASONS
+from kspan_py.graph.rules import NAMING_RULES
+from kspan_py.model import KubeEvent
+from kspan_py.sources.resources import KINDS
+from kspan_py.spans.problems import RULE_REASONS
+
 if TYPE_CHECKING:  # live.py starts this server: importing it here at run time is a cycle
     from kspan_py.live import LiveState
 
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+DEFAULT_ADDRESS = "0.0.0.0"  # probes and scrapes come from outside the Pod
+OTHER = "other"
+DISCOVERY = "discovery"
+"""The ``resource`` of ``kspan_watch_errors`` for the first request of all (is events.k8s.io/v1
+served?), made before any watch exists."""
+"""The label value of every type, reason or kind outside the known ones."""
+
+_KUBERNETES_REASONS = frozenset(
+    {
+        # kubelet: containers, images, pods, volumes, probes, nodes (docs/facts.md)
+        *("Created", "Started", "Failed", "Killing", "Preempting", "BackOff"),
+        *("ExceededGracePeriod", "Pulling", "Pulled", "InspectFailed", "ErrImageNeverPull"),
+        *("FailedKillPod", "FailedCreatePodContainer", "NetworkNotReady", "SandboxChanged"),
+        *("FailedCreatePodSandBox", "FailedMount", "FailedAttachVolume", "FailedMapVolume"),
+        *("SuccessfulAttachVolume", "SuccessfulMountVolume", "Unhealthy", "ProbeWarning"),
+        *("NodeReady", "NodeNotReady", "NodeSchedulable", "NodeNotSchedulable", "Starting"),
+        *("Rebooted", "NodeAllocatableEnforced", "NodeHasSufficientMemory", "Evicted"),
+        *("NodeHasNoDiskPressure", "NodeHasSufficientPID", "FailedPostStartHook"),
+        *("FailedPreStopHook", "FailedSync", "FailedValidation", "OutOfcpu", "OutOfmemory"),
+        # scheduler, controllers, node lifecycle
+        *("Scheduled", "FailedScheduling", "Preempted", "ScalingReplicaSet", "SuccessfulCreate"),
+        *("FailedCreate", "SuccessfulDelete", "FailedDelete", "SuccessfulRescale"),
+        *("FailedRescale", "FailedGetScale", "FailedComputeMetricsReplicas"),
+        *("FailedGetResourceMetric", "BackoffLimitExceeded", "DeadlineExceeded", "Completed"),
+        *("SuspendedJob", "ResumedJob", "SawCompletedJob", "MissingJob", "UnexpectedJob"),
+        *("TaintManagerEviction", "RegisteredNode", "RemovingNode", "DeletingNode"),
+        *("NodeControllerEviction", "DeletingAllPods", "TerminatingEvictedPod"),
+        *("RecreatingFailedPod", "RecreatingTerminatedPod", "ProvisioningSucceeded"),
+        *("ProvisioningFailed", "ExternalProvisioning", "WaitForFirstConsumer"),
+    }
+)
+KNOWN_REASONS: frozenset[str] = frozenset(
+    {
+        *_KUBERNETES_REASONS,
+        *RULE_REASONS,
+        *NODE_PROBLEM_REASONS,
+        *(reason for rule in NAMING_RULES for reason in rule.reasons),
+    }
+)
+"""The reasons ``kspan_events_received`` names; any other is counted as ``other``."""
+KNOWN_KINDS: frozenset[str] = frozenset(
+    {
+        *KINDS,
+        *(kind for rule in NAMING_RULES for kind in (*rule.owner_kinds, rule.child_kind)),
+        *("Service", "Endpoints", "EndpointSlice", "Ingress", "Namespace", "ConfigMap"),
+        *("Secret", "ServiceAccount", "PersistentVolumeClaim", "PersistentVolume"),
+        *("StorageClass", "VolumeAttachment", "HorizontalPodAutoscaler", "PodDisruptionBudget"),
+        *("ReplicationController", "Lease", "CustomResourceDefinition"),
+    }
+)
+"""The regarding kinds ``kspan_events_received`` names; any other is counted as ``other``."""
+_EVENT_TYPES = frozenset({"Normal", "Warning"})
+
+
+def received_labels(event: KubeEvent) -> tuple[str, str, str]:
+    """(type, reason, regarding kind) of an occurrence, as ``kspan_events_received`` labels it:
+    a value kspan-py does not know is ``other``."""
+    return (
+        event.type if event.type in _EVENT_TYPES else OTHER,
+        event.reason if event.reason in KNOWN_REASONS else OTHER,
+        event.regarding.kind if event.regarding.kind in KNOWN_KINDS else OTHER,
+    )
+
+
+def _labels(*values: str) -> list[str]:
+    return [printable(value) for value in values]
 
 
 class LiveCollector(Collector):
@@ -46,8 +126,17 @@ class LiveCollector(Collector):
             "Event occurrences taken from the watches, by type, reason and regarding kind",
             labels=["type", "reason", "kind"],
         )
-        for (event_type, reason, kind), count in sorted(state.received.items()):
-            received.add_metric([event_type, reason, kind], count)
+        by_labels: dict[tuple[str, str, str], int] = {}
+        for (event_type, reason, kind), count in state.received.items():
+            # live.py counts by received_labels already; this keeps any other caller bounded.
+            key = (
+                event_type if event_type in _EVENT_TYPES else OTHER,
+                reason if reason in KNOWN_REASONS else OTHER,
+                kind if kind in KNOWN_KINDS else OTHER,
+            )
+            by_labels[key] = by_labels.get(key, 0) + count
+        for labels, count in sorted(by_labels.items()):
+            received.add_metric(list(labels), count)
         yield received
         delivered = CounterMetricFamily(
             "kspan_spans_delivered", "Spans every sink took (journalled in the checkpoint)"
@@ -72,7 +161,9 @@ class LiveCollector(Collector):
     def _sinks(self) -> Iterator[Metric]:
         exported = CounterMetricFamily("kspan_spans_exported", "Spans a sink took", labels=["sink"])
         failures = CounterMetricFamily(
-            "kspan_export_failures", "Export attempts a sink refused", labels=["sink"]
+            "kspan_export_failures",
+            "Export attempts a sink refused, by reason",
+            labels=["sink", "reason"],
         )
         dropped = CounterMetricFamily(
             "kspan_spans_dropped", "Spans given up, by reason", labels=["sink", "reason"]
@@ -81,11 +172,12 @@ class LiveCollector(Collector):
             "kspan_sink_queue_spans", "Spans waiting for a sink", labels=["sink"]
         )
         for name, outlet in sorted(self._state.outlets.items()):
-            exported.add_metric([name], outlet.stats.exported)
-            failures.add_metric([name], outlet.stats.retries + outlet.stats.failed)
+            exported.add_metric(_labels(name), outlet.stats.exported)
+            for reason, count in sorted(outlet.stats.refusals.items()):
+                failures.add_metric(_labels(name, reason), count)
             for reason, count in sorted(outlet.stats.dropped.items()):
-                dropped.add_metric([name, reason], count)
-            queued.add_metric([name], outlet.queued_spans)
+                dropped.add_metric(_labels(name, reason), count)
+            queued.add_metric(_labels(name), outlet.queued_spans)
         yield from (exported, failures, dropped, queued)
 
     def _graph(self) -> Iterator[Metric]:
@@ -129,10 +221,14 @@ class LiveCollector(Collector):
         errors = CounterMetricFamily(
             "kspan_watch_errors", "Failed list or watch requests", labels=["resource"]
         )
+        # Before any watch exists, the discovery of the Events API is what fails when the API
+        # server cannot be reached: counted from the first attempt.
+        errors.add_metric([DISCOVERY], source.discovery_errors)
         for watch in source.watches:
-            restarts.add_metric([watch.label], max(0, watch.stats.watches - 1))
-            relists.add_metric([watch.label], watch.stats.relists)
-            errors.add_metric([watch.label], watch.stats.errors)
+            label = _labels(watch.label)
+            restarts.add_metric(label, max(0, watch.stats.watches - 1))
+            relists.add_metric(label, watch.stats.relists)
+            errors.add_metric(label, watch.stats.errors)
         yield from (restarts, relists, errors)
 
 
@@ -157,8 +253,8 @@ def readiness(state: LiveState) -> Health:
     if state.ready is None or not state.ready.is_set():
         return Health(False, "the start-up lists are not done")
     for name, outlet in sorted(state.outlets.items()):
-        if outlet.saturated:
-            return Health(False, f"sink {name}: its collector is down and the queue is full")
+        if (trouble := outlet.unready_reason) is not None:
+            return Health(False, f"sink {name}: {trouble}")
     if (error := state.checkpoint_writes.error) is not None:
         failures = state.checkpoint_writes.failures
         return Health(False, f"checkpoint: {error} ({failures} failed writes); retrying")
@@ -169,7 +265,7 @@ async def serve(
     state: LiveState,
     port: int,
     *,
-    host: str = "0.0.0.0",  # probes and scrapes come from outside the Pod
+    host: str = DEFAULT_ADDRESS,
     stuck_after_s: float = 30.0,
     wall_clock: Callable[[], int] = time.time_ns,
 ) -> web.AppRunner:

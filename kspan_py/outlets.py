@@ -11,6 +11,11 @@ Two policies, because the two modes want opposite things when a sink cannot keep
 
 A batch that was dropped, or never taken, is not reported as delivered: a live run then does
 not journal it, and a restart exports it again while the API server still holds its Events.
+
+A sink may split a batch into requests (``chunks``: the OTLP sink bounds each by spans and
+bytes); each is exported and retried on its own. A sink may say why it refused
+(``failure_reason``: the file sink says "disk full"); every refusal is counted by its reason,
+and a local one (not the collector's) makes the run unready (``unready_reason``).
 """
 
 from __future__ import annotations
@@ -20,13 +25,16 @@ import logging
 import random
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 log = logging.getLogger(__name__)
+
+COLLECTOR_UNAVAILABLE = "collector unavailable"
+"""Why a sink that gives no reason refused (the SDK's OTLP exporters log theirs)."""
 
 
 @dataclass(slots=True, eq=False)
@@ -58,8 +66,12 @@ class RetryPolicy:
 class OutletStats:
     exported: int = 0  # spans the sink took
     failed: int = 0  # spans of batches the sink refused (replay: not retried)
+    failed_by_reason: Counter[str] = field(default_factory=Counter)  # the same spans, by reason
     retries: int = 0  # export attempts after a refusal
+    refusals: Counter[str] = field(default_factory=Counter)  # refused attempts, by reason
     dropped: Counter[str] = field(default_factory=Counter)  # spans by reason
+    failing: str | None = None
+    """Why the sink refused its last attempt; None once it takes a batch again."""
 
 
 class SinkOutlet:
@@ -97,6 +109,17 @@ class SinkOutlet:
         """Live: the queue is full, so spans are being dropped (readiness fails)."""
         return self._retry is not None and self._queued_spans >= self._retry.max_queue_spans
 
+    @property
+    def unready_reason(self) -> str | None:
+        """Why this sink makes a live run unready: its queue is full, or it is refusing for a
+        reason of this process's own (a full disk), which no collector coming back will end."""
+        failing = self.stats.failing
+        if self.saturated:
+            return f"{failing or COLLECTOR_UNAVAILABLE} and the queue is full"
+        if failing is not None and failing != COLLECTOR_UNAVAILABLE:
+            return f"{failing} ({self._queued_spans} spans queued)"
+        return None
+
     async def put(self, delivery: Delivery) -> None:
         if self._retry is None:
             while len(self._queue) >= self._capacity:
@@ -129,19 +152,48 @@ class SinkOutlet:
             self._room.set()
             ok = await self._deliver(delivery.spans)
             delivery.done(ok=ok)
+            # Other tasks get their turn after the delivery is noted, not between the export
+            # and the note: a kill there would make a restart write the batch to a file twice.
+            await asyncio.sleep(0)
 
     async def _deliver(self, spans: list[ReadableSpan]) -> bool:
+        chunks: Callable[[Sequence[ReadableSpan]], Iterable[list[ReadableSpan]]] | None
+        chunks = getattr(self.sink, "chunks", None)
+        if chunks is None:
+            parts = [spans]
+        elif getattr(self.sink, "cpu_only", False):
+            parts = list(chunks(spans))
+        else:
+            # Sizing a large batch takes a while: beside the export, not in the event loop.
+            parts = await asyncio.to_thread(lambda: list(chunks(spans)))
+        for index, part in enumerate(parts):
+            if not await self._deliver_part(part, rest=parts[index + 1 :]):
+                return False
+        return True
+
+    async def _deliver_part(
+        self, spans: list[ReadableSpan], *, rest: list[list[ReadableSpan]]
+    ) -> bool:
+        """Export one request's spans; rest: the batch's requests after it, given up with it."""
         attempt = 0
         while True:
             if await self._export(spans):
                 self.stats.exported += len(spans)
+                self.stats.failing = None
                 return True
+            reason = self._failure_reason()
+            self.stats.refusals[reason] += 1
+            self.stats.failing = reason
             if self._retry is None:
-                self.stats.failed += len(spans)
-                log.error("sink %s did not take %d spans", self.name, len(spans))
+                # The rest of the batch is not tried: the sink has just refused, and each try
+                # of a collector that is down costs the exporter's whole timeout.
+                failed = len(spans) + sum(len(part) for part in rest)
+                self.stats.failed += failed
+                self.stats.failed_by_reason[reason] += failed
+                log.error("sink %s did not take %d spans: %s", self.name, failed, reason)
                 return False
             if self._past_shutdown_deadline():
-                self._drop_with_rest(spans)
+                self._drop_with_rest([spans, *rest], f"{reason} at shutdown")
                 return False
             delay = self._random.uniform(0.5, 1.0) * min(
                 self._retry.max_s, self._retry.initial_s * 2**attempt
@@ -150,9 +202,10 @@ class SinkOutlet:
             self.stats.retries += 1
             if attempt == 1:
                 log.warning(
-                    "sink %s refused %d spans; retrying (%d spans queued)",
+                    "sink %s refused %d spans (%s); retrying (%d spans queued)",
                     self.name,
                     len(spans),
+                    reason,
                     self._queued_spans,
                 )
             await self._sleep_unless_closing(delay)
@@ -162,13 +215,16 @@ class SinkOutlet:
             if getattr(self.sink, "cpu_only", False):
                 # Encoding in a thread would only fight the graph for the GIL.
                 result = self.sink.export(spans)
-                await asyncio.sleep(0)
             else:
                 result = await asyncio.to_thread(self.sink.export, spans)
         except Exception:
             log.exception("sink %s failed to export %d spans", self.name, len(spans))
             return False
         return result is SpanExportResult.SUCCESS
+
+    def _failure_reason(self) -> str:
+        reason = getattr(self.sink, "failure_reason", None)
+        return reason if isinstance(reason, str) and reason else COLLECTOR_UNAVAILABLE
 
     async def _sleep_unless_closing(self, delay_s: float) -> None:
         """Wait before the next attempt; a close cuts the wait short (the deadline counts)."""
@@ -186,11 +242,11 @@ class SinkOutlet:
     def _past_shutdown_deadline(self) -> bool:
         return self._closing_at is not None and self._remaining_s() <= 0
 
-    def _drop_with_rest(self, spans: list[ReadableSpan]) -> None:
-        self.stats.dropped["collector unavailable at shutdown"] += len(spans)
+    def _drop_with_rest(self, parts: list[list[ReadableSpan]], reason: str) -> None:
+        self.stats.dropped[reason] += sum(len(part) for part in parts)
         while self._queue:
-            self._drop(self._queue.popleft(), "collector unavailable at shutdown")
-        log.error("sink %s: shutting down with the collector unavailable", self.name)
+            self._drop(self._queue.popleft(), reason)
+        log.error("sink %s: shutting down, spans dropped: %s", self.name, reason)
 
     def _drop(self, delivery: Delivery, reason: str) -> None:
         count = len(delivery.spans)

@@ -9,7 +9,9 @@ within a deadline.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -18,9 +20,10 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from kspan_py.config import ReplaySettings
+from kspan_py.filtering import ExportFilter
 from kspan_py.graph.causality import ADVANCE_EVERY, CausalGraph
 from kspan_py.model import EventChange, ObjectChange, Snapshot
-from kspan_py.outlets import Delivery, SinkOutlet
+from kspan_py.outlets import COLLECTOR_UNAVAILABLE, Delivery, SinkOutlet
 from kspan_py.sources.capture import Bookmark, CaptureItem, Skipped, read_capture
 
 log = logging.getLogger(__name__)
@@ -41,13 +44,22 @@ class ReplaySummary:
     spans: int = 0
     traces: int = 0
     late: int = 0  # occurrences that arrived more than the window late (linked all the same)
-    export_failures: Counter[str] = field(default_factory=Counter)  # spans by sink
+    filtered: int = 0  # spans the export filters left out (read and linked, not exported)
+    export_failures: Counter[str] = field(default_factory=Counter)  # spans by "sink (reason)"
     dropped: Counter[str] = field(default_factory=Counter)  # spans by "sink: reason"
 
     def count_outlet(self, outlet: SinkOutlet) -> None:
-        self.export_failures[outlet.name] += outlet.stats.failed
+        for reason, spans in outlet.stats.failed_by_reason.items():
+            # The collector's is the usual reason: said only when it is another one.
+            where = outlet.name if reason == COLLECTOR_UNAVAILABLE else f"{outlet.name} ({reason})"
+            self.export_failures[where] += spans
         for reason, spans in outlet.stats.dropped.items():
             self.dropped[f"{outlet.name}: {reason}"] += spans
+
+    @property
+    def not_exported(self) -> int:
+        """Spans some sink did not take (refused, or dropped): the exit status says so."""
+        return sum(self.export_failures.values()) + sum(self.dropped.values())
 
     def line(self) -> str:
         skipped = sum(self.skipped.values())
@@ -60,6 +72,8 @@ class ReplaySummary:
         )
         if self.late:
             text += f"; {self.late} arrived more than the window late"
+        if self.filtered:
+            text += f"; {self.filtered} spans left out by the filters"
         failures = +self.export_failures
         if failures:
             failed = ", ".join(f"{n} to {s}" for s, n in sorted(failures.items()))
@@ -82,7 +96,12 @@ async def replay(
     settings: ReplaySettings, sinks: dict[str, SpanExporter], summary: ReplaySummary
 ) -> ReplaySummary:
     """Replay the captures of settings into sinks; fills and returns summary."""
-    graph = CausalGraph(settings.graph)
+    graph_settings = settings.graph
+    if settings.retime:
+        shift = time.time_ns() - graph_settings.window_ns - last_time(settings.paths)
+        graph_settings = dataclasses.replace(graph_settings, time_shift_ns=shift)
+    graph = CausalGraph(graph_settings)
+    export_filter = ExportFilter(settings.filters)
     changes: asyncio.Queue[list[ObjectChange | EventChange] | None] = asyncio.Queue(4)
     outlets = {
         name: SinkOutlet(name, sink, capacity_batches=settings.sinks.queue_batches)
@@ -111,10 +130,15 @@ async def replay(
 
     async def link() -> None:
         while (batch := await changes.get()) is not _DONE:
+            if export_filter.reads_objects:
+                for change in batch:
+                    if isinstance(change, ObjectChange):
+                        export_filter.observe(change)
             for change in batch:
                 graph.ingest(change)
-            await publish(graph.advance(), outlets, summary)
-        await publish(graph.flush(), outlets, summary)
+            await publish(export_filter.select(graph.advance()), outlets, summary)
+        await publish(export_filter.select(graph.flush()), outlets, summary)
+        summary.filtered = export_filter.left_out
         summary.events = graph.stats.occurrences
         summary.traces = graph.traces_started
         summary.late = graph.stats.late
@@ -134,6 +158,27 @@ async def replay(
     finally:
         await shutdown_sinks(sinks, settings.sinks.shutdown_timeout_s)
     return summary
+
+
+class RetimeError(ValueError):
+    """--retime cannot be done on this input; the message says why."""
+
+
+def last_time(paths: Iterable[str]) -> int:
+    """The latest time the input shows (an occurrence, an object made or deleted): --retime
+    puts it a window before now. A pass of its own over the input, before the replay."""
+    last = 0
+    for path in paths:
+        if path == "-":
+            raise RetimeError("--retime reads the input twice: give files, not - (stdin)")
+        for item in read_capture(path):
+            if isinstance(item, EventChange):
+                last = max(last, item.event.time_ns)
+            elif isinstance(item, ObjectChange):
+                last = max(last, item.obj.created_ns, item.obj.deleted_ns or 0)
+    if not last:
+        raise RetimeError("--retime: the input shows no time to start from")
+    return last
 
 
 def _items(paths: Iterable[str]) -> Iterator[CaptureItem]:

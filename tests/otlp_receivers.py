@@ -40,6 +40,11 @@ ResourceSpan = tuple[dict[str, Any], Span]
 
 _STOP_TIMEOUT_S = 10.0
 
+COLLECTOR_GRPC_MAX_RECEIVE_BYTES = 4 * 1024 * 1024
+"""The Collector's OTLP gRPC receiver refuses a larger request (``max_recv_msg_size_mib: 4``)."""
+COLLECTOR_HTTP_MAX_BODY_BYTES = 20 * 1024 * 1024
+"""Its OTLP/HTTP receiver refuses a larger body (confighttp's ``max_request_body_size``)."""
+
 
 def plain_value(value: AnyValue) -> Any:
     """An OTLP AnyValue as the Python value it holds (lists and dicts for arrays and kvlists)."""
@@ -140,13 +145,20 @@ class _TraceService(TraceServiceServicer):
 
 
 class GrpcReceiver(_Receiver):
-    """An OTLP/gRPC TraceService; ``endpoint`` is ``http://127.0.0.1:PORT`` (plaintext)."""
+    """An OTLP/gRPC TraceService; ``endpoint`` is ``http://127.0.0.1:PORT`` (plaintext).
 
-    def __init__(self, port: int = 0) -> None:
+    Like a Collector, it refuses a request larger than ``max_receive_bytes`` (gRPC answers
+    RESOURCE_EXHAUSTED before the service sees it; ``refused`` does not count those)."""
+
+    def __init__(
+        self, port: int = 0, *, max_receive_bytes: int = COLLECTOR_GRPC_MAX_RECEIVE_BYTES
+    ) -> None:
         """port 0: a free one; a port given: a collector coming back where it was."""
         super().__init__()
         self._executor = futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="otlp-grpc")
-        self._server = grpc.server(self._executor)
+        self._server = grpc.server(
+            self._executor, options=[("grpc.max_receive_message_length", max_receive_bytes)]
+        )
         add_TraceServiceServicer_to_server(_TraceService(self), self._server)
         self.port = self._server.add_insecure_port(f"127.0.0.1:{port}")
         self.endpoint = f"http://127.0.0.1:{self.port}"
@@ -174,7 +186,14 @@ class _OtlpHttpHandler(BaseHTTPRequestHandler):
         if urlsplit(self.path).path != "/v1/traces":
             self._reply(HTTPStatus.NOT_FOUND, b"")
             return
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > self.server.receiver.max_body_bytes:
+            # As a Collector does (read, so that the client sees the answer, not a reset).
+            self.rfile.read(length)
+            self.server.receiver.too_large += 1
+            self._reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, b"")
+            return
+        body = self.rfile.read(length)
         content_type = (self.headers.get_content_type() or "").lower()
         if content_type != "application/x-protobuf":
             self.server.receiver._take(None, dict(self.headers.items()))
@@ -224,8 +243,11 @@ class HttpReceiver(_Receiver):
     """An OTLP/HTTP (protobuf) endpoint; ``endpoint`` is the base ``http://127.0.0.1:PORT``
     (POST to ``endpoint + "/v1/traces"``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_body_bytes: int = COLLECTOR_HTTP_MAX_BODY_BYTES) -> None:
         super().__init__()
+        self.max_body_bytes = max_body_bytes
+        self.too_large = 0
+        """Requests refused for their size (413)."""
         self._server = _OtlpHttpServer(self)
         self.port = self._server.server_address[1]
         self.endpoint = f"http://127.0.0.1:{self.port}"

@@ -7,14 +7,20 @@ import gzip
 import json
 import subprocess
 import sys
+import zlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from kspan_py.cli import main
 from kspan_py.model import EventChange, ObjectChange, Snapshot
 from kspan_py.sources.capture import Bookmark, CaptureError, Skipped, read_capture
+from tests.otlp_receivers import GrpcReceiver, grpc_receiver
 from tests.tracing import CAPTURES
+
+__all__ = ["grpc_receiver"]  # a fixture, used by name
 
 ROLLOUT = CAPTURES / "real-1.36" / "rollout.core.jsonl"
 LINES = ROLLOUT.read_text().splitlines()
@@ -126,13 +132,9 @@ def test_unknown_kinds_are_kept_for_ownership(tmp_path: Path) -> None:
     assert item.obj.ref.kind == "ConfigMap"
 
 
-def test_unreadable_captures_raise_a_clear_error(tmp_path: Path) -> None:
+def test_a_missing_capture_raises_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(CaptureError, match=r"cannot read capture .*missing\.jsonl"):
         _items(tmp_path / "missing.jsonl")
-    binary = tmp_path / "binary.jsonl"
-    binary.write_bytes(b"\xff\xfe\x00garbage")
-    with pytest.raises(CaptureError, match="not UTF-8"):
-        _items(binary)
 
 
 def _broken_capture(tmp_path: Path) -> Path:
@@ -247,3 +249,305 @@ def test_a_bad_environment_value_names_its_flag(
 def test_a_bad_shard_names_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "--shard", "2/2"]) == 2
     assert "--shard: '2/2': i must be in 0..n-1" in capsys.readouterr().err
+
+
+# -- hostile values: whatever an Event's author or a capture's holder writes -------------------
+
+
+def _with_line(lines: list[str], index: int, change: Callable[[dict[str, Any]], None]) -> list[str]:
+    """lines with the watch event at index changed (its object, in place) by change."""
+    value = json.loads(lines[index])
+    change(value["object"])
+    return [*lines[:index], json.dumps(value), *lines[index + 1 :]]
+
+
+FIRST_EVENT = next(i for i, line in enumerate(LINES) if '"kind":"Event"' in line)
+OWNED_POD = next(i for i, line in enumerate(LINES) if '"kind":"Pod"' in line and "ownerRef" in line)
+
+
+def _replay_to(receiver: GrpcReceiver, capture: Path) -> int:
+    endpoint = ("--otlp-endpoint", receiver.endpoint, "--otlp-insecure")
+    return main(["replay", str(capture), "--exporter", "otlp", *endpoint])
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        "2262-04-12T00:00:00Z",  # past int64 nanoseconds: every run died, every restart too
+        "2200-01-01T00:00:00Z",  # past 2**62 ns: its span was never exported, and nothing said
+        "1969-12-31T23:59:59Z",  # before the epoch: OTLP's unsigned times refused the batch
+        "0001-01-01T00:00:00Z",  # Go's zero time
+        "9999-12-31T23:59:59.999999-23:59",
+    ],
+)
+def test_a_time_outside_what_otlp_carries_is_a_named_skip_and_the_rest_is_exported(
+    tmp_path: Path,
+    grpc_receiver: GrpcReceiver,
+    capsys: pytest.CaptureFixture[str],
+    when: str,
+) -> None:
+    capture = tmp_path / "far.jsonl"
+    lines = _with_line(LINES, FIRST_EVENT, lambda event: event.update(lastTimestamp=when))
+    capture.write_text("\n".join(lines) + "\n")
+    assert _replay_to(grpc_receiver, capture) == 0
+    err = capsys.readouterr().err
+    assert f"{capture}:{FIRST_EVENT + 1}: malformed object: Event rollout/" in err
+    assert f"lastTimestamp: time out of range (1970 to 2099): {when!r}" in err
+    assert "1 skipped (malformed object: 1); 40 spans" in err
+    assert len(grpc_receiver.spans()) == 40
+    assert grpc_receiver.refused == 0
+
+
+def test_the_last_time_that_spans_carry_is_exported(
+    tmp_path: Path, grpc_receiver: GrpcReceiver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capture = tmp_path / "late.jsonl"
+    latest = "2099-12-31T23:59:59.999999Z"
+    last_event = max(i for i, line in enumerate(LINES) if '"kind":"Event"' in line)
+    lines = _with_line(LINES, last_event, lambda event: event.update(lastTimestamp=latest))
+    capture.write_text("\n".join(lines) + "\n")
+    assert _replay_to(grpc_receiver, capture) == 0
+    assert "0 skipped; 41 spans" in capsys.readouterr().err
+    ends = [span.end_time_unix_nano for _, span in grpc_receiver.spans()]
+    assert len(ends) == 41
+    assert max(ends) >= 4102444799999999000
+
+
+def _owner(pod: dict[str, Any]) -> dict[str, Any]:
+    owner: dict[str, Any] = pod["metadata"]["ownerReferences"][0]
+    return owner
+
+
+@pytest.mark.parametrize(
+    ("index", "change", "skipped"),
+    [
+        # Crashed the replay (unhashable): now the owner is unusable, the Pod kept without it.
+        (OWNED_POD, lambda pod: _owner(pod).update(uid=["a", "list"]), None),
+        (OWNED_POD, lambda pod: _owner(pod).update(uid={"an": "object"}), None),
+        (OWNED_POD, lambda pod: _owner(pod).update(kind=["Job"]), None),
+        # A status is read leniently: the condition is left out.
+        (
+            OWNED_POD,
+            lambda pod: pod["status"].update(conditions=[{"type": ["Ready"], "status": "True"}]),
+            None,
+        ),
+        # int() refuses more than 4,300 digits; "²" is a digit to isdigit() but not to int().
+        (FIRST_EVENT, lambda event: event["metadata"].update(resourceVersion="9" * 5000), None),
+        (FIRST_EVENT, lambda event: event["metadata"].update(resourceVersion="1²"), None),
+        (FIRST_EVENT, lambda event: event.update(count=True), None),
+        (
+            FIRST_EVENT,
+            lambda event: event.update(lastTimestamp=[[["nested"]]] * 1000),
+            "lastTimestamp is not a time: a list",
+        ),
+        (FIRST_EVENT, lambda event: event.update(count=2**31), "count above 2147483647"),
+        (FIRST_EVENT, lambda event: event["metadata"].update(name=["web"]), "without metadata"),
+        (FIRST_EVENT, lambda event: event.update(involvedObject=[]), "involvedObject missing"),
+        (FIRST_EVENT, lambda event: event.update(reason={"a": 1}, source=[1]), None),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_a_named_skip_or_left_out_never_a_crash(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    index: int,
+    change: Callable[[dict[str, Any]], None],
+    skipped: str | None,
+) -> None:
+    capture = tmp_path / "typed.jsonl"
+    capture.write_text("\n".join(_with_line(LINES, index, change)) + "\n")
+    spans = tmp_path / "spans.jsonl"
+    status = main(
+        ["replay", str(capture), "--exporter", "otlp-json", "--otlp-json-file", str(spans)]
+    )
+    err = capsys.readouterr().err
+    assert status == 0, err
+    assert "Traceback" not in err
+    if skipped is None:
+        assert "0 skipped" in err
+    else:
+        assert f"{capture}:{index + 1}: malformed object: " in err
+        assert skipped in err
+        assert "1 skipped (malformed object: 1)" in err
+
+
+def test_numbers_too_large_for_otlp_are_left_out_of_a_pretty_printed_dump(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """orjson reads a huge number as a float; the json module of the pretty-printed path keeps
+    it an int, up to 4,300 digits: an exit code or a count must still fit an int64."""
+    crashloop = (CAPTURES / "real-1.36" / "crashloop.core.jsonl").read_text().splitlines()
+    values = [json.loads(line)["object"] for line in crashloop]
+    for value in values:
+        for status in value.get("status", {}).get("containerStatuses", []):
+            status["restartCount"] = 2**64
+            for state in (status.get("state", {}), status.get("lastState", {})):
+                if "terminated" in state:
+                    state["terminated"].update(exitCode=-(2**70), signal=10**4000)
+        if value["kind"] == "Event":
+            value["metadata"]["resourceVersion"] = "9" * 4301
+        value["metadata"]["generation"] = 2**63
+    dump = tmp_path / "dump.json"
+    dump.write_text(json.dumps({"kind": "List", "items": values}, indent=2))
+    spans = tmp_path / "spans.jsonl"
+    status = main(["replay", str(dump), "--exporter", "otlp-json", "--otlp-json-file", str(spans)])
+    err = capsys.readouterr().err
+    assert status == 0, err
+    assert "0 skipped" in err
+    exported = [json.loads(line) for line in spans.read_text().splitlines()]
+    integers = [
+        int(attribute["value"]["intValue"])
+        for request in exported
+        for resource in request["resourceSpans"]
+        for scope in resource["scopeSpans"]
+        for span in scope["spans"]
+        for attribute in span["attributes"]
+        if "intValue" in attribute["value"]
+    ]
+    assert integers
+    assert all(-(2**63) <= value < 2**63 for value in integers)
+
+
+def test_json_nested_deeper_than_the_parsers_go_is_one_skipped_value(tmp_path: Path) -> None:
+    capture = tmp_path / "deep.jsonl"
+    deep_object = '{"a":' * 3000 + "1" + "}" * 3000
+    lines = [
+        *LINES[:2],
+        "[" * 990 + json.dumps(POD) + "]" * 990,  # within orjson's limit, past Python's
+        deep_object,  # past orjson's limit
+        *LINES[2:4],
+        json.dumps({"kind": "List", "items": [POD]}, indent=1),  # the json module from here on
+        "[" * 100_000 + "]" * 100_000,
+        json.dumps(EVENT, indent=1),
+    ]
+    capture.write_text("\n".join(lines) + "\n")
+    items = _items(capture)
+    skipped = [str(item) for item in items if isinstance(item, Skipped)]
+    assert skipped == [
+        f"{capture}:4: malformed JSON: depth limit exceeded",
+        f"{capture}:{7 + len(json.dumps({'kind': 'List', 'items': [POD]}, indent=1).splitlines())}"
+        ": malformed JSON: nested too deeply",
+    ]
+    kept = [type(item).__name__ for item in items if not isinstance(item, Skipped)]
+    assert kept == [
+        *("ObjectChange", "ObjectChange", "ObjectChange", "ObjectChange", "ObjectChange"),
+        *("Snapshot", "ObjectChange", "Snapshot", "EventChange"),
+    ]
+
+
+def test_a_line_that_is_not_utf8_is_one_named_skip_and_the_rest_is_read(tmp_path: Path) -> None:
+    capture = tmp_path / "latin1.jsonl"
+    bad = LINES[5].encode().replace(b'"name":"', b'"name":"\xf6', 1)
+    capture.write_bytes(
+        b"\n".join([*(line.encode() for line in LINES[:5]), bad, *(x.encode() for x in LINES[6:])])
+    )
+    items = _items(capture)
+    skipped = [str(item) for item in items if isinstance(item, Skipped)]
+    assert len(skipped) == 1
+    assert skipped[0].startswith(f"{capture}:6: not UTF-8: byte 0xf6 at column ")
+    assert len(items) == len(LINES)
+
+
+def test_a_pretty_printed_dump_with_a_line_that_is_not_utf8_keeps_its_other_values(
+    tmp_path: Path,
+) -> None:
+    capture = tmp_path / "dump.json"
+    first = json.dumps({"kind": "List", "items": [POD]}, indent=2).encode()
+    second = json.dumps(EVENT, indent=2).encode().replace(b'"Normal"', b'"Norm\xe9l"')
+    third = json.dumps(EVENT, indent=2).encode()
+    capture.write_bytes(b"\xff\n" + first + b"\n" + second + b"\n" + third + b"\n")
+    items = _items(capture)
+    skipped = [str(item) for item in items if isinstance(item, Skipped)]
+    second_starts = 2 + first.count(b"\n") + 1
+    before_bad = second[: second.index(b"\xe9")]
+    bad_line = second_starts + before_bad.count(b"\n")
+    column = len(before_bad) - before_bad.rfind(b"\n")
+    assert skipped == [
+        f"{capture}:1: not UTF-8: byte 0xff at column 1",
+        f"{capture}:{bad_line}: not UTF-8: byte 0xe9 at column {column}"
+        f", in the value from {capture}:{second_starts}",
+    ]
+    assert [type(item).__name__ for item in items if not isinstance(item, Skipped)] == [
+        "Snapshot",
+        "ObjectChange",
+        "Snapshot",
+        "EventChange",
+    ]
+
+
+def test_a_byte_order_mark_before_a_pretty_printed_list_is_read_past(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capture = tmp_path / "bom.json"
+    dump = json.dumps({"kind": "List", "items": [POD, EVENT]}, indent=2)
+    capture.write_bytes(b"\xef\xbb\xbf" + dump.encode() + b"\n\xef\xbb\xbf" + dump.encode())
+    assert main(["replay", str(capture), "--exporter", "none"]) == 0
+    assert "read 4 values: 2 event occurrences, 2 objects, 0 skipped" in capsys.readouterr().err
+
+
+def test_a_byte_order_mark_before_a_one_per_line_capture_is_read_past(tmp_path: Path) -> None:
+    capture = tmp_path / "bom.jsonl"
+    capture.write_bytes(b"\xef\xbb\xbf" + ("\n".join(LINES) + "\n").encode())
+    assert _items(capture) == _items(ROLLOUT)
+
+
+@pytest.mark.parametrize("layout", ["one per line", "pretty-printed"])
+@pytest.mark.parametrize("exporter", ["console", "html"])
+def test_a_lone_surrogate_escape_is_replaced_and_every_exporter_writes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], layout: str, exporter: str
+) -> None:
+    capture = tmp_path / "surrogate.json"
+    event = {**EVENT, "message": "half a pair: \ud800, and a low half \udc00 alone"}
+    event["involvedObject"] = {**EVENT["involvedObject"], "name": "web\udfff"}
+    if layout == "one per line":
+        capture.write_text(json.dumps({"type": "ADDED", "object": event}) + "\n")
+    else:
+        capture.write_text(json.dumps({"kind": "List", "items": [event]}, indent=2) + "\n")
+    html = tmp_path / "timeline.html"
+    status = main(["replay", str(capture), "--exporter", exporter, "--html-file", str(html)])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    assert "0 skipped; 1 spans" in err
+    written = out if exporter == "console" else html.read_text(encoding="utf-8")
+    assert "half a pair: \ufffd, and a low half \ufffd alone" in written
+
+
+def test_a_damaged_gzip_keeps_what_came_before_the_damage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = [line.encode() for line in LINES]
+    compressor = zlib.compressobj(wbits=31)
+    head = compressor.compress(b"\n".join(lines[:60]) + b"\n") + compressor.flush(zlib.Z_FULL_FLUSH)
+    tail = compressor.compress(b"\n".join(lines[60:]) + b"\n") + compressor.flush()
+    capture = tmp_path / "damaged.jsonl.gz"
+    capture.write_bytes(head + b"\xff" * 64 + tail)  # an invalid block where line 61 starts
+    items = _items(capture)
+    assert items[:60] == _items(ROLLOUT)[:60]
+    (damage,) = items[60:]
+    assert isinstance(damage, Skipped)
+    assert damage.where == f"{capture}:61"
+    assert damage.category == "damaged gzip"
+    assert "nothing after this line can be read" in damage.reason
+    assert main(["replay", str(capture), "--exporter", "none"]) == 0
+    assert "1 skipped (damaged gzip: 1)" in capsys.readouterr().err
+    assert main(["replay", str(capture), "--exporter", "none", "--strict"]) == 2
+
+
+def test_a_gzip_cut_short_keeps_every_whole_line(tmp_path: Path) -> None:
+    capture = tmp_path / "cut.jsonl.gz"
+    compressed = gzip.compress(("\n".join(LINES) + "\n").encode())
+    capture.write_bytes(compressed[: len(compressed) * 2 // 3])
+    items = _items(capture)
+    *kept, cut = items
+    assert isinstance(cut, Skipped)
+    assert cut.category == "truncated capture"
+    assert cut.where == f"{capture}:{len(kept) + 1}"
+    assert kept == _items(ROLLOUT)[: len(kept)]
+    assert len(kept) > len(LINES) // 3
+
+
+def test_gzip_members_joined_are_one_capture(tmp_path: Path) -> None:
+    capture = tmp_path / "joined.jsonl.gz"
+    first = gzip.compress(("\n".join(LINES[:50]) + "\n").encode())
+    second = gzip.compress(("\n".join(LINES[50:]) + "\n").encode())
+    capture.write_bytes(first + second + b"\0" * 16)
+    assert _items(capture) == _items(ROLLOUT)

@@ -65,6 +65,14 @@ def _a_value(action: argparse.Action, default: Any) -> str:
         "otlp_header": "x-tenant=acme",
         "log_level": "debug",
         "otlp_endpoint": "http://collector:4317",
+        "otlp_logs_endpoint": "http://collector:4317",
+        "event_types": "Warning",
+        "selector": "app=web",
+        "reasons": "BackOff",
+        "exclude_reasons": "BackOff",
+        "exclude_namespaces": "kube-system",
+        "metrics_address": "127.0.0.1",
+        "cluster_uid": "0b9d3f5e-1111-2222-3333-444455556666",
     }
     return special.get(action.dest, "value-from-env")
 

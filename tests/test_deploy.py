@@ -53,7 +53,13 @@ from kspan_py.sources.resources import EVENTS_CORE, EVENTS_V1, OBJECT_RESOURCES
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 CHART = DEPLOY / "helm" / "kspan-py"
-KUSTOMIZE_DIRS = ("base", "overlays/namespaced", "overlays/with-collector", "overlays/jaeger")
+KUSTOMIZE_DIRS = (
+    "base",
+    "overlays/namespaced",
+    "overlays/with-collector",
+    "overlays/jaeger",
+    "collector",
+)
 
 requires_kubectl = pytest.mark.skipif(
     shutil.which("kubectl") is None,
@@ -74,8 +80,10 @@ WATCHED = {
     ("batch", "cronjobs"),
 }
 READ_VERBS = ("get", "list", "watch")
-CLUSTER_PERMISSIONS = {(group, res, verb) for group, res in WATCHED for verb in READ_VERBS}
-NAMESPACED_PERMISSIONS = {p for p in CLUSTER_PERMISSIONS if p[1] != "nodes"}
+WATCH_PERMISSIONS = {(group, res, verb) for group, res in WATCHED for verb in READ_VERBS}
+CLUSTER_UID_PERMISSION = ("", "namespaces/kube-system", "get")  # k8s.cluster.uid
+CLUSTER_PERMISSIONS = WATCH_PERMISSIONS | {CLUSTER_UID_PERMISSION}
+NAMESPACED_PERMISSIONS = {p for p in WATCH_PERMISSIONS if p[1] != "nodes"}
 LEASE_PERMISSIONS = {("coordination.k8s.io", "leases", v) for v in ("get", "create", "update")}
 
 Doc = dict[str, Any]
@@ -121,15 +129,19 @@ def source_docs(relative: str) -> list[Doc]:
 
 
 def permissions(role: Doc) -> set[tuple[str, str, str]]:
-    """(group, resource, verb) for every grant; only plain rules are allowed."""
+    """(group, resource, verb) for every grant, ``resource/name`` for a grant on named objects;
+    only plain rules are allowed."""
     granted = set()
     for rule in role["rules"]:
-        assert set(rule) == {"apiGroups", "resources", "verbs"}, f"unexpected rule form: {rule}"
+        assert set(rule) - {"resourceNames"} == {"apiGroups", "resources", "verbs"}, (
+            f"unexpected rule form: {rule}"
+        )
         for group in rule["apiGroups"]:
             for resource in rule["resources"]:
                 for verb in rule["verbs"]:
                     assert "*" not in (group, resource, verb), f"wildcard in {rule}"
-                    granted.add((group, resource, verb))
+                    for name in rule.get("resourceNames") or [None]:
+                        granted.add((group, f"{resource}/{name}" if name else resource, verb))
     return granted
 
 
@@ -1397,6 +1409,24 @@ def test_wheel_installs_and_runs_in_a_clean_venv(installed_wheel: Path, tmp_path
     )  # the bundled capture
     assert re.search(r"^trace [0-9a-f]{32}", demo.stdout, re.MULTILINE), demo.stdout
     assert "0 skipped" in demo.stderr
+
+
+@requires_kubectl
+def test_the_collector_recipe_routes_traces_to_tempo_and_records_to_loki() -> None:
+    docs = kustomize("collector")
+    config_map = next(d for d in find(docs, "ConfigMap") if "config.yaml" in d.get("data", {}))
+    config = yaml.safe_load(config_map["data"]["config.yaml"])
+    pipelines = config["service"]["pipelines"]
+    for pipeline in pipelines.values():
+        for section in ("receivers", "processors", "exporters"):
+            for name in pipeline.get(section, ()):
+                assert name in config[section], f"{name} is used but not defined"
+    logs = [config["exporters"][name] for name in pipelines["logs"]["exporters"]]
+    assert logs and all("loki:3100/otlp" in e["endpoint"] for e in logs)  # Loki's OTLP
+    traces = [config["exporters"][name] for name in pipelines["traces"]["exporters"]]
+    assert all("tempo" in e["endpoint"].lower() for e in traces)
+    args = kspan_container(one(docs, "Deployment", "kspan-py"))["args"]
+    assert "--exporter=otlp" in args and "--exporter=otlp-logs" in args
 
 
 # -- sizing ------------------------------------------------------------------------------------

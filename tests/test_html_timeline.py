@@ -333,3 +333,17 @@ def test_a_screenshot_has_the_window_size(
     width, height = struct.unpack(">II", png[16:24])  # the IHDR chunk
     assert (width, height) == (1200, 800)
     assert len(png) > 20_000  # drawn, not blank
+
+
+@needs_chromium
+@pytest.mark.parametrize("typed", ["%", "%E0%A4%A", "back%zzoff"])
+def test_a_filter_that_is_no_valid_escape_filters_by_its_text(
+    typed: str, page: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    """decodeURIComponent throws on a lone "%": the page stopped before drawing its spans."""
+    path, data = page
+    spans = [s for t in data["traces"] for s in t["spans"]]
+    matching = [s for s in spans if typed.lower() in searched(s).lower()]
+    dom = chromium("--dump-dom", path.as_uri() + "#filter=" + typed, cwd=tmp_path).stdout
+    assert 'data-rendered="true"' in dom
+    assert f'<span id="count">{len(matching)} of {len(spans)} spans</span>' in dom

@@ -26,7 +26,13 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from kspan_py.checkpoint import CheckpointFile
-from kspan_py.config import ClusterSettings, LiveSettings, OtlpSettings, SinkSettings
+from kspan_py.config import (
+    ClusterSettings,
+    GraphSettings,
+    LiveSettings,
+    OtlpSettings,
+    SinkSettings,
+)
 from kspan_py.live import LiveState, run
 from kspan_py.model import ObjectRef
 from kspan_py.runner import ReplaySummary
@@ -188,6 +194,14 @@ def fingerprint(spans: Iterable[ReadableSpan]) -> list[tuple[Any, ...]]:
             )
         )
     return sorted(rows)
+
+
+def same_cluster(server: FakeApiServer) -> GraphSettings:
+    """A replay's settings for input from this server: its identity (the kube-system
+    namespace's uid, which a live run reads) as k8s.cluster.uid."""
+    namespace = server.get("Namespace", "kube-system", None)
+    assert namespace is not None
+    return GraphSettings(cluster_uid=namespace["metadata"]["uid"])
 
 
 def assert_exactly_once(spans: list[ReadableSpan]) -> None:
@@ -385,7 +399,7 @@ async def test_occurrences_before_since_are_context_not_exported(
     server: FakeApiServer, kubeconfig: Path
 ) -> None:
     values = values_of(ROLLOUT)
-    everything = replay_file(ROLLOUT)
+    everything = replay_file(ROLLOUT, same_cluster(server))
     times = sorted(s.start_time or 0 for s in everything)
     since = times[len(times) // 2]
     async with live_run(server, kubeconfig, since_ns=since) as live:
@@ -591,7 +605,7 @@ async def test_an_event_stream_ahead_of_the_objects_waits_for_the_wall_clock(
 async def test_a_pods_life_leaves_with_its_change_while_the_run_goes_on(
     server: FakeApiServer, kubeconfig: Path
 ) -> None:
-    expected = [s for s in replay_file(ROLLOUT) if s.name == "Pod.Lifetime"]
+    expected = [s for s in replay_file(ROLLOUT, same_cluster(server)) if s.name == "Pod.Lifetime"]
     async with live_run(server, kubeconfig) as live:
         await live.caught_up(server)
         push_all(server, values_of(ROLLOUT))

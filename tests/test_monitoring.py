@@ -9,12 +9,13 @@ import socket
 from pathlib import Path
 
 import aiohttp
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from kspan_py.live import LiveState
 from kspan_py.logs import JsonFormatter, RateLimit
 from kspan_py.monitoring import Health, liveness, readiness
-from tests.fake_apiserver import FakeApiServer
+from tests.fake_apiserver import FakeApiServer, write_kubeconfig
 from tests.test_live import (
     ROLLOUT,
     eventually,
@@ -147,3 +148,102 @@ def test_a_standby_replica_is_alive_and_ready_so_rollouts_proceed() -> None:
     assert liveness(state, stuck_after_s=30, now=lambda: 1e9).ok
     state.standby = False  # it took over: ready only once its lists are done
     assert not readiness(state).ok
+
+
+async def test_crafted_reasons_kinds_and_types_share_one_other_series(
+    server: FakeApiServer,  # noqa: F811
+    kubeconfig: Path,  # noqa: F811
+) -> None:
+    """Anyone who may create Events picks their reason, type and kind: 300 made-up ones must
+    not make 300 series (or carry control characters into the scrape)."""
+    port = free_port()
+    crafted = 300
+    async with (
+        live_run(server, kubeconfig, metrics_port=port) as live,
+        aiohttp.ClientSession() as session,
+    ):
+        await live.caught_up(server)
+        for number in range(crafted):
+            server.create(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Event",
+                    "metadata": {"name": f"crafted.{number}", "namespace": "default"},
+                    "involvedObject": {
+                        "kind": f"Kind{number}",
+                        "namespace": "default",
+                        "name": "x",
+                    },
+                    "reason": f"Reason{number}\x1b]0;pwned\x07",
+                    "message": "crafted",
+                    "type": f"Type{number}",
+                    "firstTimestamp": "2026-11-24T16:40:00Z",
+                    "lastTimestamp": "2026-11-24T16:40:00Z",
+                    "count": 1,
+                }
+            )
+        server.create(ROLLOUT_POD_SCHEDULED)
+        await live.caught_up(server)
+        status, text = await get(session, f"http://127.0.0.1:{port}/metrics")
+    assert status == 200
+    assert "\x1b" not in text
+    received = {
+        dict(labels)["reason"]: value
+        for (name, labels), value in samples(text).items()
+        if name == "kspan_events_received_total"
+    }
+    assert received == {"other": crafted, "Scheduled": 1}
+
+
+ROLLOUT_POD_SCHEDULED = {
+    "apiVersion": "v1",
+    "kind": "Event",
+    "metadata": {"name": "web-1.scheduled", "namespace": "default"},
+    "involvedObject": {"kind": "Pod", "namespace": "default", "name": "web-1"},
+    "reason": "Scheduled",
+    "message": "Successfully assigned default/web-1 to node-1",
+    "type": "Normal",
+    "firstTimestamp": "2026-11-24T16:40:00Z",
+    "lastTimestamp": "2026-11-24T16:40:00Z",
+    "count": 1,
+}
+"""A known reason on a known kind keeps its labels."""
+
+
+async def test_metrics_address_binds_only_what_it_names(
+    server: FakeApiServer,  # noqa: F811
+    kubeconfig: Path,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="kspan_py.monitoring")
+    default_port, local_port = free_port(), free_port()
+    async with live_run(server, kubeconfig, metrics_port=default_port):
+        pass
+    async with (
+        live_run(server, kubeconfig, metrics_port=local_port, metrics_address="127.0.0.1"),
+        aiohttp.ClientSession() as session,
+    ):
+        assert (await get(session, f"http://127.0.0.1:{local_port}/healthz"))[0] == 200
+    assert f"metrics and probes on 0.0.0.0:{default_port}" in caplog.text
+    assert f"metrics and probes on 127.0.0.1:{local_port}" in caplog.text
+
+
+async def test_an_api_server_unreachable_from_the_start_shows_in_watch_errors(
+    tmp_path: Path,
+) -> None:
+    async with FakeApiServer() as gone:
+        url, token = gone.url, gone.token
+    config = write_kubeconfig(tmp_path / "kubeconfig", url=url, token=token)  # nobody there
+    port = free_port()
+    async with (
+        live_run(None, config, metrics_port=port) as live,
+        aiohttp.ClientSession() as session,
+    ):
+        source = live.state.source
+        assert source is not None
+        await eventually(lambda: source.discovery_errors >= 2, "failed attempts")
+        status, text = await get(session, f"http://127.0.0.1:{port}/metrics")
+        assert status == 200
+        errors = samples(text)[("kspan_watch_errors_total", (("resource", "discovery"),))]
+        assert errors >= 2
+        assert (await get(session, f"http://127.0.0.1:{port}/readyz"))[0] == 503

@@ -8,6 +8,7 @@ a parent killed with -9, no reader process is left behind.
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import os
 import signal
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from kspan_py.model import EventChange
 from kspan_py.sources.capture import CaptureError, read_capture
 from tests.tracing import CAPTURES
 
@@ -68,10 +70,29 @@ def test_skips_and_every_layout_come_through_with_their_file_and_line(tmp_path: 
 def test_a_capture_error_in_the_reader_process_is_raised_here(tmp_path: Path) -> None:
     with pytest.raises(CaptureError, match=r"cannot read capture .*missing\.jsonl"):
         list(read_capture(str(tmp_path / "missing.jsonl"), reader_process=True))
-    binary = tmp_path / "binary.jsonl"
-    binary.write_bytes(b"\xff\xfe\x00garbage")
-    with pytest.raises(CaptureError, match="not UTF-8"):
-        list(read_capture(str(binary), reader_process=True))
+
+
+def test_hostile_bytes_are_the_same_skips_in_the_reader_process(tmp_path: Path) -> None:
+    """Not UTF-8, a lone surrogate escape, nesting deeper than any parser goes, a damaged gzip:
+    the reader process reports and keeps exactly what reading here does."""
+    event = json.loads(next(line for line in LINES if '"kind":"Event"' in line))
+    event["object"]["message"] = "half a pair: \ud800"
+    lines = [
+        *(line.encode() for line in LINES[:3]),
+        b"\xff\xfe\x00garbage",
+        json.dumps(event).encode(),
+        b"[" * 5000 + b"]" * 5000,
+        *(line.encode() for line in LINES[3:6]),
+        json.dumps({"kind": "List", "items": [event["object"]]}, indent=2).encode(),
+    ]
+    capture = tmp_path / "hostile.jsonl.gz"
+    compressed = gzip.compress(b"\n".join(lines) + b"\n")
+    capture.write_bytes(compressed[:-200] + b"\xff" * 100 + compressed[-100:])
+    here, there = _both_ways(capture)
+    assert there == here
+    assert f"{capture}:4: not UTF-8: byte 0xff at column 1" in [str(item) for item in there]
+    messages = [item.event.message for item in there if isinstance(item, EventChange)]
+    assert "half a pair: \ufffd" in messages
 
 
 def test_without_a_process_to_be_had_the_capture_is_read_here(
@@ -207,3 +228,46 @@ def test_ctrl_c_ends_a_replay_and_its_reader_process(tmp_path: Path) -> None:
     finally:
         replay.kill()
         replay.wait()
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def _wait_for_state(pid: int, states: str, within_s: float = 10.0) -> None:
+    deadline = time.monotonic() + within_s
+    while _state(pid) not in states:
+        assert time.monotonic() < deadline, f"reader {pid} never reached {states}: {_state(pid)}"
+        time.sleep(0.01)  # allow-sleep: a bounded poll; /proc has no event to wait on
+
+
+def test_stopping_and_continuing_an_unbuffered_reader_loses_no_byte(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PYTHONUNBUFFERED=1 (the Dockerfile sets it) makes the reader's stdout a raw file, whose
+    write may take only part of a frame when a signal interrupts it: a debugger's or a
+    profiler's SIGSTOP/SIGCONT. Every byte must still arrive, in order."""
+    # Long messages make each frame larger than the pipe: every frame is written in parts.
+    capture = tmp_path / "long-messages.jsonl"
+    lines = []
+    for line in LINES:
+        value = json.loads(line)
+        if value["object"]["kind"] == "Event":
+            value["object"]["message"] = "x" * 8000
+        lines.append(json.dumps(value))
+    block = ("\n".join(lines) + "\n").encode()
+    capture.write_bytes(block * (32 * (1 << 20) // len(block) + 1))
+    monkeypatch.setenv("PYTHONUNBUFFERED", "1")
+    before = _children(os.getpid())
+    items = read_capture(str(capture), reader_process=True)
+    read = [next(items)]
+    (reader,) = _children(os.getpid()) - before
+    for _ in range(5):
+        # The parent is not reading: the reader fills the pipe and blocks in a write (S).
+        _wait_for_state(reader, "S")
+        os.kill(reader, signal.SIGSTOP)
+        _wait_for_state(reader, "T")
+        os.kill(reader, signal.SIGCONT)
+        read.extend(itertools.islice(items, 512))  # let the pipe drain a little, then stop
+    read.extend(items)
+    assert read == list(read_capture(str(capture), reader_process=False))

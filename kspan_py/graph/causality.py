@@ -134,7 +134,12 @@ class CausalGraph:
             max_change_ns=settings.max_change_ns,
             link_horizon_ns=settings.link_horizon_ns,
         )
-        self._builder = builder or SpanBuilder(settings.cluster_name)
+        self._builder = builder or SpanBuilder(
+            settings.cluster_name,
+            service_name=settings.service_name,
+            cluster_uid=settings.cluster_uid,
+            time_shift_ns=settings.time_shift_ns,
+        )
         self.store = ObjectStore(settings.deleted_grace_ns)
         self.stats = GraphStats()
         self.traces_started = 0
@@ -195,6 +200,11 @@ class CausalGraph:
     def ingest(self, change: ObjectChange | EventChange) -> None:
         if isinstance(change, ObjectChange):
             self.stats.objects += 1
+            ref = change.obj.ref
+            if ref.kind == "Namespace" and ref.name == "kube-system" and ref.uid:
+                # The cluster's identity, from a dump, a recording or the live run's own read:
+                # resources made from now on carry it (explicit --cluster-uid wins).
+                self._builder.adopt_cluster_uid(ref.uid)
             self.store.apply(change, self.watermark_ns)
             if change.obj.status is not None:
                 for fact in self._lifecycle.facts(change, self.watermark_ns):

@@ -40,6 +40,8 @@ from kspan_py.spans.attributes import (
     CONTAINER_TERMINATED_REASON,
     LIFECYCLE,
     NODE_CONDITION,
+    NODE_CONDITION_STATUS,
+    NODE_CONDITION_TYPE,
     NODE_NAME,
     PROBLEM,
 )
@@ -104,8 +106,8 @@ class LifecycleDeriver:
     """Turns object changes into lifecycle facts; keeps the start of abnormal node conditions."""
 
     def __init__(self) -> None:
-        # node name -> condition type -> (since, reason, message) while the condition is abnormal
-        self._abnormal: dict[str, dict[str, tuple[int, str, str]]] = {}
+        # node name -> condition type -> (since, reason, message, status) while it is abnormal
+        self._abnormal: dict[str, dict[str, tuple[int, str, str, str]]] = {}
 
     def facts(self, change: ObjectChange, now_ns: int) -> list[LifecycleFact]:
         obj = change.obj
@@ -142,6 +144,7 @@ class LifecycleDeriver:
                         condition.since_ns,
                         condition.reason,
                         condition.message,
+                        condition.status,
                     )
                 continue
             if started is not None:
@@ -156,14 +159,16 @@ class LifecycleDeriver:
 
 
 def _node_fact(
-    ref: ObjectRef, condition: str, started: tuple[int, str, str], end_ns: int
+    ref: ObjectRef, condition: str, started: tuple[int, str, str, str], end_ns: int
 ) -> LifecycleFact:
-    since, reason, message = started
+    since, reason, message, status = started
     phase = _NODE_PHASE[condition]
     attributes: Attributes = (
         (LIFECYCLE, phase),
         (NODE_NAME, ref.name),
         (NODE_CONDITION, condition),
+        (NODE_CONDITION_TYPE, condition),
+        (NODE_CONDITION_STATUS, status),
         (PROBLEM, "NodeNotReady" if condition == "Ready" else phase),
     )
     # (uid, regarding, field_path, reason, name, start_ns, time_ns, component, instance,

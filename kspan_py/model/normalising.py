@@ -3,10 +3,20 @@
 This is the one place that knows field names of the wire formats; see docs/contract.md and the
 facts table "The two Event APIs". Anything malformed raises MalformedValue with a reason that
 names the object and the missing or bad field, so that callers can count and report the skip.
+
+It is also where values from outside are checked, since anyone who may create Events writes
+them: every field is read with the type it must have (a list where a string belongs, an object
+where a uid belongs, a count of a thousand digits), and every time must lie in the range spans
+can carry, 1970-01-01 to 2099-12-31 UTC (see ``timestamps``). A bad identity field or time
+makes the value a MalformedValue; a bad optional field (a status piece, a resourceVersion that
+is not an int64, an unknown type) is left out, as before. The checks are the type tests the
+reading already branches on, so they cost next to nothing; nesting depth is the parser's to
+refuse (the capture reader turns its recursion errors into skips).
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Any
 
@@ -67,7 +77,8 @@ def _time(value: Any, what: str) -> int | None:
     if not value:
         return None
     if not isinstance(value, str):
-        raise _FieldError(f"{what} is not a time: {value!r}")
+        # Named by type, never printed: a hostile value can be nested too deep to print.
+        raise _FieldError(f"{what} is not a time: a {type(value).__name__}")
     try:
         return parse_time_ns(value)
     except ValueError as error:
@@ -117,15 +128,25 @@ def _ref(raw: Any, default_namespace: str, what: str) -> ObjectRef:
     )
 
 
+_LABEL_CHARACTERS = 120
+"""Names are quoted in messages up to this length: a hostile name can be megabytes."""
+
+
+def _label(text: str) -> str:
+    if len(text) <= _LABEL_CHARACTERS:
+        return text
+    return f"{text[:_LABEL_CHARACTERS]}... ({len(text)} characters)"
+
+
 def _event(raw: Raw, metadata: Raw, name: str) -> KubeEvent:
     uid = _text(metadata.get("uid"))
     namespace = _text(metadata.get("namespace"))
     if not uid:
-        raise MalformedValue(f"Event {namespace}/{name} without metadata.uid")
+        raise MalformedValue(f"Event {_label(namespace + '/' + name)} without metadata.uid")
     try:
         return _event_fields(raw, metadata, name, uid, _intern(namespace))
     except _FieldError as error:
-        raise MalformedValue(f"Event {namespace}/{name}: {error}") from None
+        raise MalformedValue(f"Event {_label(namespace + '/' + name)}: {error}") from None
 
 
 def _event_fields(raw: Raw, metadata: Raw, name: str, uid: str, namespace: str) -> KubeEvent:
@@ -161,14 +182,12 @@ def _event_fields(raw: Raw, metadata: Raw, name: str, uid: str, namespace: str) 
         or _time(metadata.get("creationTimestamp"), "creationTimestamp")
     )
     if time_ns is None:
-        label = f"Event {namespace}/{name}"
-        raise MalformedValue(f"{label} has no timestamp (series, lastTimestamp, eventTime, ...)")
+        raise _FieldError("has no timestamp (series, lastTimestamp, eventTime, ...)")
     occurrence = series.get("count") if series.get("count") else count
-    if not isinstance(occurrence, int) or occurrence < 1:
-        occurrence = 1
+    if occurrence.__class__ is not int or not 1 <= occurrence <= _MAX_COUNT:
+        occurrence = _count(occurrence)
     related_raw = get("related")
     related = _ref(related_raw, namespace, "related") if related_raw else None
-    rv = metadata.get("resourceVersion")
     field_path = (involved or get("regarding") or {}).get("fieldPath")
     if not component or not isinstance(component, str):
         component = source.get("component")
@@ -198,8 +217,38 @@ def _event_fields(raw: Raw, metadata: Raw, name: str, uid: str, namespace: str) 
         _intern_text(component),
         _intern_text(instance),
         _intern(api_version),
-        int(rv) if isinstance(rv, str) and rv.isdigit() else 0,
+        _write_order(metadata.get("resourceVersion")),
     )
+
+
+_MAX_COUNT = 2**31 - 1
+
+
+def _count(value: Any) -> int:
+    """A count that is not a plain int from 1 to _MAX_COUNT: 1 when it says nothing usable."""
+    # orjson reads an integer beyond 64 bits as a float, the json module as an int: the same
+    # count must get the same verdict whichever parser read it.
+    if (value.__class__ is int or value.__class__ is float) and value > _MAX_COUNT:
+        # Not made 1: that would be the first occurrence's id, and one of the two would be lost.
+        raise _FieldError(f"count above {_MAX_COUNT} (the API's int32)")
+    return 1  # missing, zero, negative, a bool or a string: the first occurrence
+
+
+_INT64_DIGITS = 18  # any 18 digits fit an int64; etcd's revisions are int64
+
+
+def _write_order(resource_version: Any) -> int:
+    """A numeric resourceVersion as an int (ASCII digits only: "²".isdigit() holds, and int()
+    refuses it; no longer than an int64, which also keeps int()'s 4,300-digit limit away);
+    anything else is opaque, 0."""
+    if (
+        isinstance(resource_version, str)
+        and len(resource_version) <= _INT64_DIGITS
+        and resource_version.isascii()
+        and resource_version.isdigit()
+    ):
+        return int(resource_version)
+    return 0
 
 
 def _intern_text(value: Any) -> str:
@@ -211,7 +260,7 @@ def _object(raw: Raw, kind: str, metadata: Raw, name: str) -> KubeObject:
     try:
         return _object_fields(raw, kind, metadata, name, namespace)
     except _FieldError as error:
-        label = f"{kind} {namespace + '/' if namespace else ''}{name}"
+        label = f"{_label(kind)} {_label((namespace + '/' if namespace else '') + name)}"
         raise MalformedValue(f"{label}: {error}") from None
 
 
@@ -220,7 +269,7 @@ def _object_fields(raw: Raw, kind: str, metadata: Raw, name: str, namespace: str
     created = _time(metadata.get("creationTimestamp"), "creationTimestamp")
     owner = _controller_owner(metadata.get("ownerReferences"))
     generation = metadata.get("generation")
-    if not isinstance(generation, int) or generation < 1:
+    if generation.__class__ is not int or not 1 <= generation < _INT64:
         generation = None
     change = None
     # Only objects at the top of an ownership chain start changes; skip the work for the rest.
@@ -255,6 +304,18 @@ def _object_fields(raw: Raw, kind: str, metadata: Raw, name: str, namespace: str
         _time(deleted, "deletionTimestamp") if deleted else None,
         status,
         scale_target,
+        _labels(metadata.get("labels")),
+    )
+
+
+def _labels(raw: Any) -> tuple[tuple[str, str], ...]:
+    """metadata.labels as pairs; an entry that is not text to text is left out."""
+    if not raw or not isinstance(raw, dict):
+        return ()
+    return tuple(
+        (key, value)
+        for key, value in raw.items()
+        if isinstance(key, str) and isinstance(value, str)
     )
 
 
@@ -265,7 +326,13 @@ def _controller_owner(refs: Any) -> OwnerRef | None:
         raise _FieldError("ownerReferences is not a list")
     chosen = None
     for ref in refs:
-        if isinstance(ref, dict) and ref.get("uid") and ref.get("kind"):
+        if (
+            isinstance(ref, dict)
+            and isinstance(ref.get("uid"), str)
+            and isinstance(ref.get("kind"), str)
+            and ref["uid"]
+            and ref["kind"]
+        ):
             # The controller owner is the one that acts on the object; hand-made objects may
             # not mark one: then the first usable reference.
             if ref.get("controller") is True:
@@ -275,7 +342,9 @@ def _controller_owner(refs: Any) -> OwnerRef | None:
                 chosen = ref
     if chosen is None:
         return None
-    return OwnerRef(chosen["kind"], _text(chosen.get("name")), Uid(chosen["uid"]))
+    return OwnerRef(
+        _intern(chosen["kind"]), _intern_text(chosen.get("name")), Uid(_intern(chosen["uid"]))
+    )
 
 
 _SPEC_SUBRESOURCES = ("", "scale")  # a spec change comes through the object itself or /scale
@@ -329,8 +398,12 @@ def _lenient_time(value: Any) -> int | None:
         return None
 
 
+_INT64 = 2**63
+
+
 def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    """An int that an OTLP attribute (int64) can carry; None for anything else."""
+    return value if value.__class__ is int and -_INT64 <= value < _INT64 else None
 
 
 def _conditions(raw: Any) -> tuple[Condition, ...]:
@@ -358,7 +431,7 @@ def _pod_status(raw: Raw) -> PodStatus:
         if not isinstance(condition, dict):
             continue
         kind = condition.get("type")
-        if kind in since and condition.get("status") == "True":
+        if isinstance(kind, str) and kind in since and condition.get("status") == "True":
             since[kind] = _lenient_time(condition.get("lastTransitionTime")) or 0
     runs: list[ContainerRun] = []
     for field, init in (("initContainerStatuses", True), ("containerStatuses", False)):
@@ -423,3 +496,38 @@ def _run(name: str, init: bool, state: Raw, restart: int) -> ContainerRun | None
         if started is not None:
             return ContainerRun(_intern(name), init, restart, started, None, None, None, "", "")
     return None
+
+
+# -- text --------------------------------------------------------------------------------------
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def replace_lone_surrogates(value: Any) -> Any:
+    """The decoded JSON value with every lone surrogate (``"\\ud800"``) made U+FFFD.
+
+    JSON can escape half of a UTF-16 pair alone, and Python's json module decodes it into a str
+    that no UTF-8 writer can write: the console and HTML exporters would fail at the first one.
+    Readers call this for a value whose text holds a surrogate escape (rare), so that no record
+    ever carries one. Iterative: the value may be nested as deep as the parser allows.
+    """
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if not isinstance(value, dict | list):
+        return value
+    root: list[Any] = [value]
+    stack: list[tuple[Any, Any]] = [(root, 0)]
+    while stack:
+        container, key = stack.pop()
+        item = container[key]
+        if isinstance(item, str):
+            container[key] = _LONE_SURROGATE.sub("\ufffd", item)
+        elif isinstance(item, list):
+            stack.extend((item, index) for index in range(len(item)))
+        elif isinstance(item, dict):
+            for name in list(item):
+                fixed = _LONE_SURROGATE.sub("\ufffd", name) if isinstance(name, str) else name
+                if fixed is not name and fixed != name:
+                    item[fixed] = item.pop(name)
+                stack.append((item, fixed))
+    return root[0]

@@ -138,6 +138,7 @@ class KubeObject:
     deleted_ns: Final[int | None]  # metadata.deletionTimestamp
     status: Final[PodStatus | NodeStatus | None] = None  # Pods and Nodes only
     scale_target: Final[ObjectRef | None] = None  # a HorizontalPodAutoscaler's scaleTargetRef
+    labels: Final[tuple[tuple[str, str], ...]] = ()  # metadata.labels (for --selector)
 
 
 @dataclass(slots=True, unsafe_hash=True)

@@ -3,7 +3,8 @@
 Each line: offset from the trace's root, duration, component, span name (with ``xN`` for a
 span of N repeats and the ``[problem]`` it shows), message. Errors (Warning events, problems)
 are highlighted when writing to a terminal. Trees are printed when the sink is flushed
-(the end of a replay), because a trace is only known to be complete then.
+(the end of a replay), because a trace is only known to be complete then. Names, components and
+messages come from Events: they are printed with control characters escaped (kspan_py.escaping).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import StatusCode
 
+from kspan_py.escaping import printable
 from kspan_py.spans.attributes import EVENT_MESSAGE, OBJECT_NAME, PROBLEM
 
 _RED, _DIM, _RESET = "\x1b[31m", "\x1b[2m", "\x1b[0m"
@@ -89,7 +91,7 @@ def _render_trace(spans: list[ReadableSpan], color: bool) -> str:
         problem = attributes.get(PROBLEM)
         if problem:
             marks += f" [{problem}]"
-        text = (
+        text = printable(
             f"  +{_seconds(start - origin):>9} {_seconds(end - start):>9}  "
             f"{'  ' * depth}{component}  {span.name}{marks}  {message}"
         )

@@ -9,8 +9,9 @@ from kspan_py.sinks.console import ConsoleSink
 from kspan_py.sinks.html import HtmlTimelineSink
 from kspan_py.sinks.otlp import make_otlp_exporter
 from kspan_py.sinks.otlp_json import OtlpJsonFileSink
+from kspan_py.sinks.otlp_logs import OtlpLogSink, OtlpLogsJsonFileSink, make_otlp_log_exporter
 
-EXPORTER_NAMES = ("otlp", "otlp-json", "console", "html", "none")
+EXPORTER_NAMES = ("otlp", "otlp-json", "otlp-logs", "otlp-logs-json", "console", "html", "none")
 
 
 def make_sinks(settings: SinkSettings) -> dict[str, SpanExporter]:
@@ -24,7 +25,11 @@ def make_sinks(settings: SinkSettings) -> dict[str, SpanExporter]:
             if not settings.otlp_json_file:
                 raise ConfigError("--exporter otlp-json needs --otlp-json-file PATH")
             try:
-                sinks[name] = OtlpJsonFileSink(settings.otlp_json_file)
+                sinks[name] = OtlpJsonFileSink(
+                    settings.otlp_json_file,
+                    append=settings.append_files,
+                    recheck_spans=settings.recheck_tail_spans,
+                )
             except OSError as error:
                 raise ConfigError(f"--otlp-json-file: cannot open: {error}") from error
         elif name == "html":
@@ -38,6 +43,17 @@ def make_sinks(settings: SinkSettings) -> dict[str, SpanExporter]:
                 raise ConfigError(f"--html-file: cannot write there: {error}") from error
         elif name == "otlp":
             sinks[name] = make_otlp_exporter(settings.otlp)
+        elif name == "otlp-logs":
+            sinks[name] = OtlpLogSink(make_otlp_log_exporter(settings.otlp_logs))
+        elif name == "otlp-logs-json":
+            if not settings.otlp_logs_json_file:
+                raise ConfigError("--exporter otlp-logs-json needs --otlp-logs-json-file PATH")
+            try:
+                sinks[name] = OtlpLogsJsonFileSink(
+                    settings.otlp_logs_json_file, append=settings.append_files
+                )
+            except OSError as error:
+                raise ConfigError(f"--otlp-logs-json-file: cannot open: {error}") from error
         else:
             raise ConfigError(f"--exporter: {name!r} is not one of {', '.join(EXPORTER_NAMES)}")
     return sinks

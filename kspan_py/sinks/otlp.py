@@ -1,17 +1,32 @@
-"""OTLP sink: the SDK's own gRPC or HTTP exporter, chosen by protocol.
+"""OTLP sink: the SDK's own gRPC or HTTP exporter, chosen by protocol, fed bounded requests.
 
 The Python exporters read OTEL_EXPORTER_OTLP_[TRACES_]{ENDPOINT, HEADERS, INSECURE, CERTIFICATE,
 CLIENT_KEY, CLIENT_CERTIFICATE, TIMEOUT, COMPRESSION} themselves, but not the PROTOCOL variable:
 this module reads it (after the --otlp-protocol flag) and picks the exporter class.
+
+The exporters send whatever they are given as one request. A burst (a rollout of hundreds of
+Pods finishing in one advance of event time) made requests of 11,520 spans and 7.8 MB, which a
+Collector refuses (RESOURCE_EXHAUSTED above its default 4 MiB receive limit), and the exporter
+then drops the batch. So ``BoundedOtlpSink.chunks`` splits every batch by span count and by an
+upper bound of its encoded size, and the outlet exports (and retries) one chunk at a time. The
+bound is computed from the values' lengths, not by encoding: encoding twice would double the
+sink's cost; tests/test_export_bounds.py checks it never falls below the SDK encoder's size.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator, Mapping, Sequence
 
-from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.trace import Status, StatusCode
 
-from kspan_py.config import OTEL_PROTOCOL_ENV, ConfigError, OtlpSettings
+from kspan_py.config import OTEL_LOGS_PROTOCOL_ENV, OTEL_PROTOCOL_ENV, ConfigError, OtlpSettings
+from kspan_py.spans.building import KubeSpan
+
+log = logging.getLogger(__name__)
 
 PROTOCOLS = ("grpc", "http/protobuf")
 
@@ -29,7 +44,43 @@ def resolve_protocol(flag: str | None) -> str:
     return "grpc"
 
 
-def make_otlp_exporter(settings: OtlpSettings) -> SpanExporter:
+def resolve_logs_protocol(flag: str | None, traces_flag: str | None) -> str:
+    """--otlp-logs-protocol > OTEL_EXPORTER_OTLP_LOGS_PROTOCOL > --otlp-protocol >
+    OTEL_EXPORTER_OTLP_PROTOCOL > grpc (the traces' own variable does not apply to logs)."""
+    candidates = (
+        ("--otlp-logs-protocol", flag),
+        (OTEL_LOGS_PROTOCOL_ENV[0], os.environ.get(OTEL_LOGS_PROTOCOL_ENV[0])),
+        ("--otlp-protocol", traces_flag),
+        (OTEL_LOGS_PROTOCOL_ENV[1], os.environ.get(OTEL_LOGS_PROTOCOL_ENV[1])),
+    )
+    for source, value in candidates:
+        if value:
+            if value not in PROTOCOLS:
+                raise ConfigError(f"{source}: {value!r} is not one of {', '.join(PROTOCOLS)}")
+            return value
+    return "grpc"
+
+
+GRPC_VERBOSITY = "GRPC_VERBOSITY"
+
+
+def quiet_grpc_core() -> None:
+    """gRPC core writes its own lines to stderr (``I1202 ... Got goaway ...`` when a collector
+    closes a connection), past our log format and its JSON. What matters of it reaches our
+    logging anyway: the SDK exporter logs each failed export, with the status and details.
+    Read when grpc is first imported, so set before; a value the user set is kept."""
+    os.environ.setdefault(GRPC_VERBOSITY, "NONE")
+
+
+def make_otlp_exporter(settings: OtlpSettings) -> BoundedOtlpSink:
+    return BoundedOtlpSink(
+        _sdk_exporter(settings),
+        max_spans=settings.max_request_spans,
+        max_bytes=settings.max_request_bytes,
+    )
+
+
+def _sdk_exporter(settings: OtlpSettings) -> SpanExporter:
     headers = dict(settings.headers) or None
     if settings.protocol == "http/protobuf":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
@@ -44,6 +95,7 @@ def make_otlp_exporter(settings: OtlpSettings) -> SpanExporter:
             endpoint=endpoint, headers=headers, timeout=settings.timeout_s
         )
         return exporter
+    quiet_grpc_core()
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
         OTLPSpanExporter as GrpcExporter,
     )
@@ -55,3 +107,148 @@ def make_otlp_exporter(settings: OtlpSettings) -> SpanExporter:
         timeout=settings.timeout_s,
     )
     return grpc_exporter
+
+
+# Protobuf framing, generously: a field's tag and length prefix take at most 1 + 5 bytes, and
+# each message below nests a few of them. The constants are upper bounds, not averages.
+_SPAN_FIXED = 160  # ids, times, kind, flags, status and the Span's own framing
+_FIELD = 12  # a string or a nested message: tag, length, and its wrapper's tag and length
+_KEY_VALUE = 3 * _FIELD  # KeyValue { key, AnyValue { value } }
+_NUMBER = 12  # a varint or a double, with its tag
+_EVENT_FIXED = 40
+_LINK_FIXED = 80
+_RESOURCE_FIXED = 64  # ResourceSpans, ScopeSpans and the scope's name and version
+
+
+def _text_size(text: str) -> int:
+    # isascii() is a flag CPython keeps: only non-ASCII text is encoded to measure it.
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+def _value_size(value: object) -> int:
+    if isinstance(value, str):
+        return _text_size(value) + _FIELD
+    if isinstance(value, bytes):
+        return len(value) + _FIELD
+    if isinstance(value, Sequence):
+        return _FIELD + sum(_value_size(item) + _FIELD for item in value)
+    return _NUMBER
+
+
+def _attributes_size(attributes: Mapping[str, object] | None) -> int:
+    return sum(
+        _KEY_VALUE + _text_size(key) + _value_size(value)
+        for key, value in (attributes or {}).items()
+    )
+
+
+def encoded_size_bound(span: ReadableSpan) -> int:
+    """At least the bytes the span takes in an ExportTraceServiceRequest (resource apart)."""
+    if isinstance(span, KubeSpan):
+        draft = span.draft
+        size = _SPAN_FIXED + _text_size(draft.name) + _attributes_size(draft.attributes())
+        size += sum(
+            _EVENT_FIXED + _text_size(name) + _attributes_size(attributes)
+            for name, _, attributes in draft.span_events()
+        )
+        size += sum(_LINK_FIXED + _KEY_VALUE + _text_size(why) for *_, why in draft.links or ())
+        message = draft.error_message
+        return size + (_text_size(message) if message else 0)
+    size = _SPAN_FIXED + _text_size(span.name) + _attributes_size(span.attributes)
+    size += sum(
+        _EVENT_FIXED + _text_size(event.name) + _attributes_size(event.attributes)
+        for event in span.events
+    )
+    size += sum(_LINK_FIXED + _attributes_size(link.attributes) for link in span.links)
+    return size + _text_size(span.status.description or "")
+
+
+def _resource_size(span: ReadableSpan) -> int:
+    return _RESOURCE_FIXED + _attributes_size(span.resource.attributes)
+
+
+class BoundedOtlpSink(SpanExporter):
+    """An SDK OTLP exporter that is handed chunks within a Collector's request limits.
+
+    ``chunks`` is what the outlet calls (outlets.py): each chunk is one request, exported and
+    retried on its own, so a refused chunk does not make the ones before it be sent twice."""
+
+    def __init__(self, exporter: SpanExporter, *, max_spans: int, max_bytes: int) -> None:
+        self.exporter = exporter
+        self.max_spans = max_spans
+        self.max_bytes = max_bytes
+        self.shrunk = 0
+        """Spans that alone were over max_bytes, exported with their values cut shorter."""
+
+    def chunks(self, spans: Sequence[ReadableSpan]) -> Iterator[list[ReadableSpan]]:
+        chunk: list[ReadableSpan] = []
+        size = 0
+        resources: set[int] = set()
+        for span in spans:
+            own = encoded_size_bound(span)
+            grows = own if id(span.resource) in resources else own + _resource_size(span)
+            if chunk and (len(chunk) >= self.max_spans or size + grows > self.max_bytes):
+                yield chunk
+                chunk, size, resources = [], 0, set()
+                grows = own + _resource_size(span)
+            resources.add(id(span.resource))
+            chunk.append(self._shrink(span, grows) if grows > self.max_bytes else span)
+            size += grows
+        if chunk:
+            yield chunk
+
+    def _shrink(self, span: ReadableSpan, size: int) -> ReadableSpan:
+        """One span larger than a request may be (non-ASCII values at the full span limits):
+        the same span with every value cut so that it fits, rather than a request refused."""
+        self.shrunk += 1
+        log.warning(
+            "span %s (%s) takes up to %d bytes, over the %d a request may carry: values cut",
+            f"{span.context.span_id:016x}" if span.context else "?",
+            span.name[:100],
+            size,
+            self.max_bytes,
+        )
+        built = span.built_out() if isinstance(span, KubeSpan) else span
+        strings = (
+            1
+            + len(built.attributes or {})
+            + sum(1 + len(event.attributes or {}) for event in built.events)
+        )
+        # Each string at most this many characters (4 bytes each at worst), framing apart.
+        length = max(16, (self.max_bytes // 2 - _resource_size(span)) // (4 * strings))
+
+        def cut(attributes: Mapping[str, object] | None) -> dict[str, object]:
+            return {
+                key[:length]: value[:length] if isinstance(value, str) else value
+                for key, value in (attributes or {}).items()
+            }
+
+        status = built.status
+        return ReadableSpan(
+            name=built.name[:length],
+            context=built.context,
+            parent=built.parent,
+            resource=built.resource,
+            attributes=cut(built.attributes),  # type: ignore[arg-type]
+            events=[
+                Event(event.name[:length], cut(event.attributes), event.timestamp)  # type: ignore[arg-type]
+                for event in built.events
+            ],
+            links=built.links,
+            kind=built.kind,
+            status=Status(status.status_code, (status.description or "")[:length] or None)
+            if status.status_code is StatusCode.ERROR
+            else status,
+            start_time=built.start_time,
+            end_time=built.end_time,
+            instrumentation_scope=built.instrumentation_scope,
+        )
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return self.exporter.export(spans)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.exporter.force_flush(timeout_millis)
+
+    def shutdown(self) -> None:
+        self.exporter.shutdown()

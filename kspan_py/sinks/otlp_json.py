@@ -6,13 +6,24 @@ with ``make bench``), and the printer still had to be corrected (ids must be low
 base64). The rules followed: ids lowercase hex; enums integers; int64 values and times decimal
 strings; keys lowerCamelCase; default values omitted. tests/test_otlp_json.py checks that the
 output parses back into the same protobuf message the SDK's encoder makes.
+
+A ``run`` appends to the file (``append=True``): restarted with ``--state-file``, it goes on
+where the previous process stopped, and the checkpoint keeps it from exporting again what that
+process exported. What a kill leaves is repaired on opening: a torn last line (the write the
+kill interrupted; its spans were not noted as delivered) is cut off, and the spans of the last
+lines are remembered, so that a batch written just before the kill but not yet noted in the
+checkpoint is not written twice when the restart exports it again. A write the disk refuses
+(ENOSPC) is taken back whole, so a retry never leaves half a line in the file; the sink then
+reports "disk full" (``failure_reason``) for the outlet to count and retry.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
-from collections.abc import Mapping, Sequence
-from typing import IO, Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import orjson
 from opentelemetry.sdk.resources import Resource
@@ -21,8 +32,18 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanKind, StatusCode
 
-from kspan_py.spans.attributes import LINK_REASON
+from kspan_py.appending import (
+    cut_torn_line,
+    lines_backwards,
+    open_output,
+    write_failure_reason,
+    write_whole,
+)
+from kspan_py.spans.attributes import EVENT_COUNT, EVENT_UID, LINK_REASON
 from kspan_py.spans.building import KubeSpan, SpanDraft
+from kspan_py.spans.ids import event_span_id
+
+log = logging.getLogger(__name__)
 
 _KIND = {
     SpanKind.INTERNAL: 1,
@@ -65,7 +86,7 @@ def _attributes(attributes: Mapping[str, object] | None) -> list[Json]:
     ]
 
 
-def _draft_span(draft: SpanDraft) -> Json:
+def _draft_span(draft: SpanDraft, shift_ns: int) -> Json:
     """A KubeSpan, from its draft: what _span encodes, without making the SDK's objects."""
     encoded: Json = {"traceId": f"{draft.trace_id:032x}", "spanId": f"{draft.span_id:016x}"}
     if draft.parent_id is not None:
@@ -73,12 +94,16 @@ def _draft_span(draft: SpanDraft) -> Json:
     encoded["flags"] = _HAS_IS_REMOTE
     encoded["name"] = draft.name
     encoded["kind"] = _INTERNAL
-    encoded["startTimeUnixNano"] = str(draft.start_ns)
-    encoded["endTimeUnixNano"] = str(draft.end)
+    encoded["startTimeUnixNano"] = str(draft.start_ns + shift_ns)
+    encoded["endTimeUnixNano"] = str(draft.end + shift_ns)
     encoded["attributes"] = _attributes(draft.attributes())
     if draft.repeats:
         encoded["events"] = [
-            {"timeUnixNano": str(time_ns), "name": name, "attributes": _attributes(attributes)}
+            {
+                "timeUnixNano": str(time_ns + shift_ns),
+                "name": name,
+                "attributes": _attributes(attributes),
+            }
             for name, time_ns, attributes in draft.span_events()
         ]
     if draft.links:
@@ -101,7 +126,7 @@ def _draft_span(draft: SpanDraft) -> Json:
 
 def _span(span: ReadableSpan) -> Json:
     if isinstance(span, KubeSpan):
-        return _draft_span(span.draft)
+        return _draft_span(span.draft, span.shift_ns)
     context = span.context
     assert context is not None
     encoded: Json = {"traceId": f"{context.trace_id:032x}", "spanId": f"{context.span_id:016x}"}
@@ -178,32 +203,89 @@ class OtlpJsonFileSink(SpanExporter):
     cpu_only = True
     """Exports without waiting on the network: the runner calls it inline, not in a thread."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, append: bool = False, recheck_spans: int = 50_000) -> None:
+        """append: continue the file (a run); else start it anew (a replay). recheck_spans:
+        appending, how many spans to read back from the end (see the module docstring)."""
         self._path = path
         self._lock = threading.Lock()
-        self._stream: IO[bytes] | None = open(path, "wb")  # noqa: SIM115
+        self._fd: int | None = open_output(path, append=append)
+        self._written: set[int] = set()
+        """Occurrence ids in the lines read back: not written again."""
+        self.failure_reason: str | None = None
+        """Why the last export failed (a full disk...); None after a success."""
+        if append:
+            self._resume(recheck_spans)
+
+    def _resume(self, recheck_spans: int) -> None:
+        assert self._fd is not None
+        cut = cut_torn_line(self._fd, self._path)
+        if cut:
+            log.warning(
+                "%s: cut off a torn last line (%d bytes) a killed run left; its spans are "
+                "exported again",
+                self._path,
+                cut,
+            )
+        if not os.path.isfile(self._path) or recheck_spans <= 0:
+            return
+        for line in lines_backwards(self._path):
+            try:
+                request = orjson.loads(line)
+                for resource in request["resourceSpans"]:
+                    for scope in resource["scopeSpans"]:
+                        for span in scope["spans"]:
+                            self._written.update(_occurrence_ids(span))
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+                log.warning("%s: a line kspan-py did not write: %s", self._path, error)
+                continue
+            if len(self._written) >= recheck_spans:
+                break
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        written = self._written
+        if written:
+            spans = [span for span in spans if not _already_written(span, written)]
         if not spans:
             return SpanExportResult.SUCCESS
-        line = request_json(spans)
+        line = request_json(spans) + b"\n"
         with self._lock:
-            if self._stream is None:
+            if self._fd is None:
                 return SpanExportResult.FAILURE
-            self._stream.write(line + b"\n")
-            # Handed to the OS before success is reported: a live run journals the batch as
-            # delivered next, and a kill must not lose what the journal says is written.
-            self._stream.flush()
+            try:
+                write_whole(self._fd, line)
+            except OSError as error:
+                reason = write_failure_reason(error)
+                if self.failure_reason != reason:
+                    log.error("%s: cannot write %d spans: %s", self._path, len(spans), error)
+                self.failure_reason = reason
+                return SpanExportResult.FAILURE
+        # Written with os.write, so handed to the OS before success is reported: a live run
+        # journals the batch as delivered next, and a kill must not lose what it says is written.
+        self.failure_reason = None
         return SpanExportResult.SUCCESS
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        with self._lock:
-            if self._stream is not None:
-                self._stream.flush()
         return True
 
     def shutdown(self) -> None:
         with self._lock:
-            if self._stream is not None:
-                self._stream.close()
-                self._stream = None
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+
+def _occurrence_ids(span: Json) -> Iterator[int]:
+    """The span's id, and the id of each occurrence folded into it (its span events)."""
+    yield int(span["spanId"], 16)
+    for event in span.get("events", ()):
+        values = {kv["key"]: kv["value"] for kv in event.get("attributes", ())}
+        uid, count = values.get(EVENT_UID), values.get(EVENT_COUNT)
+        if uid is not None and count is not None:
+            yield event_span_id(uid["stringValue"], int(count["intValue"]))
+
+
+def _already_written(span: ReadableSpan, written: set[int]) -> bool:
+    """Every occurrence the span stands for is in the file already (the export gate's rule)."""
+    if isinstance(span, KubeSpan):
+        return all(span_id in written for span_id, _ in span.draft.occurrences())
+    return span.context is not None and span.context.span_id in written

@@ -4,6 +4,10 @@ A capture is what ``kspan-py record`` writes (one watch event per line) or what
 ``kubectl get ... -o json`` prints (one pretty-printed List). Both, and concatenations of
 either, are read here. Nothing malformed stops the read: each bad value becomes a Skipped item
 naming the file, line and reason, and the caller decides whether that is fatal (``--strict``).
+A capture is whatever someone hands over, so the reader keeps every good value it can: a line
+that is not UTF-8 is one skipped line, a byte-order mark is read past, a lone surrogate escape
+is replaced (no writer could write it), a value nested deeper than the parser goes is one
+skipped value, and a damaged or cut gzip stream keeps every line before the damage.
 A large capture is parsed by a reader process when a second CPU can do it alongside the graph
 (the reader process section below says why and how).
 """
@@ -15,9 +19,12 @@ import ctypes
 import fcntl
 import gzip
 import io
+import itertools
 import json
+import logging
 import marshal
 import os
+import re
 import signal
 import struct
 import subprocess
@@ -32,6 +39,7 @@ from typing import IO, Any, cast
 
 import orjson
 
+from kspan_py.appending import cut_torn_line, open_output, write_failure_reason, write_whole
 from kspan_py.model import (
     ChangeType,
     Condition,
@@ -48,9 +56,11 @@ from kspan_py.model import (
     PodStatus,
     Snapshot,
     normalise,
+    replace_lone_surrogates,
 )
 
 _WATCH_TYPES = {t.value: t for t in ChangeType}
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +84,15 @@ CaptureItem = ObjectChange | EventChange | Skipped | Bookmark | Snapshot
 
 
 class CaptureError(OSError):
-    """The capture cannot be opened or read at all (missing file, bad gzip)."""
+    """The capture cannot be opened or read at all (missing file, an I/O error)."""
+
+
+class _Damaged(Exception):
+    """The byte stream ends in damage: what came before it was read, nothing after can be."""
+
+    def __init__(self, line: int, category: str, reason: str) -> None:
+        super().__init__(reason)
+        self.line, self.category, self.reason = line, category, reason
 
 
 def read_capture(path: str, *, reader_process: bool | None = None) -> Iterator[CaptureItem]:
@@ -103,23 +121,82 @@ def _read_here(path: str) -> Iterator[CaptureItem]:
             raise CaptureError(f"cannot read capture {label}: {error}") from error
         try:
             yield from decode_lines(stream, label)
-        except EOFError as error:
-            # A recording whose writer was killed: what it flushed is there, the tail is not.
-            yield Skipped(label, "truncated capture", f"ends early ({error})")
-        except (OSError, zlib.error) as error:
+        except _Damaged as damage:
+            yield Skipped(f"{label}:{damage.line}", damage.category, damage.reason)
+        except OSError as error:
             raise CaptureError(f"cannot read capture {label}: {error}") from error
 
 
-def _open(path: str, closing: contextlib.ExitStack[bool | None]) -> IO[bytes]:
+def _open(path: str, closing: contextlib.ExitStack[bool | None]) -> Iterable[bytes]:
     if path == "-":
         buffered = cast(io.BufferedReader, sys.stdin.buffer)  # a BufferedReader at run time
     else:
         buffered = closing.enter_context(open(path, "rb"))  # noqa: SIM115
-    if buffered.peek(2)[:2] == b"\x1f\x8b":
-        unzipped = gzip.GzipFile(fileobj=buffered)
-        closing.callback(unzipped.close)
-        return cast(IO[bytes], unzipped)
+    if buffered.peek(2)[:2] == _GZIP_MAGIC:
+        return _gunzipped_lines(buffered)
     return buffered
+
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_GZIP_READ_BYTES = 64 << 10
+
+
+def _gunzipped_lines(compressed: IO[bytes]) -> Iterator[bytes]:
+    """The lines of a gzip stream (of one or more members, as ``cat a.gz b.gz`` makes).
+
+    Unlike GzipFile, damage does not lose what came before it: every line decompressed up to
+    the damage is yielded, then _Damaged says at which line the stream broke and why. A stream
+    cut short (a recording whose writer was killed: what it flushed is there, the tail is not)
+    is a "truncated capture" in the same way.
+    """
+    lines, partial = 0, b""
+    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    unused = b""
+    while True:
+        chunk = unused or compressed.read(_GZIP_READ_BYTES)
+        unused = b""
+        if not chunk:
+            if decompressor.eof and not partial:
+                return
+            if decompressor.eof:
+                yield partial  # the last line, without its newline
+                return
+            raise _Damaged(
+                lines + 1, "truncated capture", "ends early (the gzip stream is cut short)"
+            )
+        if decompressor.eof:  # a next member, or padding (zeros) after the last one
+            chunk = chunk.lstrip(b"\0")
+            if not chunk:
+                continue
+            if not chunk.startswith(_GZIP_MAGIC[: len(chunk)]):
+                raise _Damaged(lines + 1, "damaged gzip", "data after the gzip stream's end")
+            decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        before = decompressor.copy()
+        try:
+            data = decompressor.decompress(chunk)
+        except zlib.error as error:
+            # Salvage: from the state before this chunk, a byte at a time up to the damage.
+            pieces, decompressor = [], before
+            with contextlib.suppress(zlib.error):
+                for start in range(len(chunk)):
+                    pieces.append(decompressor.decompress(chunk[start : start + 1]))
+            data = b"".join(pieces)
+            *complete, partial = (partial + data).split(b"\n")
+            for line in complete:
+                yield line + b"\n"
+            lines += len(complete)
+            raise _Damaged(
+                lines + 1, "damaged gzip", f"{error}; nothing after this line can be read"
+            ) from None
+        unused = decompressor.unused_data
+        if b"\n" not in data:
+            partial += data
+            continue
+        end = data.rindex(b"\n") + 1
+        block = partial + data[:end] if partial else data[:end]
+        partial = data[end:]
+        lines += block.count(b"\n")
+        yield from io.BytesIO(block)
 
 
 def decode_values(text: str, label: str) -> Iterator[CaptureItem]:
@@ -127,10 +204,15 @@ def decode_values(text: str, label: str) -> Iterator[CaptureItem]:
     return decode_lines(text.encode().splitlines(keepends=True), label)
 
 
+_BOM = b"\xef\xbb\xbf"  # what some editors and Windows tools put before UTF-8 text
+
+
 def decode_lines(lines: Iterable[bytes], label: str) -> Iterator[CaptureItem]:
     """Decode JSON values: one per line when possible, else a raw value stream from there on."""
     loads = orjson.loads  # the hot path: several times faster than json.loads on object bodies
     iterator = iter(lines)
+    first = next(iterator, b"")
+    iterator = itertools.chain((first.removeprefix(_BOM),), iterator)
     for line_no, line in enumerate(iterator, start=1):
         stripped = line.strip()
         if not stripped:
@@ -139,8 +221,8 @@ def decode_lines(lines: Iterable[bytes], label: str) -> Iterator[CaptureItem]:
             try:
                 value = loads(stripped)
             except orjson.JSONDecodeError as error:
-                if not _looks_multiline(stripped):
-                    yield Skipped(f"{label}:{line_no}", "malformed JSON", error.msg)
+                if not _looks_multiline(stripped) or not _is_utf8(stripped):
+                    yield from _unreadable_line(stripped, error, f"{label}:{line_no}")
                     continue
             else:
                 # The common case, one watch event of a well-formed object: made here, not
@@ -152,13 +234,82 @@ def decode_lines(lines: Iterable[bytes], label: str) -> Iterator[CaptureItem]:
                     yield from expand_value(value, f"{label}:{line_no}")
                 continue
         # A pretty-printed or concatenated layout: read the rest as one stream of values.
-        rest = line + b"".join(iterator)
+        parts, damage = [line], None
+        try:
+            parts.extend(iterator)
+        except _Damaged as error:  # what came before the damage is read, then it is reported
+            damage = error
+        rest = b"".join(parts)
+        bad_lines: list[tuple[int, Skipped]] = []
         try:
             text = rest.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise CaptureError(f"capture {label} is not UTF-8 text: {error}") from error
-        yield from _decode_stream(text, label, first_line=line_no)
+        except UnicodeDecodeError:
+            text, bad_lines = _utf8_lines(rest, label, first_line=line_no)
+        yield from _decode_stream(text, label, first_line=line_no, bad_lines=bad_lines)
+        if damage is not None:
+            raise damage
         return
+
+
+def _is_utf8(line: bytes) -> bool:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _not_utf8(line: bytes, where: str) -> Skipped | None:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as error:
+        byte = error.object[error.start]
+        return Skipped(where, "not UTF-8", f"byte 0x{byte:02x} at column {error.start + 1}")
+    return None
+
+
+def _unreadable_line(
+    line: bytes, error: orjson.JSONDecodeError, where: str
+) -> Iterator[CaptureItem]:
+    """A line orjson refused: not UTF-8, a lone surrogate escape (orjson refuses what json
+    decodes, and the value is kept with U+FFFD in its place), or malformed JSON."""
+    not_utf8 = _not_utf8(line, where)
+    if not_utf8 is not None:
+        yield not_utf8
+        return
+    if "surrogate" not in error.msg:
+        yield Skipped(where, "malformed JSON", error.msg)
+        return
+    try:
+        value = _DECODER.decode(line.decode("utf-8"))
+    except RecursionError:
+        yield Skipped(where, "malformed JSON", "nested too deeply")
+        return
+    except ValueError as decode_error:  # JSONDecodeError, or an int of too many digits
+        yield Skipped(where, "malformed JSON", _decode_error_message(decode_error))
+        return
+    yield from expand_value(replace_lone_surrogates(value), where)
+
+
+def _decode_error_message(error: ValueError) -> str:
+    if isinstance(error, json.JSONDecodeError):
+        return f"{error.msg} (line {error.lineno})"
+    return str(error).split(";")[0]  # int(): "Exceeds the limit (4300 digits) ...; use ..."
+
+
+def _utf8_lines(
+    rest: bytes, label: str, *, first_line: int
+) -> tuple[str, list[tuple[int, Skipped]]]:
+    """The text of rest with each line that is not UTF-8 left empty, and (line, Skipped) for
+    each: _decode_stream reports it, and skips the value that holds it (a value without one
+    of its lines is not the value that was written)."""
+    lines, bad = rest.split(b"\n"), []
+    for index, line in enumerate(lines):
+        not_utf8 = _not_utf8(line, f"{label}:{first_line + index}")
+        if not_utf8 is not None:
+            bad.append((first_line + index, not_utf8))
+            lines[index] = b""
+    return b"\n".join(lines).decode("utf-8"), bad
 
 
 def _looks_multiline(line: bytes) -> bool:
@@ -167,26 +318,64 @@ def _looks_multiline(line: bytes) -> bool:
     return b"}{" in line.replace(b" ", b"")
 
 
-def _decode_stream(text: str, label: str, *, first_line: int) -> Iterator[CaptureItem]:
-    decoder = json.JSONDecoder()
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SPACE = frozenset(" \t\r\n\ufeff")  # JSON's whitespace, and a BOM between concatenated files
+
+
+def _not_json(constant: str) -> None:
+    raise ValueError(f"{constant} is not JSON")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_not_json)
+"""The json module, as strict as orjson about NaN and Infinity: a value is read the same way
+on the one-per-line path (orjson) and in a pretty-printed dump (this)."""
+
+
+def _decode_stream(
+    text: str, label: str, *, first_line: int, bad_lines: list[tuple[int, Skipped]]
+) -> Iterator[CaptureItem]:
+    decoder = _DECODER
     position, end = 0, len(text)
     lines = _LineCounter(text, first_line)
+    surrogates = _SURROGATE_ESCAPE.search(text) is not None
+    pending_bad = iter(bad_lines)
+    bad_line, bad = next(pending_bad, (0, None))
     while True:
-        while position < end and text[position].isspace():
+        while position < end and (text[position] in _SPACE or text[position].isspace()):
             position += 1
         if position >= end:
-            return
+            break
         value_start = position
+        line = lines.at(value_start)
+        while bad is not None and bad_line < line:
+            yield bad
+            bad_line, bad = next(pending_bad, (0, None))
+        where = f"{label}:{line}"
         try:
             value, position = decoder.raw_decode(text, position)
-        except json.JSONDecodeError as error:
-            # Report where the bad value starts, and resume at the next line that opens a
-            # value: a truncated value must not swallow the good one after it.
-            where = f"{label}:{lines.at(value_start)}"
-            yield Skipped(where, "malformed JSON", f"{error.msg} (line {error.lineno})")
+        except (ValueError, RecursionError) as error:
+            # JSONDecodeError; an int of more digits than int() takes; deeper than the parser
+            # goes. Report where the bad value starts, and resume at the next line that opens
+            # a value: a truncated value must not swallow the good one after it.
+            reason = (
+                "nested too deeply"
+                if isinstance(error, RecursionError)
+                else _decode_error_message(error)
+            )
+            yield Skipped(where, "malformed JSON", reason)
             position = _next_value_start(text, value_start + 1)
             continue
-        yield from expand_value(value, f"{label}:{lines.at(value_start)}")
+        if bad is not None and bad_line <= (last_line := lines.at(position)):
+            while bad is not None and bad_line <= last_line:
+                yield Skipped(bad.where, bad.category, f"{bad.reason}, in the value from {where}")
+                bad_line, bad = next(pending_bad, (0, None))
+            continue
+        if surrogates and _SURROGATE_ESCAPE.search(text, value_start, position):
+            value = replace_lone_surrogates(value)
+        yield from expand_value(value, where)
+    if bad is not None:
+        yield bad
+    yield from (skipped for _, skipped in pending_bad)
 
 
 class _LineCounter:
@@ -217,10 +406,23 @@ def _next_value_start(text: str, position: int) -> int:
 
 def expand_value(value: Any, where: str) -> Iterator[CaptureItem]:
     """One decoded JSON value to changes: a watch event, a bare object, or a List of objects."""
-    if isinstance(value, list):
-        for item in value:
-            yield from expand_value(item, where)
+    if not isinstance(value, list):
+        yield from _expand_one(value, where)
         return
+    # Arrays of values, flattened without recursion: they may be nested as deep as the parser
+    # allows, deeper than Python's recursion limit.
+    stack = [iter(value)]
+    while stack:
+        for item in stack[-1]:
+            if isinstance(item, list):
+                stack.append(iter(item))
+                break
+            yield from _expand_one(item, where)
+        else:
+            stack.pop()
+
+
+def _expand_one(value: Any, where: str) -> Iterator[CaptureItem]:
     if not isinstance(value, dict):
         yield Skipped(where, "malformed value", f"expected an object, got {type(value).__name__}")
         return
@@ -257,18 +459,24 @@ def _watch_change(value: dict[str, Any]) -> ObjectChange | EventChange | None:
     return ObjectChange(change_type, record)
 
 
+_QUOTED_CHARACTERS = 200  # of a value's own text in a skip's reason: it can be megabytes
+_INT32 = 2**31
+
+
 def _watch_event(watch_type: str, body: Any, where: str) -> Iterator[CaptureItem]:
     if watch_type == "BOOKMARK":
         yield Bookmark()
         return
     if watch_type == "ERROR":
-        message = body.get("message", "") if isinstance(body, dict) else ""
-        code = body.get("code", "") if isinstance(body, dict) else ""
+        status = body if isinstance(body, dict) else {}
+        message, code = status.get("message"), status.get("code")
+        message = message[:_QUOTED_CHARACTERS] if isinstance(message, str) else ""
+        code = code if code.__class__ is int and -_INT32 <= code < _INT32 else ""
         yield Skipped(where, "watch error", f"ERROR event {code} {message}".strip())
         return
     change_type = _WATCH_TYPES.get(watch_type)
     if change_type is None:
-        yield Skipped(where, "unknown watch type", f"type {watch_type!r}")
+        yield Skipped(where, "unknown watch type", f"type {watch_type[:_QUOTED_CHARACTERS]!r}")
         return
     yield from _change(change_type, body, where, "")
 
@@ -487,6 +695,7 @@ def _unpack(packed: Packed, path: str) -> CaptureItem:
                 deleted,
                 _status_from(packed[9]),
                 ObjectRef(*packed[10]) if packed[10] is not None else None,
+                packed[11],
             ),
         )
     if tag == _SKIPPED:
@@ -548,6 +757,7 @@ def _pack(item: CaptureItem) -> Packed:
             obj.deleted_ns,
             _status_tuple(obj.status),
             _ref_tuple(obj.scale_target) if obj.scale_target is not None else None,
+            obj.labels,
         )
     if isinstance(item, Skipped):
         return (_SKIPPED, item.where, item.category, item.reason)
@@ -563,7 +773,7 @@ def serve_capture(path: str, parent_pid: int, *, on_parent_death: bool = True) -
     its parent stops reading (a broken pipe).
     """
     _die_with_parent(parent_pid, on_parent_death=on_parent_death)
-    out = sys.stdout.buffer
+    out = sys.stdout.fileno()
     frame: list[Packed] = []
     try:
         try:
@@ -578,14 +788,18 @@ def serve_capture(path: str, parent_pid: int, *, on_parent_death: bool = True) -
         except Exception:
             frame.append((_FAILED, traceback.format_exc()))
         _send(out, frame)
-        out.flush()
     except BrokenPipeError:
         os._exit(0)  # the parent stopped reading: it has ended, or ends this process
 
 
-def _send(out: IO[bytes], frame: list[Packed]) -> None:
+def _send(out: int, frame: list[Packed]) -> None:
+    """Write one frame whole. A write to a pipe may take only part of it when a signal comes
+    (SIGSTOP/SIGCONT from a debugger or profiler): the rest is written until every byte has
+    gone, whatever buffering sys.stdout has (PYTHONUNBUFFERED makes it a raw file)."""
     data = marshal.dumps(frame)
-    out.write(_FRAME_HEADER.pack(len(data)) + data)
+    pending = memoryview(_FRAME_HEADER.pack(len(data)) + data)
+    while pending:
+        pending = pending[os.write(out, pending) :]
 
 
 def _die_with_parent(parent_pid: int, *, on_parent_death: bool) -> None:
@@ -602,34 +816,73 @@ _PR_SET_PDEATHSIG = 1
 class CaptureWriter:
     """Writes JSON values one per line, gzip-compressed when the name ends in ``.gz``.
 
-    ``flush`` makes what was written readable even if the process is killed afterwards (for
-    gzip, a sync flush: the reader then reports only the missing end of the stream).
+    It appends: a restarted ``run --record`` (or ``record``) goes on after what the previous
+    process wrote, instead of overwriting it; the restart lists the cluster again, so the
+    capture then holds a second start-up snapshot, which a replay reads like any re-list.
+
+    Values are held in memory until ``flush`` (the live run flushes on every tick), which
+    writes them with one call: plain lines, or for gzip one whole gzip member (a gzip file is
+    any number of members, read in turn). So a kill loses only what was not flushed, and the
+    file stays readable to its end; a torn last line (a kill inside that call) is cut off when
+    the file is opened again. A write the disk refuses is taken back whole, its values
+    counted in ``lost`` and logged, and the recording goes on: it never stops the run.
     """
+
+    _FLUSH_AT_BYTES = 4 << 20  # a long stretch without a flush still writes as it goes
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self._gzip = path.endswith(".gz")
         try:
-            raw = open(path, "wb")  # noqa: SIM115 - closed in close()
+            self._fd: int | None = open_output(path, append=True)
+            if not self._gzip and cut_torn_line(self._fd, path):
+                _log.warning("%s: cut off a torn last line a killed writer left", path)
         except OSError as error:
             raise CaptureError(f"cannot write capture {path}: {error}") from error
-        self._raw = raw
-        self._out: IO[bytes] = (
-            cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6))
-            if path.endswith(".gz")
-            else raw
-        )
+        self._pending: list[bytes] = []
+        self._pending_values = 0
+        self._pending_bytes = 0
         self.values = 0
+        """Values written (flushed)."""
+        self.lost = 0
+        """Values a write refused (a full disk)."""
+        self._failing: str | None = None
 
     def write(self, value: Any, raw: bytes | None = None) -> None:
-        self._out.write(raw if raw is not None else orjson.dumps(value))
-        self._out.write(b"\n")
-        self.values += 1
+        line = raw if raw is not None else orjson.dumps(value)
+        self._pending.append(line)
+        self._pending.append(b"\n")
+        self._pending_values += 1
+        self._pending_bytes += len(line) + 1
+        if self._pending_bytes >= self._FLUSH_AT_BYTES:
+            self.flush()
 
     def flush(self) -> None:
-        self._out.flush()
-        self._raw.flush()
+        if not self._pending or self._fd is None:
+            return
+        data = b"".join(self._pending)
+        if self._gzip:
+            data = gzip.compress(data, compresslevel=6, mtime=0)
+        values = self._pending_values
+        self._pending, self._pending_values, self._pending_bytes = [], 0, 0
+        try:
+            write_whole(self._fd, data)
+        except OSError as error:
+            self.lost += values
+            reason = write_failure_reason(error)
+            if self._failing != reason:
+                _log.error("recording %s: %d values not written: %s", self.path, values, reason)
+            self._failing = reason
+            return
+        if self._failing is not None:
+            _log.warning("recording %s: writing again (%d values lost)", self.path, self.lost)
+            self._failing = None
+        self.values += values
 
     def close(self) -> None:
-        if self._out is not self._raw:
-            self._out.close()
-        self._raw.close()
+        self.flush()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if self.lost:
+            _log.error("recording %s: %d values were not written", self.path, self.lost)

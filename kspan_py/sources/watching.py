@@ -142,6 +142,33 @@ async def connect(settings: ClusterSettings) -> Connection:
     return connection
 
 
+async def read_kube_system(connection: Connection, *, timeout_s: float = 5.0) -> Raw | None:
+    """The kube-system Namespace, whose uid is the cluster's stable identity (k8s.cluster.uid).
+
+    Optional: without ``get`` on that one namespace (the manifests grant it), or with the API
+    server unreachable at start, spans simply go without it; the watches report the rest."""
+    try:
+        response = await _get(connection, "/api/v1/namespaces/kube-system", [], timeout_s=timeout_s)
+        async with response:
+            if response.status != 200:
+                log.info(
+                    "k8s.cluster.uid not set: reading namespace kube-system: HTTP %d",
+                    response.status,
+                )
+                return None
+            body = orjson.loads(await response.read())
+    except (
+        aiohttp.ClientError,
+        k8s_client.ApiException,
+        TimeoutError,
+        OSError,
+        orjson.JSONDecodeError,
+    ) as error:
+        log.info("k8s.cluster.uid not set: reading namespace kube-system: %s", error)
+        return None
+    return body if isinstance(body, dict) else None
+
+
 async def _renew_every(connection: Connection, interval_s: float) -> None:
     while True:
         await asyncio.sleep(interval_s)
@@ -534,6 +561,8 @@ class ClusterSource:
         self._put = out
         self.values_out = 0
         self.watches: list[ResourceWatch] = []
+        self.discovery_errors = 0
+        """Failed discoveries of the Events API: what fails first when the server is away."""
         self.ready = asyncio.Event()
         """Set once the start-up snapshot is out: what a readiness probe waits for."""
 
@@ -569,6 +598,7 @@ class ClusterSource:
             try:
                 return await events_resource(self.connection, self.settings)
             except Exception as error:  # _back_off re-raises what it cannot handle
+                self.discovery_errors += 1
                 await _back_off(error, "discovery of events.k8s.io/v1", self.connection, backoff)
 
     def resource_versions(self) -> dict[str, str]:

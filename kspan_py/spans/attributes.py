@@ -23,6 +23,10 @@ OBJECT_API_VERSION = "k8s.object.api_version"
 NAMESPACE_NAME = "k8s.namespace.name"
 CONTAINER_NAME = "k8s.container.name"
 CLUSTER_NAME = "k8s.cluster.name"
+CLUSTER_UID = "k8s.cluster.uid"
+"""The uid of the kube-system namespace: the semantic conventions' stable cluster identity."""
+COMPONENT = "kspan.component"
+"""With --service-name: the reporting component, which is otherwise the service.name."""
 RELATED_KIND = "k8s.related.kind"
 RELATED_NAME = "k8s.related.name"
 CHANGE_GENERATION = "kspan.change.generation"
@@ -38,6 +42,8 @@ LIFECYCLE = "kspan.lifecycle"
 """On a span read from status rather than from an Event: the phase (Scheduling, ContainerRun...)."""
 NODE_NAME = "k8s.node.name"
 NODE_CONDITION = "kspan.node.condition"
+NODE_CONDITION_TYPE = "k8s.node.condition.type"
+NODE_CONDITION_STATUS = "k8s.node.condition.status"
 CONTAINER_RESTART_COUNT = "k8s.container.restart_count"
 CONTAINER_TERMINATED_REASON = "k8s.container.status.last_terminated_reason"
 CONTAINER_EXIT_CODE = "kspan.container.exit_code"
@@ -54,6 +60,20 @@ _SEMCONV_PREFIX = {
     "Job": "k8s.job",
     "CronJob": "k8s.cronjob",
     "Node": "k8s.node",
+    "HorizontalPodAutoscaler": "k8s.hpa",
+}
+
+# The node lifecycle Events the kubelet writes ("Node X status is now: NodeNotReady") are a
+# condition changing; say which, as the semantic conventions name node conditions.
+_NODE_CONDITION_OF_REASON = {
+    "NodeReady": ("Ready", "True"),
+    "NodeNotReady": ("Ready", "False"),
+    "NodeHasSufficientMemory": ("MemoryPressure", "False"),
+    "NodeHasInsufficientMemory": ("MemoryPressure", "True"),
+    "NodeHasNoDiskPressure": ("DiskPressure", "False"),
+    "NodeHasDiskPressure": ("DiskPressure", "True"),
+    "NodeHasSufficientPID": ("PIDPressure", "False"),
+    "NodeHasInsufficientPID": ("PIDPressure", "True"),
 }
 
 _CONTAINER_PATH = re.compile(r"^spec\.(?:initContainers|containers|ephemeralContainers)\{(.+)\}$")
@@ -116,6 +136,10 @@ def event_attributes(event: KubeEvent, link_rule: str) -> Attributes:
         container = container_of(event.field_path)
         if container is not None:
             attributes[CONTAINER_NAME] = container
+    if event.regarding.kind == "Node":
+        condition = _NODE_CONDITION_OF_REASON.get(event.reason)
+        if condition is not None:
+            attributes[NODE_CONDITION_TYPE], attributes[NODE_CONDITION_STATUS] = condition
     if event.related is not None:
         attributes[RELATED_KIND] = event.related.kind
         attributes[RELATED_NAME] = event.related.name

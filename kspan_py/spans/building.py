@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Literal
 
 from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
@@ -28,6 +29,8 @@ from opentelemetry.util.types import Attributes as OtelAttributes
 from kspan_py.model import GenerationChange, KubeEvent, LifecycleFact, ObjectRef
 from kspan_py.spans.attributes import (
     CLUSTER_NAME,
+    CLUSTER_UID,
+    COMPONENT,
     EVENT_COUNT,
     EVENT_MESSAGE,
     EVENT_UID,
@@ -40,6 +43,7 @@ from kspan_py.spans.attributes import (
     lifecycle_attributes,
 )
 from kspan_py.spans.ids import event_span_id
+from kspan_py.spans.limits import SPAN_LIMITS
 from kspan_py.spans.problems import Problem, event_problem
 
 SCOPE = InstrumentationScope("kspan_py", "0.1.0")
@@ -77,6 +81,11 @@ class SpanDraft:
     # A span of repeats: what its first occurrence hangs under, so that the repeats still
     # stretch the Pod's life and the change's root once the first occurrence has left.
     cover_via: int | None = None
+    # The subject's problem, classified on first read and kept: attributes, the status and
+    # every view read it again, and a rule reads up to 8 KiB of message.
+    _problem: Problem | Literal[False] | None = field(
+        default=False, init=False, repr=False, compare=False
+    )
 
     @property
     def name(self) -> str:
@@ -101,8 +110,13 @@ class SpanDraft:
 
     @property
     def problem(self) -> Problem | None:
-        subject = self.subject
-        return event_problem(subject) if isinstance(subject, KubeEvent) else None
+        found = self._problem
+        if found is False:
+            subject = self.subject
+            found = self._problem = (
+                event_problem(subject) if isinstance(subject, KubeEvent) else None
+            )
+        return found
 
     @property
     def latest(self) -> KubeEvent | None:
@@ -122,7 +136,7 @@ class SpanDraft:
             latest = self.latest
             assert latest is not None
             if subject.is_warning or self.problem is not None:
-                return latest.message
+                return SPAN_LIMITS.cut(latest.message)
         return None
 
     def occurrences(self) -> list[tuple[int, int]]:
@@ -138,6 +152,10 @@ class SpanDraft:
         return max(self.end_ns, self.start_ns)
 
     def attributes(self) -> Attributes:
+        """The span's attributes, string values cut to the span limits (spans/limits.py)."""
+        return SPAN_LIMITS.cut_values(self._attributes())
+
+    def _attributes(self) -> Attributes:
         subject = self.subject
         if isinstance(subject, LifecycleFact):
             return lifecycle_attributes(subject, self.link_rule)
@@ -156,24 +174,28 @@ class SpanDraft:
         return attributes
 
     def span_events(self) -> list[tuple[str, int, Attributes]]:
-        """Every occurrence a span of repeats holds, as (name, time, attributes); else none."""
+        """The occurrences a span of repeats holds, as (name, time, attributes), the latest
+        within the span limits; else none."""
         subject = self.subject
         if not self.repeats or not isinstance(subject, KubeEvent):
             return []
+        limits = SPAN_LIMITS
         return [
             (
-                event.reason or "Event",
+                limits.cut(event.reason or "Event"),
                 event.time_ns,
-                {EVENT_UID: event.uid, EVENT_COUNT: event.count, EVENT_MESSAGE: event.message},
+                limits.cut_values(
+                    {EVENT_UID: event.uid, EVENT_COUNT: event.count, EVENT_MESSAGE: event.message}
+                ),
             )
-            for event in (subject, *self.repeats)
+            for event in limits.latest_events([subject, *self.repeats])
         ]
 
 
 class KubeSpan(ReadableSpan):
     """A finished span: the ReadableSpan interface over a draft that no longer changes."""
 
-    __slots__ = ("_span_resource", "draft")
+    __slots__ = ("_span_resource", "context_only", "draft", "shift_ns")
 
     # What the base class's own methods read, for what kspan-py never sets.
     _kind = SpanKind.INTERNAL
@@ -182,10 +204,15 @@ class KubeSpan(ReadableSpan):
     _instrumentation_info = None
     _instrumentation_scope = SCOPE
 
-    def __init__(self, draft: SpanDraft, resource: Resource) -> None:
+    def __init__(self, draft: SpanDraft, resource: Resource, shift_ns: int = 0) -> None:
         # No super().__init__(): every field it would copy is read from the draft instead.
         self.draft = draft
         self._span_resource = resource
+        self.shift_ns = shift_ns
+        """Added to every time the span shows (--retime); the draft keeps the input's."""
+        self.context_only = False
+        """Exported only as the cause of a span an export filter chose (filtering.py): no log
+        record is made for it."""
 
     @property
     def name(self) -> str:
@@ -212,11 +239,11 @@ class KubeSpan(ReadableSpan):
 
     @property
     def start_time(self) -> int:
-        return self.draft.start_ns
+        return self.draft.start_ns + self.shift_ns
 
     @property
     def end_time(self) -> int:
-        return self.draft.end
+        return self.draft.end + self.shift_ns
 
     @property
     def status(self) -> Status:
@@ -234,7 +261,7 @@ class KubeSpan(ReadableSpan):
     @property
     def events(self) -> Sequence[Event]:
         return [
-            Event(name, attributes, timestamp)
+            Event(name, attributes, timestamp + self.shift_ns)
             for name, timestamp, attributes in self.draft.span_events()
         ]
 
@@ -281,10 +308,24 @@ class KubeSpan(ReadableSpan):
 class SpanBuilder:
     """Builds ReadableSpans, sharing one Resource per (component, instance)."""
 
-    def __init__(self, cluster_name: str = "") -> None:
+    def __init__(
+        self,
+        cluster_name: str = "",
+        *,
+        service_name: str = "",
+        cluster_uid: str = "",
+        time_shift_ns: int = 0,
+    ) -> None:
         # Resource.create() brings OTEL_RESOURCE_ATTRIBUTES and the SDK's attributes; the
-        # service.name of each span is its reporting component, whatever OTEL_SERVICE_NAME says.
-        created = Resource.create({CLUSTER_NAME: cluster_name} if cluster_name else {})
+        # service.name of each span is its reporting component, whatever OTEL_SERVICE_NAME says,
+        # unless one service name is asked for (--service-name): then the component is
+        # kspan.component, so backends that split by service still tell components apart.
+        cluster: dict[str, str] = {}
+        if cluster_name:
+            cluster[CLUSTER_NAME] = cluster_name
+        if cluster_uid:
+            cluster[CLUSTER_UID] = cluster_uid
+        created = Resource.create(cluster)
         attributes = dict(created.attributes)
         if SERVICE_INSTANCE_ID not in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", ""):
             # The SDK makes up a random instance id per process; ids here must be reproducible.
@@ -292,13 +333,25 @@ class SpanBuilder:
         attributes.pop(SERVICE_NAME, None)
         self._base = Resource(attributes, created.schema_url)
         self._fallback_service = os.environ.get("OTEL_SERVICE_NAME") or UNKNOWN_COMPONENT
+        self._service_name = service_name
+        self._shift_ns = time_shift_ns
         self._resources: dict[tuple[str, str], Resource] = {}
+
+    def adopt_cluster_uid(self, uid: str) -> None:
+        """k8s.cluster.uid learnt from the input (the kube-system namespace), unless set."""
+        if CLUSTER_UID in self._base.attributes or len(uid) > 64:
+            return
+        self._base = self._base.merge(Resource({CLUSTER_UID: uid}))
+        self._resources.clear()
 
     def resource(self, component: str, instance: str) -> Resource:
         key = (component, instance)
         found = self._resources.get(key)
         if found is None:
-            own: dict[str, str] = {SERVICE_NAME: component or self._fallback_service}
+            if self._service_name:
+                own = {SERVICE_NAME: self._service_name, COMPONENT: component or UNKNOWN_COMPONENT}
+            else:
+                own = {SERVICE_NAME: component or self._fallback_service}
             if instance:
                 own[SERVICE_INSTANCE_ID] = instance
             found = self._base.merge(Resource(own))
@@ -306,4 +359,4 @@ class SpanBuilder:
         return found
 
     def build(self, draft: SpanDraft) -> KubeSpan:
-        return KubeSpan(draft, self.resource(draft.component, draft.instance))
+        return KubeSpan(draft, self.resource(draft.component, draft.instance), self._shift_ns)

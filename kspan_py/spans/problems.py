@@ -8,6 +8,14 @@ problems are ``Normal`` (a Node going NotReady, a Pod preempted, a pull backing 
 (a dict lookup), the rule checks the message's shape and reads its details with regexes
 compiled at import. Nothing here does I/O or keeps state.
 
+Messages are written by anyone who may create an Event, so every rule runs in time linear in
+the message and reads only its first ``RULES_READ`` characters (8 KiB). A regex here must not
+backtrack over what it cannot use: a search starts only where a match can start (not inside a
+run of digits); a run stops at the next place a search restarts (a list's body excludes the "["
+that opens the next list) or is bounded; quantifiers are possessive where giving back can never
+help; and "the first X after Y" is ``str.find``, not a lazy ``.*?``. tests/hostile_messages.py
+holds the worst case of each rule; benchmarks/classify_bench.py times them from 1 KB to 1 MB.
+
 Names (the values of ``kspan.problem``), the reasons and message forms that give them (old and
 new forms alike), and their details:
 
@@ -220,9 +228,12 @@ class Problem:
     details: tuple[Detail, ...]  # (attribute name, value) pairs; absent details are left out
 
 
+RULES_READ: Final = 8192
+"""The rules read this many characters of a message, and no more: every real form fits many
+times over, and a crafted megabyte costs no more than this."""
 _SUMMARY_LIMIT = 200
 _COMBINED = "(combined from similar events): "  # the client-go correlator's prefix
-_QUOTED = r'"((?:[^"\\]|\\.)*)"'  # a Go %q string
+_QUOTED = r'"((?:[^"\\]++|\\.)*+)"'  # a Go %q string (possessive: no backtracking into it)
 
 
 def _line(text: str) -> str:
@@ -358,8 +369,10 @@ def _image_rule(default: str, by_prefix: tuple[tuple[str, str], ...]) -> Rule:
 
 # --- out of memory ----------------------------------------------------------------------------
 
-_KILLED_PROCESS = re.compile(r"Kill(?:ed)? process (\d+) \(([^)]*)\)")
-_VICTIM = re.compile(r"victim process: ([^,]*), pid: (\d+)")
+# A process name is at most 15 characters (the kernel's comm): the bound keeps a search that
+# restarts at every "Kill process" linear.
+_KILLED_PROCESS = re.compile(r"Kill(?:ed)? process (\d++) \(([^)]{0,256}+)\)")
+_VICTIM = re.compile(r"victim process: ([^,]{0,256}+), pid: (\d++)")
 
 
 def _oom(event: KubeEvent, message: str) -> Problem:
@@ -379,8 +392,10 @@ def _oom(event: KubeEvent, message: str) -> Problem:
 # --- eviction and preemption ------------------------------------------------------------------
 
 _LOW_ON = re.compile(r"low on resource: (\S+?)\.?(?:\s|$)")
-_HAD_CONDITION = re.compile(r"had condition: \[([^\]]*)\]")
-_EVICTED_CONTAINER = re.compile(r"Container (\S+) (?:was using|exceeded its)")
+# Bracketed lists hold no brackets: a run that stops at the next "[" cannot reach past the
+# next place a search restarts at, which keeps it linear.
+_HAD_CONDITION = re.compile(r"had condition: \[([^\][]*+)\]")
+_EVICTED_CONTAINER = re.compile(r"Container (\S++) (?:was using|exceeded its)")
 _EMPTY_DIR = re.compile(r"EmptyDir volume " + _QUOTED)
 _EPHEMERAL = re.compile(r"ephemeral (?:local )?storage", re.I)
 _MARKED = re.compile(r"Marking for deletion Pod (\S+)", re.I)
@@ -448,9 +463,11 @@ def _kubelet_preempting(event: KubeEvent, message: str) -> Problem:
 
 # --- scheduling -------------------------------------------------------------------------------
 
-_AVAILABLE = re.compile(r"(\d+)/(\d+) nodes are available:?\s*(.*)", re.S)
-_PREDICATES = re.compile(r"No nodes are available that match all of[^:]*::?\s*(.*)", re.S | re.I)
-_COUNTED_SPLIT = re.compile(r",\s+(?=\d+ )")
+# Only at the start of a number (a search restarting inside a long run of digits is
+# quadratic), and at most 9 digits: a longer count is no cluster's, and would not fit an int64.
+_AVAILABLE = re.compile(r"(?<!\d)(\d{1,9}+)/(\d{1,9}+) nodes are available:?\s*+(.*)", re.S)
+_PREDICATES = re.compile(r"No nodes are available that match all of", re.I)  # then up to ":"
+_COUNTED_SPLIT = re.compile(r",\s++(?=\d++ )")
 _PREDICATE = re.compile(r"(.*?) \((\d+)\)")
 _INSUFFICIENT = re.compile(r"Insufficient ([\w./-]+)")
 _OLD_SHAPES = ("no nodes available to schedule pods", "unbound")
@@ -466,8 +483,9 @@ def _scheduling(event: KubeEvent, message: str) -> Problem:
         available, total = int(found.group(1)), int(found.group(2))
         breakdown = found.group(3).strip().rstrip(".")
         items = [i.strip() for i in _COUNTED_SPLIT.split(breakdown) if i.strip()]
-    elif predicates is not None:
-        for item in predicates.group(1).strip().rstrip(".").split(", "):
+    elif predicates is not None and (colon := main.find(":", predicates.end())) >= 0:
+        listed = main[colon + 1 :].removeprefix(":")  # "predicates::" in some releases
+        for item in listed.strip().rstrip(".").split(", "):
             counted = _PREDICATE.fullmatch(item.strip())
             items.append(f"{counted.group(2)} {counted.group(1)}" if counted else item.strip())
     elif any(shape in main.lower() for shape in _OLD_SHAPES):
@@ -497,9 +515,9 @@ def _scheduling(event: KubeEvent, message: str) -> Problem:
 
 _SPEC_NAME = re.compile(r"\(spec\.Name: " + _QUOTED + r"\)")  # 1.7-era mount messages
 _FOR_VOLUME = re.compile(r"volume " + _QUOTED)
-_UNMOUNTED = re.compile(r"unmounted volumes=\[([^\]]*)\]")
+_UNMOUNTED = re.compile(r"unmounted volumes=\[([^\][]*+)\]")
 _AFTER_VOLUME = re.compile(r"volume " + _QUOTED + r"(?:\s*:\s*|\s+)(.+)", re.S)
-_AFTER_LISTS = re.compile(r"volumes=\[[^\]]*\]:\s*(.+)$", re.S)
+_AFTER_LISTS = re.compile(r"volumes=\[[^\][]*+\]:\s*+(.+)$", re.S)
 
 
 def _volume_rule(name: str) -> Rule:
@@ -523,8 +541,8 @@ def _volume_rule(name: str) -> Rule:
 
 # --- nodes ------------------------------------------------------------------------------------
 
-_STATUS_IS_NOW = re.compile(r"Node (\S+) status is now")
-_REBOOTED = re.compile(r"Node (\S+) has been rebooted(?:, boot id: (\S+))?")
+_STATUS_IS_NOW = re.compile(r"Node (\S++) status is now")
+_REBOOTED = re.compile(r"Node (\S++) has been rebooted(?:, boot id: (\S+))?")
 
 
 def _node_not_ready(event: KubeEvent, message: str) -> Problem:
@@ -548,7 +566,10 @@ def _rebooted(event: KubeEvent, message: str) -> Problem:
 # --- probes, hooks and the rest of the kubelet ------------------------------------------------
 
 _PROBE = re.compile(r"(Liveness|Readiness|Startup) probe (failed|errored)(?::\s?(.*))?", re.S)
-_HOOK = re.compile(r"for Container " + _QUOTED + r".*? failed - error: (.*)", re.S)
+# The container, then the error after the first " failed - error: " (found with str.find: a
+# lazy ".*?" inside a search rescans the rest of the message from every "for Container").
+_HOOK = re.compile(r"for Container " + _QUOTED)
+_HOOK_ERROR = " failed - error: "
 
 
 def _unhealthy(event: KubeEvent, message: str) -> Problem:
@@ -570,8 +591,10 @@ def _unhealthy(event: KubeEvent, message: str) -> Problem:
 def _hook_rule(name: str) -> Rule:
     def rule(event: KubeEvent, message: str) -> Problem:
         found = _HOOK.search(message)
-        container = _container(event, _unquote(found.group(1)) if found else None)
-        error = found.group(2).strip() if found else None
+        at = message.find(_HOOK_ERROR, found.end()) if found else -1
+        named = _unquote(found.group(1)) if found and at >= 0 else None
+        container = _container(event, named)
+        error = message[at + len(_HOOK_ERROR) :].strip() if at >= 0 else None
         return _problem(name, _on(container, message), (CONTAINER_NAME, container), (ERROR, error))
 
     return rule
@@ -646,12 +669,19 @@ _RULES: Final[dict[str, Rule]] = {
 }
 
 
-def event_problem(event: KubeEvent) -> Problem | None:
-    """The problem an occurrence reports, or None when it reports none (most events)."""
+RULE_REASONS: Final = frozenset(_RULES)
+"""Every Event reason a rule reads."""
+
+
+def event_problem(event: KubeEvent, *, read: int = RULES_READ) -> Problem | None:
+    """The problem an occurrence reports, or None when it reports none (most events).
+
+    The rules see the first ``read`` characters of the message (the benchmark lifts the cap
+    to show each rule is linear on its own)."""
     rule = _RULES.get(event.reason)
     if rule is None:
         return None
-    message = event.message
+    message = event.message[:read]
     if message.startswith(_COMBINED):
         message = message[len(_COMBINED) :]
     return rule(event, message.strip())

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 
 from opentelemetry.sdk.trace import ReadableSpan
 
+from kspan_py.escaping import printable
 from kspan_py.model import KubeObject
 from kspan_py.views.traces import ObjectKey, Trace, object_of, span_id_of
 
@@ -42,7 +43,8 @@ _LISTED_NAMES = 8
 
 
 class UnknownObject(ValueError):
-    """The object asked for cannot be parsed or found; the message says what exists."""
+    """The object asked for cannot be parsed or found; the message says what exists (names
+    from Events and objects, escaped: it is printed to a terminal)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +126,7 @@ class ObjectIndex:
             if bare in (kind.lower(), kind.lower() + "s", kind.lower() + "es"):
                 return kind
         known = ", ".join(sorted(kinds)) or "none"
-        raise UnknownObject(f"unknown kind {text!r}; kinds here: {known}")
+        raise UnknownObject(printable(f"unknown kind {text!r}; kinds here: {known}"))
 
     def focus(self, target: Target, namespace: str | None, *, source: str) -> Focus:
         """The object named, its owners and children; UnknownObject naming what exists."""
@@ -139,11 +141,15 @@ class ObjectIndex:
         if len(found) > 1:
             namespaces = ", ".join(k.namespace for k in found)
             raise UnknownObject(
-                f"{kind} {target.name} exists in several namespaces ({namespaces}): choose one "
-                "with -n"
+                printable(
+                    f"{kind} {target.name} exists in several namespaces ({namespaces}): choose "
+                    "one with -n"
+                )
             )
         if not found:
-            raise UnknownObject(_not_found(kind, target.name, namespace, in_scope, source))
+            raise UnknownObject(
+                printable(_not_found(kind, target.name, namespace, in_scope, source))
+            )
         key = found[0]
         return Focus(key, self._owners(key), self._descendants(key))
 

@@ -155,6 +155,16 @@
     return section;
   }
 
+  // The address is typed or pasted by anyone: "#filter=%" is no valid escape, and
+  // decodeURIComponent throws on it. Filter by the text as it is then.
+  function decoded(text) {
+    try {
+      return decodeURIComponent(text);
+    } catch (malformed) {
+      return text;
+    }
+  }
+
   function apply() {
     var words = filter.value.toLowerCase().split(/\s+/).filter(Boolean);
     var shown = 0, all = 0;
@@ -178,7 +188,7 @@
   main.textContent = "";
   data.traces.forEach(function (trace) { main.appendChild(traceSection(trace)); });
   var fromAddress = /(?:^#|&)filter=([^&]*)/.exec(window.location.hash);
-  if (fromAddress) filter.value = decodeURIComponent(fromAddress[1]);
+  if (fromAddress) filter.value = decoded(fromAddress[1]);
   filter.addEventListener("input", apply);
   apply();
   document.body.dataset.rendered = "true";

@@ -5,7 +5,9 @@ component), the duration, the name indented by depth, the component, the message
 marked and followed by their details; links (a restart to the node's NotReady) by what they
 point to. Lines are rich ``Text``: on a terminal they print in colour, one line a span cropped
 to the width; otherwise (a pipe, ``--no-color``) their plain text is written in full,
-uncropped, with ASCII bars and marks, so that it greps and pastes cleanly.
+uncropped, with ASCII bars and marks, so that it greps and pastes cleanly. Every text that
+comes from an Event or an object (names, components, messages, link reasons) is added with its
+control characters escaped (kspan_py.escaping), and as a plain Text: never read as rich markup.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from opentelemetry.sdk.trace import ReadableSpan
 from rich.text import Text
 
+from kspan_py.escaping import printable
 from kspan_py.spans.attributes import EVENT_COUNT, LINK_REASON, REPEAT_FIRST_COUNT
 from kspan_py.views.focus import ObjectIndex, Selection
 from kspan_py.views.problems import (
@@ -123,6 +126,7 @@ def trace_lines(
         span = row.span
         problem = problem_of(span, classified=classified)
         component = component_of(span)
+        name, message = printable(span.name), printable(message_of(span))
         line = Text(no_wrap=True, overflow="ellipsis")
         line.append(f"{'+' + duration(row.offset_ns):>{_OFFSET_WIDTH}} ", style="dim")
         line.append(glyphs.edge, style="dim")
@@ -134,11 +138,11 @@ def trace_lines(
         line.append(f" {duration(row.duration_ns):>{_DURATION_WIDTH}}  ", style="dim")
         line.append("  " * row.depth)
         if problem is not None:
-            line.append(f"{glyphs.problem} {span.name}", style=_PROBLEM_STYLE)
+            line.append(f"{glyphs.problem} {name}", style=_PROBLEM_STYLE)
         else:
-            line.append(span.name, style="bold")
-        line.append(f"  {component}", style=component_style(component))
-        line.append(f"  {message_of(span)}")
+            line.append(name, style="bold")
+        line.append(f"  {printable(component)}", style=component_style(component))
+        line.append(f"  {message}")
         repeats = _repeats(span)
         if repeats:
             line.append(f"  {repeats}", style="dim")
@@ -149,7 +153,12 @@ def trace_lines(
         detail = problem.detail(message_of(span)) if problem is not None else None
         if detail is not None:
             lines.append(
-                Text(f"{indent}{glyphs.detail} {detail}", "red", no_wrap=True, overflow="ellipsis")
+                Text(
+                    f"{indent}{glyphs.detail} {printable(detail)}",
+                    "red",
+                    no_wrap=True,
+                    overflow="ellipsis",
+                )
             )
         for link in span.links:
             lines.append(_link_line(indent, link.context.span_id, link.attributes, linked, glyphs))
@@ -187,7 +196,7 @@ def _link_line(
             f"{indent}{glyphs.link} {reason}: {target.name} {message_of(target)} at "
             f"{clock(start_of(target))} (trace {trace_id_of(target):032x})"
         )
-    return Text(text, style="yellow", no_wrap=True, overflow="ellipsis")
+    return Text(printable(text), style="yellow", no_wrap=True, overflow="ellipsis")
 
 
 def trace_header(trace: Trace, *, hidden: int = 0) -> Text:
@@ -204,7 +213,7 @@ def trace_header(trace: Trace, *, hidden: int = 0) -> Text:
 def verdict_line(found: Verdict | None, glyphs: Glyphs) -> Text:
     if found is None:
         return Text("verdict: no problem in these spans", style="green")
-    return Text(f"verdict: {glyphs.problem} {found.line()}", style=_PROBLEM_STYLE)
+    return Text(f"verdict: {glyphs.problem} {printable(found.line())}", style=_PROBLEM_STYLE)
 
 
 def explanation_lines(
@@ -222,24 +231,28 @@ def explanation_lines(
     if classified is None:
         classified = classifies(s for f in selection.traces for s in f.trace.spans)
     focus = selection.focus
-    lines = [Text(index.describe(focus.target), style="bold")]
+    lines = [Text(printable(index.describe(focus.target)), style="bold")]
     count = len(selection.traces)
     summary = f"{count} trace{'s' if count != 1 else ''} from {source}"
     if focus.children:
         summary += f"; {len(focus.children)} objects below it"
-    lines.append(Text(summary + "; times UTC", style="dim"))
+    lines.append(Text(printable(summary) + "; times UTC", style="dim"))
     if selection.through_owners and selection.traces:
         lines.append(
             Text(
-                f"no events about {focus.target} or its children: showing its owners' traces",
+                printable(
+                    f"no events about {focus.target} or its children: showing its owners' traces"
+                ),
                 style="yellow",
             )
         )
     if not selection.traces:
         lines.append(
             Text(
-                f"no events about {focus.target}, its owners or its children (the API server "
-                "keeps Events for an hour by default)",
+                printable(
+                    f"no events about {focus.target}, its owners or its children (the API "
+                    "server keeps Events for an hour by default)"
+                ),
                 style="yellow",
             )
         )
@@ -247,7 +260,8 @@ def explanation_lines(
         lines.append(Text())
         lines.append(trace_header(focused.shown, hidden=focused.hidden))
         if focused.effect:
-            lines.append(Text(f"caused: its spans link to {focus.target}'s above", style="dim"))
+            caused = f"caused: its spans link to {focus.target}'s above"
+            lines.append(Text(printable(caused), style="dim"))
         found = verdict(focused.shown.spans, classified=classified)
         lines.append(verdict_line(found, glyphs))
         lines.extend(

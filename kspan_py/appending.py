@@ -1,0 +1,92 @@
+"""Output files that a restart continues: opened for appending, written whole or not at all.
+
+A ``run`` restarted with ``--state-file`` must go on where the killed process stopped, so its
+files (``--otlp-json-file``, ``--record``) are appended to, never truncated. Two things can
+leave a file damaged, and both are dealt with here rather than by each writer:
+
+- a kill in the middle of a write leaves a torn last line: ``cut_torn_line`` takes it off when
+  the file is opened again (what it held was never reported as written);
+- a full disk (ENOSPC) refuses a write part-way: ``write_whole`` takes the written part back,
+  so a retry does not follow half a line with the whole one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat
+from collections.abc import Iterator
+from typing import IO
+
+DISK_FULL = "disk full"
+_BLOCK = 1 << 20
+
+
+def open_output(path: str, *, append: bool) -> int:
+    """A descriptor that writes at the end (O_APPEND); append=False empties the file first."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | (0 if append else os.O_TRUNC)
+    return os.open(path, flags, 0o666)
+
+
+def write_failure_reason(error: OSError) -> str:
+    """A short reason from a bounded set (it becomes a metric label) for a refused write."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DISK_FULL
+    return f"write failed ({errno.errorcode.get(error.errno or 0, 'unknown error')})"
+
+
+def write_whole(fd: int, data: bytes) -> None:
+    """Write every byte, or take back what was written and raise."""
+    before = os.lseek(fd, 0, os.SEEK_END)
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError:
+        if view.nbytes != len(data):
+            with contextlib.suppress(OSError):  # not a regular file: nothing to take back
+                os.ftruncate(fd, before)
+        raise
+
+
+def cut_torn_line(fd: int, path: str) -> int:
+    """Cut a last line without its newline off a regular file; returns the bytes cut."""
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
+        return 0
+    with open(path, "rb") as stream:
+        end = _end_of_last_line(stream, info.st_size)
+    if end < info.st_size:
+        os.ftruncate(fd, end)
+    return info.st_size - end
+
+
+def _end_of_last_line(stream: IO[bytes], size: int) -> int:
+    position = size
+    while position > 0:
+        start = max(0, position - _BLOCK)
+        stream.seek(start)
+        found = stream.read(position - start).rfind(b"\n")
+        if found >= 0:
+            return start + found + 1
+        position = start
+    return 0
+
+
+def lines_backwards(path: str) -> Iterator[bytes]:
+    """The file's lines, last first, read a block at a time (a file may be far larger than
+    what is wanted of its end)."""
+    with open(path, "rb") as stream:
+        position = stream.seek(0, os.SEEK_END)
+        tail = b""
+        while position > 0:
+            start = max(0, position - _BLOCK)
+            stream.seek(start)
+            lines = (stream.read(position - start) + tail).split(b"\n")
+            # The first piece may be the end of a line that began in an earlier block.
+            tail = lines.pop(0) if start > 0 else b""
+            for line in reversed(lines):
+                if line:
+                    yield line
+            position = start
