@@ -23,6 +23,7 @@ in the other's RSS):
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import random
 import resource
@@ -165,9 +166,11 @@ def run_graph(rate: int, hours: float, *, state_file: bool, report_every_s: int)
     checkpoint = CheckpointFile(str(path)) if state_file else None
     label = "with --state-file" if state_file else "without --state-file"
     print(f"{label}: {rate} events/s of event time for {hours:g} h")
-    print("  event time | events     | RSS MB | span ids held | checkpoint KB | CPU s")
+    print(
+        "  event time | events     | RSS MB | objects (gc) | span ids held | checkpoint KB | CPU s"
+    )
     started, events, next_save = time.process_time(), 0, START_NS + CHECKPOINT_EVERY_NS
-    figures: list[float] = []
+    figures: list[tuple[float, float, int]] = []  # (hours, RSS MB, objects)
     for second in range(int(hours * 3600)):
         t_ns = START_NS + second * SECOND_NS
         for value in second_of_values(second, rate, t_ns):
@@ -185,16 +188,20 @@ def run_graph(rate: int, hours: float, *, state_file: bool, report_every_s: int)
                 checkpoint.save(Checkpoint(0, {}, gate.exported))
         if (second + 1) % report_every_s == 0:
             size = path.stat().st_size / 1024 if checkpoint is not None else 0.0
-            figures.append(rss_mb())
+            figures.append(((second + 1) / 3600, rss_mb(), len(gc.get_objects())))
+            hours, rss, objects = figures[-1]
             print(
-                f"  {(second + 1) / 3600:8.2f} h | {events:10,} | {figures[-1]:6.1f} | "
+                f"  {hours:8.2f} h | {events:10,} | {rss:6.1f} | {objects:12,} | "
                 f"{len(gate.exported):13,} | {size:13,.0f} | {time.process_time() - started:5.0f}"
             )
-    after_ttl = figures[len(figures) // 3 :] if len(figures) >= 3 else figures or [rss_mb()]
-    print(
-        f"  after the first third: RSS {min(after_ttl):.1f} to {max(after_ttl):.1f} MB "
-        f"(growth {after_ttl[-1] - after_ttl[0]:+.1f} MB); peak RSS {peak_rss_mb():.1f} MB"
-    )
+    # Once the TTL and a generation have passed, every table is as full as it gets.
+    settled = [f for f in figures if f[0] >= 1.25] or figures[-1:]
+    if settled:
+        first, last = settled[0], settled[-1]
+        print(
+            f"  from {first[0]:.2f} h to {last[0]:.2f} h: RSS {first[1]:.1f} -> {last[1]:.1f} MB, "
+            f"objects {first[2]:,} -> {last[2]:,}; peak RSS {peak_rss_mb():.1f} MB"
+        )
     workdir.cleanup()
 
 
