@@ -256,8 +256,8 @@ def check_kspan_deployment(deployment: Doc) -> None:
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     assert container["resources"] == {
-        "requests": {"cpu": "100m", "memory": "128Mi"},
-        "limits": {"cpu": "1", "memory": "512Mi"},
+        "requests": {"cpu": "100m", "memory": "256Mi"},
+        "limits": {"cpu": "1", "memory": "2Gi"},
     }
     # Probes on the metrics port.
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
@@ -1433,6 +1433,9 @@ def test_the_collector_recipe_routes_traces_to_tempo_and_records_to_loki() -> No
 
 CLAIMED_RATE = 2_500
 """Events/s the README says one process sustains (Measured live): the manifests must hold it."""
+SPAN_IDS_AN_EVENT = 1.2
+"""Span ids delivered per event (lifecycle phases and roots besides the event spans): 11.85
+million held at 2,500 events/s in benchmarks/state_bench.py."""
 _QUANTITY = re.compile(r"(\d+)(Ki|Mi|Gi)")
 
 
@@ -1464,7 +1467,8 @@ def test_the_state_volume_holds_the_checkpoint_at_the_rate_the_readme_claims(
 ) -> None:
     """While the checkpoint is replaced the old file and the new one are both on the volume,
     with the journal (30 s of deliveries, about 45 bytes a span id as JSON)."""
-    peak = 2 * checkpoint_bytes_at(CLAIMED_RATE, tmp_path) + 30 * CLAIMED_RATE * 45
+    ids_a_second = int(CLAIMED_RATE * SPAN_IDS_AN_EVENT)
+    peak = 2 * checkpoint_bytes_at(ids_a_second, tmp_path) + 30 * ids_a_second * 45
     for deployment in (
         one(source_docs("base/deployment.yaml"), "Deployment"),
         chart_deployment(render_chart()),
