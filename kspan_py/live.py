@@ -49,7 +49,7 @@ from kspan_py.runner import (
 )
 from kspan_py.sinks.console import ConsoleSink
 from kspan_py.sinks.otlp_logs import EventLogSink
-from kspan_py.sources.capture import CaptureWriter, expand_value
+from kspan_py.sources.capture import CaptureWriter, Skipped, expand_value
 from kspan_py.sources.watching import (
     ClusterSource,
     Connection,
@@ -64,6 +64,9 @@ Clock = Callable[[], int]
 """Wall-clock time in ns; tests drive it by hand."""
 
 _QUEUE_VALUES = 4096
+FUTURE_SKEW_NS = 3600 * 10**9
+"""How far ahead of the wall clock an Event's time may be (a component's clock running fast);
+beyond it the occurrence is skipped and counted, live only: a replay has no "now"."""
 _CHECKPOINT_RETRY_S = 5.0
 
 
@@ -216,7 +219,14 @@ async def run(
                     item = SourceValue(taken, None, item.resource, item.snapshot)
             if recorder is not None:
                 recorder.write(item.value, item.raw)
-            since_advance += _ingest(graph, item, summary, state.received, export_filter)
+            since_advance += _ingest(
+                graph,
+                item,
+                summary,
+                state.received,
+                export_filter,
+                latest_ns=clock() + FUTURE_SKEW_NS,
+            )
             state.values_ingested += 1
         await publish(export_filter.select(gate.admit(graph.flush())), outlets, summary, delivered)
         summary.filtered = export_filter.left_out
@@ -352,10 +362,18 @@ def _ingest(
     summary: ReplaySummary,
     received: Counter[tuple[str, str, str]],
     export_filter: ExportFilter,
+    *,
+    latest_ns: int,
 ) -> int:
     ingested = 0
     where = f"watch {item.resource}" if item.resource else "list"
     for change in expand_value(item.value, where):
+        if isinstance(change, EventChange) and change.event.time_ns > latest_ns:
+            # Whoever may create Events writes their times: one dated years ahead would carry
+            # event time (the graph's watermark) with it, and close every window at once.
+            reason = f"Event {change.event.name!r}: its time is more than 1 h ahead of the clock"
+            count_other(Skipped(where, "time in the future", reason), summary, strict=False)
+            continue
         if isinstance(change, ObjectChange | EventChange):
             summary.values += 1
             summary.objects += isinstance(change, ObjectChange)

@@ -4,6 +4,7 @@ checkpoint's writes is counted, shown and retried, never a traceback or a lost d
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 from pathlib import Path
@@ -141,3 +142,38 @@ async def test_run_survives_enospc_on_the_journal_and_reports_it_at_exit(
     assert saved is not None
     assert all(int(span, 16) in saved.exported for span in span_ids_in(out))
     assert os.path.islink(f"{state}.journal")  # the operator's file was left alone
+
+
+async def test_an_event_dated_years_ahead_is_skipped_live_and_blinds_nothing(
+    server: FakeApiServer,  # noqa: F811
+    kubeconfig: Path,  # noqa: F811
+) -> None:
+    """Event authors write Event times: one dated 2099 would carry event time with it."""
+    from tests.test_live import same_cluster
+
+    values = values_of(CRASHLOOP)
+    hostile = json.loads(json.dumps(next(v for v in values if v["object"]["kind"] == "Event")))
+    event = hostile["object"]
+    event["metadata"].update(name="crasher.hostile", uid="0badc0de-0000-0000-0000-000000000001")
+    for field in ("eventTime", "deprecatedFirstTimestamp", "deprecatedLastTimestamp"):
+        if event.get(field):
+            event[field] = (
+                "2099-06-01T00:00:00.000000Z" if field == "eventTime" else "2099-06-01T00:00:00Z"
+            )
+    expected = replay_file(CRASHLOOP, same_cluster(server))
+    start = min(s.start_time or 0 for s in expected)
+    async with live_run(server, kubeconfig, since_ns=0) as live:
+        live.clock.now_ns = start  # the wall clock of the recording's day
+        await live.caught_up(server)
+        half = len(values) // 2
+        push_all(server, values[:half])
+        push_all(server, [hostile])
+        push_all(server, values[half:])
+        await live.caught_up(server)
+        graph = live.state.graph
+        assert graph is not None
+        assert graph.watermark_ns < start + 3600 * 10**9  # event time was not carried to 2099
+        live.clock.now_ns = graph.watermark_ns + 120 * 10**9
+        spans = await live.finish()
+    assert live.summary.skipped["time in the future"] == 1
+    assert {span_id(s) for s in spans} == {span_id(s) for s in expected}
