@@ -526,7 +526,7 @@ def test_manifest_flags_exist_in_run_help() -> None:
     sources: dict[str, Doc] = {
         "deploy/base/deployment.yaml": one(source_docs("base/deployment.yaml"), "Deployment")
     }
-    for values in ({}, {"namespaces": ["shop"], "clusterName": "prod"}):
+    for values in ({}, {"namespaces": ["shop"], "clusterName": "prod", "logs": True}):
         rendered = render_chart(values)
         sources[f"helm chart with {values or 'default values'}"] = one(rendered, "Deployment")
     if shutil.which("kubectl"):
@@ -1476,3 +1476,13 @@ def test_the_state_volume_holds_the_checkpoint_at_the_rate_the_readme_claims(
         volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
         limit = _bytes(volumes["state"]["emptyDir"]["sizeLimit"])
         assert peak < limit * 0.75, (peak / 2**20, limit / 2**20)  # a quarter to spare
+
+
+def test_the_chart_sends_log_records_when_asked() -> None:
+    plain = kspan_container(one(render_chart({}), "Deployment"))["args"]
+    with_logs = kspan_container(one(render_chart({"logs": True}), "Deployment"))["args"]
+    assert "--exporter=otlp-logs" not in plain
+    assert [a for a in with_logs if a.startswith("--exporter=")] == [
+        "--exporter=otlp",
+        "--exporter=otlp-logs",
+    ]
