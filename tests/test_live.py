@@ -80,9 +80,16 @@ def push_all(server: FakeApiServer, values: Iterable[dict[str, Any]]) -> int:
     return sum(push(server, value) for value in values)
 
 
+RECORDING_DAY_NS = 1_795_536_000_000_000_000
+"""2026-11-24T16:00:00Z: before every recording bundled (made from 16:32 on), and close enough
+that none of their Events is taken for a time in the future (live.FUTURE_SKEW_NS)."""
+
+
 @dataclass
 class Clock:
-    now_ns: int = 0
+    """The wall clock a run sees: it stays where a test puts it."""
+
+    now_ns: int = RECORDING_DAY_NS
 
     def __call__(self) -> int:
         return self.now_ns
@@ -425,7 +432,7 @@ async def test_a_repeat_is_a_new_occurrence_and_a_resent_one_is_not(
         # The kubelet counts a repeat on its core/v1 Event: count + 1, a later lastTimestamp.
         repeat = json.loads(json.dumps(backoff))
         repeat["count"] = count + 1
-        repeat["lastTimestamp"] = "2030-01-01T00:00:00Z"
+        repeat["lastTimestamp"] = "2026-11-24T16:45:00Z"  # after the recording
         repeat["metadata"].pop("resourceVersion")
         server.update(repeat)
         server.update(repeat)  # the same count again (a re-list, a resync): no new occurrence
