@@ -15,9 +15,11 @@ sink's cost; tests/test_export_bounds.py checks it never falls below the SDK enc
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -80,33 +82,49 @@ def make_otlp_exporter(settings: OtlpSettings) -> BoundedOtlpSink:
     )
 
 
-def _sdk_exporter(settings: OtlpSettings) -> SpanExporter:
+_SDK_EXPORTERS = {
+    "traces": (
+        "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+        "opentelemetry.exporter.otlp.proto.grpc.trace_exporter",
+        "OTLPSpanExporter",
+    ),
+    "logs": (
+        "opentelemetry.exporter.otlp.proto.http._log_exporter",
+        "opentelemetry.exporter.otlp.proto.grpc._log_exporter",
+        "OTLPLogExporter",
+    ),
+}
+
+
+def sdk_exporter(settings: OtlpSettings, signal: str) -> Any:
+    """The SDK's own OTLP exporter of a signal ("traces", "logs") for the protocol chosen.
+
+    Imported when asked for: grpc takes a while to import, and a replay to a file needs none.
+    """
+    http_module, grpc_module, name = _SDK_EXPORTERS[signal]
     headers = dict(settings.headers) or None
     if settings.protocol == "http/protobuf":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
-            OTLPSpanExporter as HttpExporter,
-        )
-
         endpoint = settings.endpoint
         if endpoint is not None:
-            # Accept the base URL or the full signal URL, with or without a trailing slash.
-            endpoint = endpoint.rstrip("/").removesuffix("/v1/traces") + "/v1/traces"
-        exporter: SpanExporter = HttpExporter(
-            endpoint=endpoint, headers=headers, timeout=settings.timeout_s
-        )
-        return exporter
+            # The base URL (a Collector's, or Loki's http://loki:3100/otlp) or the full signal
+            # URL, with or without a trailing slash.
+            path = f"/v1/{signal}"
+            endpoint = endpoint.rstrip("/").removesuffix(path) + path
+        http_class = getattr(importlib.import_module(http_module), name)
+        return http_class(endpoint=endpoint, headers=headers, timeout=settings.timeout_s)
     quiet_grpc_core()
-    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
-        OTLPSpanExporter as GrpcExporter,
-    )
-
-    grpc_exporter: SpanExporter = GrpcExporter(
+    grpc_class = getattr(importlib.import_module(grpc_module), name)
+    return grpc_class(
         endpoint=settings.endpoint,
         insecure=settings.insecure,
         headers=headers,
         timeout=settings.timeout_s,
     )
-    return grpc_exporter
+
+
+def _sdk_exporter(settings: OtlpSettings) -> SpanExporter:
+    exporter: SpanExporter = sdk_exporter(settings, "traces")
+    return exporter
 
 
 # Protobuf framing, generously: a field's tag and length prefix take at most 1 + 5 bytes, and

@@ -39,7 +39,7 @@ from kspan_py.appending import cut_torn_line, open_output, write_failure_reason,
 from kspan_py.config import OtlpSettings
 from kspan_py.model import KubeEvent
 from kspan_py.model.timestamps import format_time_ns
-from kspan_py.sinks.otlp import quiet_grpc_core
+from kspan_py.sinks.otlp import sdk_exporter
 from kspan_py.sinks.otlp_json import _attributes, _scope
 from kspan_py.spans.attributes import (
     EVENT_MESSAGE,
@@ -319,29 +319,5 @@ class OtlpLogsJsonFileSink(EventLogSink):
 
 
 def make_otlp_log_exporter(settings: OtlpSettings) -> LogRecordExporter:
-    headers = dict(settings.headers) or None
-    if settings.protocol == "http/protobuf":
-        from opentelemetry.exporter.otlp.proto.http._log_exporter import (
-            OTLPLogExporter as HttpLogExporter,
-        )
-
-        endpoint = settings.endpoint
-        if endpoint is not None:
-            # A base URL (the Collector's, or Loki's http://loki:3100/otlp) or the full one.
-            endpoint = endpoint.rstrip("/").removesuffix("/v1/logs") + "/v1/logs"
-        exporter: LogRecordExporter = HttpLogExporter(
-            endpoint=endpoint, headers=headers, timeout=settings.timeout_s
-        )
-        return exporter
-    quiet_grpc_core()
-    from opentelemetry.exporter.otlp.proto.grpc._log_exporter import (
-        OTLPLogExporter as GrpcLogExporter,
-    )
-
-    grpc_exporter: LogRecordExporter = GrpcLogExporter(
-        endpoint=settings.endpoint,
-        insecure=settings.insecure,
-        headers=headers,
-        timeout=settings.timeout_s,
-    )
-    return grpc_exporter
+    exporter: LogRecordExporter = sdk_exporter(settings, "logs")
+    return exporter
