@@ -219,6 +219,15 @@ RESOURCES: Final[tuple[ResourceType, ...]] = (
         "events.k8s.io", "v1", "events", "event", "Event", short_names=("ev",), storage="events"
     ),
     ResourceType(
+        "autoscaling",
+        "v2",
+        "horizontalpodautoscalers",
+        "horizontalpodautoscaler",
+        "HorizontalPodAutoscaler",
+        short_names=("hpa",),
+        categories=("all",),
+    ),
+    ResourceType(
         "coordination.k8s.io", "v1", "leases", "lease", "Lease", unconditional_update=False
     ),
 )

@@ -78,6 +78,7 @@ WATCHED = {
     ("apps", "daemonsets"),
     ("batch", "jobs"),
     ("batch", "cronjobs"),
+    ("autoscaling", "horizontalpodautoscalers"),
 }
 READ_VERBS = ("get", "list", "watch")
 WATCH_PERMISSIONS = {(group, res, verb) for group, res in WATCHED for verb in READ_VERBS}

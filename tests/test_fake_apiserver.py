@@ -147,6 +147,7 @@ async def test_discovery_answers_the_typed_client(api_client: client.ApiClient) 
         "apps",
         "batch",
         "events.k8s.io",
+        "autoscaling",
         "coordination.k8s.io",
     ]
     assert groups.groups[0].preferred_version.group_version == "apps/v1"

@@ -56,7 +56,7 @@ def values_of(path: Path) -> list[dict[str, Any]]:
 
 def push(server: FakeApiServer, value: dict[str, Any]) -> bool:
     """Write one recorded watch event into the server as the cluster did; False if the server
-    does not serve its kind (HorizontalPodAutoscalers: kspan-py does not watch them)."""
+    does not serve its kind."""
     body = json.loads(json.dumps(value["object"]))
     body["metadata"].pop("resourceVersion", None)
     metadata = body["metadata"]
@@ -795,3 +795,32 @@ async def test_two_replicas_one_exports_and_the_standby_takes_over_when_it_is_ki
             if process is not None and process.returncode is None:
                 process.kill()
                 await process.wait()
+
+
+async def test_autoscalers_are_watched_live_and_rescale_orders_the_scaling_as_in_a_replay(
+    server: FakeApiServer, kubeconfig: Path
+) -> None:
+    capture = CAPTURES / "hpa-scale-up.jsonl"
+    expected = replay_file(capture, same_cluster(server))
+    rescale = [s for s in expected if s.name == "HorizontalPodAutoscaler.SuccessfulRescale"]
+    ordered = [
+        s for s in expected if s.parent and s.parent.span_id in {span_id(r) for r in rescale}
+    ]
+    assert rescale and ordered  # the replay links a scaling under the rescale that ordered it
+    day = Clock(min(s.start_time or 0 for s in expected))  # the synthetic capture's own day
+    async with live_run(server, kubeconfig, since_ns=0, clock=day) as live:
+        await live.caught_up(server)
+        assert push_all(server, values_of(capture)) == len(values_of(capture))  # HPAs included
+        await live.caught_up(server)
+        graph = live.state.graph
+        assert graph is not None
+        live.clock.now_ns = graph.watermark_ns + 120 * 10**9
+        spans = await live.finish()
+
+    # The same trees (ids and parents). Durations differ live for two kubelet Events of two
+    # Pods (an Event lasts until the next on its object, and the watches deliver them in
+    # another order than the recording): the order dependence issue 11 is about.
+    def trees(found: list[ReadableSpan]) -> set[tuple[int, int | None, str]]:
+        return {(span_id(s), s.parent.span_id if s.parent else None, s.name) for s in found}
+
+    assert trees(spans) == trees(expected)

@@ -48,6 +48,8 @@ OBJECT_RESOURCES = (
     Resource("ReplicaSet", "apps", "v1", "replicasets"),
     Resource("Job", "batch", "v1", "jobs"),
     Resource("Pod", "", "v1", "pods"),
+    # Not an owner: its spec names the object it scales, which its SuccessfulRescale acts on.
+    Resource("HorizontalPodAutoscaler", "autoscaling", "v2", "horizontalpodautoscalers"),
 )
 KINDS = (*(r.kind for r in OBJECT_RESOURCES), "Event")
 

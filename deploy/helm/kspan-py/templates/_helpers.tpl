@@ -35,4 +35,7 @@ objects they are about. The ClusterRole adds Nodes, which are watched only clust
 - apiGroups: [batch]
   resources: [jobs, cronjobs]
   verbs: [get, list, watch]
+- apiGroups: [autoscaling]
+  resources: [horizontalpodautoscalers]
+  verbs: [get, list, watch]
 {{- end -}}
