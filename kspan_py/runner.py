@@ -102,7 +102,10 @@ async def replay(
         graph_settings = dataclasses.replace(graph_settings, time_shift_ns=shift)
     graph = CausalGraph(graph_settings)
     export_filter = ExportFilter(settings.filters)
-    changes: asyncio.Queue[list[ObjectChange | EventChange] | None] = asyncio.Queue(4)
+    # A batch, and whether event time moves on after it: as replay_changes (explain and
+    # kspan_py.link) moves it, every ADVANCE_EVERY changes and not after the last few, so the
+    # command line and the library give the same spans for the same input.
+    changes: asyncio.Queue[tuple[list[ObjectChange | EventChange], bool] | None] = asyncio.Queue(4)
     outlets = {
         name: SinkOutlet(name, sink, capacity_batches=settings.sinks.queue_batches)
         for name, sink in sinks.items()
@@ -122,21 +125,23 @@ async def replay(
                 count_other(item, summary, strict=settings.strict)
             # Event time moves on between batches: never inside a snapshot.
             if len(batch) >= ADVANCE_EVERY and not in_snapshot:
-                await changes.put(batch)
+                await changes.put((batch, True))
                 batch = []
         if batch:
-            await changes.put(batch)
+            await changes.put((batch, False))  # the flush that follows finishes everything
         await changes.put(_DONE)
 
     async def link() -> None:
-        while (batch := await changes.get()) is not _DONE:
+        while (taken := await changes.get()) is not _DONE:
+            batch, advance = taken
             if export_filter.reads_objects:
                 for change in batch:
                     if isinstance(change, ObjectChange):
                         export_filter.observe(change)
             for change in batch:
                 graph.ingest(change)
-            await publish(export_filter.select(graph.advance()), outlets, summary)
+            if advance:
+                await publish(export_filter.select(graph.advance()), outlets, summary)
         await publish(export_filter.select(graph.flush()), outlets, summary)
         summary.filtered = export_filter.left_out
         summary.events = graph.stats.occurrences

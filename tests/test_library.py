@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import re
+from pathlib import Path
 
 import pytest
 
 import kspan_py
+from kspan_py.cli import main
 from kspan_py.config import GraphSettings
 from kspan_py.graph.causality import replay_changes
 from kspan_py.model import EventChange, ObjectChange, Snapshot
@@ -64,3 +67,38 @@ def test_link_passes_over_what_is_not_a_change() -> None:
     noise = [Skipped("x.jsonl:1", "malformed value", "not JSON"), Bookmark()]
     with_noise = list(kspan_py.link([*noise, *items, *noise]))
     assert [t.trace_id for t in with_noise] == [t.trace_id for t in kspan_py.link(items)]
+
+
+def _every_capture() -> list[Path]:
+    return [
+        *sorted((ROOT / "examples" / "captures").glob("*.jsonl")),
+        *sorted((ROOT / "examples" / "captures" / "real-1.36").glob("*.jsonl")),
+        *sorted((ROOT / "examples" / "captures" / "dumps").glob("*.json")),
+    ]
+
+
+@pytest.mark.parametrize("capture", _every_capture(), ids=lambda p: p.name)
+def test_the_command_line_and_link_give_the_same_spans(capture: Path, tmp_path: Path) -> None:
+    """One input, one answer: `kspan-py replay` and `kspan_py.link()` (explain's path too)."""
+    out = tmp_path / "spans.jsonl"
+    args = ["replay", str(capture), "--exporter", "otlp-json", "--otlp-json-file", str(out)]
+    assert main(args) == 0
+    from_cli = {
+        (s["spanId"], s.get("parentSpanId"), int(s["startTimeUnixNano"]), int(s["endTimeUnixNano"]))
+        for line in out.read_text().splitlines()
+        for resource in json.loads(line)["resourceSpans"]
+        for scope in resource["scopeSpans"]
+        for s in scope["spans"]
+    }
+    from_library = {
+        (
+            f"{span.context.span_id:016x}",
+            f"{span.parent.span_id:016x}" if span.parent else None,
+            span.start_time,
+            span.end_time,
+        )
+        for trace in kspan_py.link(kspan_py.read_capture(str(capture)))
+        for span in trace.spans
+        if span.context is not None
+    }
+    assert from_cli == from_library
