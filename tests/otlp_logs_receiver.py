@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import threading
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from concurrent import futures
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -47,7 +47,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2_grpc import (
 from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
-from tests.otlp_receivers import _join, plain_attributes
+from tests.otlp_receivers import RequestStore, _join, plain_attributes
 
 ResourceLogRecord = tuple[dict[str, Any], InstrumentationScope, LogRecord]
 """One received log record with its resource's attributes as a plain dict, and its scope."""
@@ -59,50 +59,14 @@ _STOP_TIMEOUT_S = 10.0
 _READ_CHUNK = 1 << 16
 
 
-class _LogsReceiver:
-    """What both transports share: the received requests, their headers, a failing switch."""
+class _LogsReceiver(RequestStore[ExportLogsServiceRequest]):
+    """The logs receivers' own part: a size limit, records, and waiting for them. ``refused``
+    counts failing mode and, on HTTP, a request that could not be decoded or was over
+    ``max_receive_bytes`` (gRPC rejects an oversized message before the servicer runs)."""
 
     def __init__(self, max_receive_bytes: int | None) -> None:
-        self._changed = threading.Condition()
-        self._requests: list[ExportLogsServiceRequest] = []
-        self._headers: list[dict[str, str]] = []
-        self._refused: list[dict[str, str]] = []
-        self.failing = False
-        """When true, every export is refused (gRPC UNAVAILABLE, HTTP 503) and nothing stored."""
+        super().__init__()
         self.max_receive_bytes = max_receive_bytes
-        self.endpoint = ""
-
-    def _take(self, request: ExportLogsServiceRequest | None, headers: Mapping[str, str]) -> bool:
-        """Store a request (None: it could not be taken); False when refusing exports."""
-        with self._changed:
-            lowered = {k.lower(): v for k, v in headers.items()}
-            if self.failing or request is None:
-                self._refused.append(lowered)
-                self._changed.notify_all()
-                return False
-            self._requests.append(request)
-            self._headers.append(lowered)
-            self._changed.notify_all()
-            return True
-
-    @property
-    def requests(self) -> list[ExportLogsServiceRequest]:
-        with self._changed:
-            return list(self._requests)
-
-    @property
-    def headers(self) -> list[dict[str, str]]:
-        """The headers (lowercase names) of each stored request, in arrival order."""
-        with self._changed:
-            return list(self._headers)
-
-    @property
-    def refused(self) -> int:
-        """How many export attempts were refused: failing mode, or (HTTP) a request that could
-        not be decoded or was over ``max_receive_bytes``. gRPC rejects an oversized message
-        before the servicer runs, so it is not counted there."""
-        with self._changed:
-            return len(self._refused)
 
     def records(self) -> list[ResourceLogRecord]:
         """Every stored log record, in arrival order."""

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent import futures
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 import grpc
@@ -34,6 +34,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+Request = TypeVar("Request")
 
 ResourceSpan = tuple[dict[str, Any], Span]
 """One received span with its resource's attributes as a plain dict."""
@@ -62,20 +64,21 @@ def plain_attributes(attributes: Sequence[KeyValue]) -> dict[str, Any]:
     return {kv.key: plain_value(kv.value) for kv in attributes}
 
 
-class _Receiver:
-    """What both transports share: the received requests, their headers, a failing switch."""
+class RequestStore(Generic[Request]):
+    """What every receiver shares, whatever the signal: the requests it took, their headers,
+    the attempts it refused, and a failing switch (tests/otlp_logs_receiver.py uses it too)."""
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
-        self._requests: list[ExportTraceServiceRequest] = []
+        self._requests: list[Request] = []
         self._headers: list[dict[str, str]] = []
         self._refused: list[dict[str, str]] = []
         self.failing = False
         """When true, every export is refused (gRPC UNAVAILABLE, HTTP 503) and nothing stored."""
         self.endpoint = ""
 
-    def _take(self, request: ExportTraceServiceRequest | None, headers: Mapping[str, str]) -> bool:
-        """Store a request (None: it could not be decoded); False when refusing exports."""
+    def _take(self, request: Request | None, headers: Mapping[str, str]) -> bool:
+        """Store a request (None: it could not be decoded or taken); False when refusing."""
         with self._changed:
             lowered = {k.lower(): v for k, v in headers.items()}
             if self.failing or request is None:
@@ -88,7 +91,7 @@ class _Receiver:
             return True
 
     @property
-    def requests(self) -> list[ExportTraceServiceRequest]:
+    def requests(self) -> list[Request]:
         with self._changed:
             return list(self._requests)
 
@@ -100,9 +103,13 @@ class _Receiver:
 
     @property
     def refused(self) -> int:
-        """How many export attempts were refused (failing mode) or could not be decoded."""
+        """How many export attempts were refused (failing mode) or could not be taken."""
         with self._changed:
             return len(self._refused)
+
+
+class _Receiver(RequestStore[ExportTraceServiceRequest]):
+    """The traces receivers' own part: spans, and waiting for them."""
 
     def spans(self) -> list[ResourceSpan]:
         return [
