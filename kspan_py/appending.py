@@ -14,13 +14,57 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import stat
+import threading
 from collections.abc import Iterator
 from typing import IO
 
 DISK_FULL = "disk full"
 _BLOCK = 1 << 20
+
+log = logging.getLogger(__name__)
+
+
+class LineFile:
+    """An output file of whole lines (the OTLP/JSON sinks'): a run's continues (its torn last
+    line cut off), a replay's starts anew; a line is written whole or not at all, and a refused
+    write says why (``failure_reason``, which the outlet counts and /readyz shows)."""
+
+    def __init__(self, path: str, *, append: bool) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._fd: int | None = open_output(path, append=append)
+        self.torn_bytes = cut_torn_line(self._fd, path) if append else 0
+        """What a killed run left of a line it was writing, cut off at the opening."""
+        self.failure_reason: str | None = None
+        """Why the last write failed (a full disk...); None after a success."""
+
+    def write(self, line: bytes, *, what: str) -> bool:
+        """Append line (with its newline); False when it could not be written (logged once
+        per reason, ``what`` saying what was lost: "12 spans")."""
+        with self._lock:
+            if self._fd is None:
+                return False
+            try:
+                write_whole(self._fd, line)
+            except OSError as error:
+                reason = write_failure_reason(error)
+                if self.failure_reason != reason:
+                    log.error("%s: cannot write %s: %s", self.path, what, error)
+                self.failure_reason = reason
+                return False
+        # Written with os.write, so handed to the OS before success is reported: a live run
+        # journals the batch as delivered next, and a kill must not lose what it says is written.
+        self.failure_reason = None
+        return True
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
 
 
 def open_output(path: str, *, append: bool) -> int:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -32,13 +31,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanKind, StatusCode
 
-from kspan_py.appending import (
-    cut_torn_line,
-    lines_backwards,
-    open_output,
-    write_failure_reason,
-    write_whole,
-)
+from kspan_py.appending import LineFile, lines_backwards
 from kspan_py.spans.attributes import EVENT_COUNT, EVENT_UID, LINK_REASON
 from kspan_py.spans.building import KubeSpan, SpanDraft
 from kspan_py.spans.ids import event_span_id
@@ -206,29 +199,29 @@ class OtlpJsonFileSink(SpanExporter):
     def __init__(self, path: str, *, append: bool = False, recheck_spans: int = 50_000) -> None:
         """append: continue the file (a run); else start it anew (a replay). recheck_spans:
         appending, how many spans to read back from the end (see the module docstring)."""
-        self._path = path
-        self._lock = threading.Lock()
-        self._fd: int | None = open_output(path, append=append)
+        self._file = LineFile(path, append=append)
         self._written: set[int] = set()
         """Occurrence ids in the lines read back: not written again."""
-        self.failure_reason: str | None = None
-        """Why the last export failed (a full disk...); None after a success."""
         if append:
             self._resume(recheck_spans)
 
+    @property
+    def failure_reason(self) -> str | None:
+        """Why the last export failed (a full disk...); None after a success."""
+        return self._file.failure_reason
+
     def _resume(self, recheck_spans: int) -> None:
-        assert self._fd is not None
-        cut = cut_torn_line(self._fd, self._path)
-        if cut:
+        path = self._file.path
+        if self._file.torn_bytes:
             log.warning(
                 "%s: cut off a torn last line (%d bytes) a killed run left; its spans are "
                 "exported again",
-                self._path,
-                cut,
+                path,
+                self._file.torn_bytes,
             )
-        if not os.path.isfile(self._path) or recheck_spans <= 0:
+        if not os.path.isfile(path) or recheck_spans <= 0:
             return
-        for line in lines_backwards(self._path):
+        for line in lines_backwards(path):
             try:
                 request = orjson.loads(line)
                 for resource in request["resourceSpans"]:
@@ -236,7 +229,7 @@ class OtlpJsonFileSink(SpanExporter):
                         for span in scope["spans"]:
                             self._written.update(_occurrence_ids(span))
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as error:
-                log.warning("%s: a line kspan-py did not write: %s", self._path, error)
+                log.warning("%s: a line kspan-py did not write: %s", path, error)
                 continue
             if len(self._written) >= recheck_spans:
                 break
@@ -247,31 +240,15 @@ class OtlpJsonFileSink(SpanExporter):
             spans = [span for span in spans if not _already_written(span, written)]
         if not spans:
             return SpanExportResult.SUCCESS
-        line = request_json(spans) + b"\n"
-        with self._lock:
-            if self._fd is None:
-                return SpanExportResult.FAILURE
-            try:
-                write_whole(self._fd, line)
-            except OSError as error:
-                reason = write_failure_reason(error)
-                if self.failure_reason != reason:
-                    log.error("%s: cannot write %d spans: %s", self._path, len(spans), error)
-                self.failure_reason = reason
-                return SpanExportResult.FAILURE
-        # Written with os.write, so handed to the OS before success is reported: a live run
-        # journals the batch as delivered next, and a kill must not lose what it says is written.
-        self.failure_reason = None
-        return SpanExportResult.SUCCESS
+        if self._file.write(request_json(spans) + b"\n", what=f"{len(spans)} spans"):
+            return SpanExportResult.SUCCESS
+        return SpanExportResult.FAILURE
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
+        return True  # every export is written with os.write before it returns
 
     def shutdown(self) -> None:
-        with self._lock:
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
+        self._file.close()
 
 
 def _occurrence_ids(span: Json) -> Iterator[int]:

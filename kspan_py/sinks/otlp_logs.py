@@ -18,8 +18,6 @@ earlier occurrences were, and their records are not sent twice (``already_delive
 from __future__ import annotations
 
 import logging
-import os
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,7 +33,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-from kspan_py.appending import cut_torn_line, open_output, write_failure_reason, write_whole
+from kspan_py.appending import LineFile
 from kspan_py.config import OtlpSettings
 from kspan_py.model import KubeEvent
 from kspan_py.model.timestamps import format_time_ns
@@ -280,31 +278,21 @@ class OtlpLogsJsonFileSink(EventLogSink):
         """append: a run's file, which a restart with --state-file goes on with (a torn last
         line a kill left is cut off); False: a replay's, written anew (kspan_py/appending.py)."""
         super().__init__()
-        self._lock = threading.Lock()
-        self._path = path
-        self._fd: int | None = open_output(path, append=append)
-        if append and cut_torn_line(self._fd, path):
+        self._file = LineFile(path, append=append)
+        if self._file.torn_bytes:
             _log.warning("%s: cut off a torn last line a killed run left", path)
-        self.failure_reason: str | None = None
+
+    @property
+    def failure_reason(self) -> str | None:
         """Why the last export failed (a full disk); the outlet counts it by this reason."""
+        return self._file.failure_reason
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         logs = self.logs(spans)
         if not logs:
             return SpanExportResult.SUCCESS
-        line = logs_request_json(logs)
-        with self._lock:
-            if self._fd is None:
-                return SpanExportResult.FAILURE
-            try:
-                write_whole(self._fd, line + b"\n")
-            except OSError as error:
-                reason = write_failure_reason(error)
-                if self.failure_reason != reason:
-                    _log.error("%s: cannot write %d records: %s", self._path, len(logs), error)
-                self.failure_reason = reason
-                return SpanExportResult.FAILURE
-        self.failure_reason = None
+        if not self._file.write(logs_request_json(logs) + b"\n", what=f"{len(logs)} records"):
+            return SpanExportResult.FAILURE
         self.records += len(logs)
         return SpanExportResult.SUCCESS
 
@@ -312,10 +300,7 @@ class OtlpLogsJsonFileSink(EventLogSink):
         return True  # every export is written with os.write before it returns
 
     def shutdown(self) -> None:
-        with self._lock:
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
+        self._file.close()
 
 
 def make_otlp_log_exporter(settings: OtlpSettings) -> LogRecordExporter:
