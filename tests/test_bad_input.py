@@ -32,10 +32,15 @@ def _items(path: Path) -> list[object]:
     return list(read_capture(str(path)))
 
 
+def _values(path: Path) -> list[object]:
+    """What a capture holds, without the Snapshot markers that bracket its listings."""
+    return [item for item in read_capture(str(path)) if not isinstance(item, Snapshot)]
+
+
 def test_a_malformed_line_is_skipped_with_file_line_and_reason(tmp_path: Path) -> None:
     capture = tmp_path / "broken.jsonl"
     capture.write_text("\n".join([LINES[0], '{"type": "ADDED", "object": {"kind": ', *LINES[1:4]]))
-    items = _items(capture)
+    items = _values(capture)
     skipped = [i for i in items if isinstance(i, Skipped)]
     assert len(skipped) == 1
     assert skipped[0].where == f"{capture}:2"
@@ -65,7 +70,7 @@ def test_a_typed_list_gives_its_items_their_kind(tmp_path: Path) -> None:
 def test_concatenated_values_and_gzip_are_read(tmp_path: Path) -> None:
     capture = tmp_path / "joined.json.gz"
     capture.write_bytes(gzip.compress((json.dumps(POD) + json.dumps(EVENT) + "\n").encode()))
-    assert [type(i) for i in _items(capture)] == [ObjectChange, EventChange]
+    assert [type(i) for i in _values(capture)] == [ObjectChange, EventChange]
 
 
 def test_watch_bookmarks_and_errors(tmp_path: Path) -> None:
@@ -117,7 +122,7 @@ def test_objects_missing_fields_get_a_specific_message(
 ) -> None:
     capture = tmp_path / "bad.jsonl"
     capture.write_text(json.dumps({"type": "ADDED", "object": body}) + "\n")
-    (item,) = _items(capture)
+    (item,) = _values(capture)
     assert isinstance(item, Skipped)
     assert item.category == "malformed object"
     assert reason in item.reason
@@ -127,7 +132,7 @@ def test_unknown_kinds_are_kept_for_ownership(tmp_path: Path) -> None:
     capture = tmp_path / "cm.jsonl"
     config_map = {"kind": "ConfigMap", "metadata": {"name": "c", "uid": "u", "namespace": "n"}}
     capture.write_text(json.dumps(config_map) + "\n")
-    (item,) = _items(capture)
+    (item,) = _values(capture)
     assert isinstance(item, ObjectChange)
     assert item.obj.ref.kind == "ConfigMap"
 
@@ -428,9 +433,9 @@ def test_json_nested_deeper_than_the_parsers_go_is_one_skipped_value(tmp_path: P
         ": malformed JSON: nested too deeply",
     ]
     kept = [type(item).__name__ for item in items if not isinstance(item, Skipped)]
-    assert kept == [
-        *("ObjectChange", "ObjectChange", "ObjectChange", "ObjectChange", "ObjectChange"),
-        *("Snapshot", "ObjectChange", "Snapshot", "EventChange"),
+    assert kept == [  # the leading listing, then the List: each its own snapshot
+        *("Snapshot", "ObjectChange", "ObjectChange", "ObjectChange", "ObjectChange"),
+        *("ObjectChange", "Snapshot", "Snapshot", "ObjectChange", "Snapshot", "EventChange"),
     ]
 
 
@@ -440,7 +445,7 @@ def test_a_line_that_is_not_utf8_is_one_named_skip_and_the_rest_is_read(tmp_path
     capture.write_bytes(
         b"\n".join([*(line.encode() for line in LINES[:5]), bad, *(x.encode() for x in LINES[6:])])
     )
-    items = _items(capture)
+    items = _values(capture)
     skipped = [str(item) for item in items if isinstance(item, Skipped)]
     assert len(skipped) == 1
     assert skipped[0].startswith(f"{capture}:6: not UTF-8: byte 0xf6 at column ")
@@ -520,8 +525,8 @@ def test_a_damaged_gzip_keeps_what_came_before_the_damage(
     tail = compressor.compress(b"\n".join(lines[60:]) + b"\n") + compressor.flush()
     capture = tmp_path / "damaged.jsonl.gz"
     capture.write_bytes(head + b"\xff" * 64 + tail)  # an invalid block where line 61 starts
-    items = _items(capture)
-    assert items[:60] == _items(ROLLOUT)[:60]
+    items = _values(capture)
+    assert items[:60] == _values(ROLLOUT)[:60]
     (damage,) = items[60:]
     assert isinstance(damage, Skipped)
     assert damage.where == f"{capture}:61"
@@ -536,12 +541,12 @@ def test_a_gzip_cut_short_keeps_every_whole_line(tmp_path: Path) -> None:
     capture = tmp_path / "cut.jsonl.gz"
     compressed = gzip.compress(("\n".join(LINES) + "\n").encode())
     capture.write_bytes(compressed[: len(compressed) * 2 // 3])
-    items = _items(capture)
+    items = _values(capture)
     *kept, cut = items
     assert isinstance(cut, Skipped)
     assert cut.category == "truncated capture"
     assert cut.where == f"{capture}:{len(kept) + 1}"
-    assert kept == _items(ROLLOUT)[: len(kept)]
+    assert kept == _values(ROLLOUT)[: len(kept)]
     assert len(kept) > len(LINES) // 3
 
 

@@ -165,7 +165,9 @@ def _written(value: dict[str, Any], *, indent: int | None, ascii_only: bool, dep
 
 
 def _read(path: Path) -> list[CaptureItem]:
-    return list(read_capture(str(path), reader_process=False))
+    """Its values, without the Snapshot markers that bracket a listing (a damaged line can end
+    a leading run of ADDED values early: the markers move, the values do not)."""
+    return _accounted(list(read_capture(str(path), reader_process=False)))
 
 
 def _accounted(items: list[CaptureItem]) -> list[CaptureItem]:

@@ -10,6 +10,7 @@ duration and its early children are known: a window after it was linked.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import logging
 import sys
@@ -37,6 +38,7 @@ from kspan_py.graph.linking import (
     Limits,
     NamedAct,
     OccurrenceKey,
+    StandsAlone,
     StartsChange,
     Verdict,
     decide,
@@ -179,7 +181,9 @@ class CausalGraph:
         # occurrence in its change only moves that on, so it is then queued again.
         self._held: dict[int, set[int]] = {}
         self._held_due: list[tuple[int, int]] = []
-        self._exported_held: TTLCache[int, None] = TTLCache(
+        # Held spans exported: span id -> (start, end, parent), so that what comes later keeps
+        # its time under them (see _draft).
+        self._exported_held: TTLCache[int, tuple[int, int, int | None]] = TTLCache(
             maxsize=100_000, ttl=ttl_s, timer=self._clock
         )
         self._next_change_sweep = 0
@@ -191,6 +195,8 @@ class CausalGraph:
             maxsize=100_000, ttl=ttl_s, timer=self._clock
         )
         self._series_due: dict[int, int] = {}  # span of repeats -> when it is due (event time)
+        # Spans of Events seen only in their final state -> that state (see _occurrence).
+        self._aggregated: dict[int, KubeEvent] = {}
 
     def _clock(self) -> float:
         return self.watermark_ns / 1e9
@@ -213,9 +219,9 @@ class CausalGraph:
         if change.type is ChangeType.DELETED:
             self.stats.expired_events += 1  # the Event's TTL ran out; nothing happened
             return
-        self._occurrence(change.event)
+        self._occurrence(change.event, listed=change.type is ChangeType.ADDED)
 
-    def _occurrence(self, event: KubeEvent) -> None:
+    def _occurrence(self, event: KubeEvent, *, listed: bool) -> None:
         span_id = event_span_id(event.uid, event.count)
         if self._seen.alive(span_id, self.watermark_ns):
             self.stats.repeats_ignored += 1
@@ -223,11 +229,19 @@ class CausalGraph:
         self._seen.set(span_id, self.watermark_ns)
         key = OccurrenceKey(event.uid, event.count)
         self.stats.occurrences += 1
-        if event.time_ns > self.watermark_ns:
-            self.watermark_ns = event.time_ns
-        elif event.time_ns < self.watermark_ns - self._settings.window_ns:
+        last_ns = event.time_ns
+        if last_ns > self.watermark_ns:
+            self.watermark_ns = last_ns
+        elif last_ns < self.watermark_ns - self._settings.window_ns:
             # Later than the window allows: still linked, against what is known now.
             self.stats.late += 1
+        if listed and self._is_aggregated(event):
+            # Seen only in its final state (a dump, a listing, a watch begun late): its count
+            # stands for occurrences from its first time to its last. It is linked, and its
+            # span starts, at the first: the first of what it caused (a StatefulSet's Pod,
+            # created twice under one name) came then.
+            self._aggregated[span_id] = event
+            event = dataclasses.replace(event, time_ns=event.first_ns)
         heapq.heappush(
             self._pending, (event.time_ns, event.resource_version, event.uid, event.count)
         )
@@ -246,16 +260,34 @@ class CausalGraph:
             name = sys.intern(child.name)  # the child's record has the same string
             acts = names.get(name, ())
             act = NamedAct(key, event.time_ns, event.resource_version, child.relation)
+            new_acts: tuple[NamedAct, ...] = (act,)
+            if last_ns != event.time_ns:  # aggregated: it acted at its first and last times
+                last = NamedAct(key, last_ns, event.resource_version, child.relation)
+                new_acts = (act, last)
             # Seen again after it expired: its earlier acts are pending again, like this one,
             # and all of them are placed where this occurrence is.
-            own_acts = (*(a for a in acts if a.uid == event.uid and a.number == event.count), act)
+            own_acts = (
+                *(a for a in acts if a.uid == event.uid and a.number == event.count),
+                *new_acts,
+            )
             for earlier in own_acts:
                 earlier.trace_id = 0
-            names[name] = (*acts, act)
+            names[name] = (*acts, *new_acts)
             self._act_expiry_times.append(event.time_ns)
             self._act_expiry_names.append(names)
             self._act_expiry_name.append(name)
         self._pending_events[key] = (event, span_id, own_acts)
+
+    def _is_aggregated(self, event: KubeEvent) -> bool:
+        """An Event listed (ADDED) at a count above 1, whose first time is before its last.
+
+        A new Event is written at count 1 and counted up by MODIFIED writes: one that is added
+        at a higher count existed before the watch or the dump began."""
+        return (
+            event.count > 1
+            and 0 < event.first_ns < event.time_ns
+            and not self._seen.alive(event_span_id(event.uid, event.count - 1), self.watermark_ns)
+        )
 
     def _rescaled(self, event: KubeEvent) -> NamedChild | None:
         """An autoscaler's rescale names no object in its text ("New size: 5; reason: ..."):
@@ -430,6 +462,9 @@ class CausalGraph:
             change = verdict.change
             self._touch(change.trace_id, event.time_ns)
             return Placement(change.trace_id, span_id), change.anchor_span_id, "change"
+        if isinstance(verdict, StandsAlone):
+            self.traces_started += 1
+            return Placement(event_trace_id(event.uid, event.count), span_id), None, "root"
         assert isinstance(verdict, StartsChange)
         return self._start_change(event, verdict, span_id)
 
@@ -571,6 +606,29 @@ class CausalGraph:
             start_ns, end_ns = subject.time_ns - took, subject.time_ns
         else:
             start_ns, end_ns = subject.time_ns, self._natural_end(subject)
+            aggregated = self._aggregated.pop(placement.span_id, None)
+            if aggregated is not None:  # it covers every occurrence its count stands for
+                subject = aggregated  # (the occurrence at its own time: the last)
+                end_ns = max(end_ns, aggregated.time_ns)
+        links = self._links_of(subject, placement, rule)
+        if parent_id is not None:
+            # Coherent time: nothing starts before what it hangs under. A cause is before its
+            # effect; when their times say otherwise, one of them is truncated to the second
+            # (a floor) or written late, and the effect starts with its cause.
+            parent = self._drafts.get(parent_id)
+            exported = self._exported_held.get(parent_id) if parent is None else None
+            parent_start = (
+                parent.start_ns if parent is not None else exported[0] if exported else None
+            )
+            if parent_start is not None and start_ns < parent_start:
+                start_ns = parent_start
+                end_ns = max(end_ns, start_ns)
+            if exported is not None and exported[2] is not None and end_ns > exported[1]:
+                # A Pod's life was exported when its change went quiet, and this came later:
+                # it hangs under the act that created the Pod, linked to that life, so that
+                # a span named as a life covers everything under it.
+                links.append((placement.trace_id, parent_id, "pod-life"))
+                parent_id = exported[2]
         draft = SpanDraft(
             placement.trace_id,
             placement.span_id,
@@ -580,13 +638,9 @@ class CausalGraph:
             subject,
             rule,
         )
-        links = self._links_of(subject, placement, rule)
         if links:
             draft.links = links
         self._drafts[draft.span_id] = draft
-        life = self._drafts.get(parent_id) if parent_id is not None else None
-        if life is not None and life.link_rule == "pod" and start_ns < life.start_ns:
-            life.start_ns = start_ns  # a Pod's life starts with the first thing it went through
         if rule == "repeat":
             first = self._drafts.get(parent_id) if parent_id is not None else None
             if first is not None:
@@ -735,7 +789,7 @@ class CausalGraph:
             if not held:
                 del self._held[draft.trace_id]
             del self._drafts[span_id]
-            self._exported_held[span_id] = None
+            self._exported_held[span_id] = (draft.start_ns, draft.end_ns, draft.parent_id)
             done.append(self._builder.build(draft))
         return done
 

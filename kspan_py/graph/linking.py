@@ -138,7 +138,15 @@ class StartsChange:
     generation_change: GenerationChange | None  # None: the occurrence is the trace's root
 
 
-Verdict = CausedBy | JoinsChange | StartsChange
+@dataclass(frozen=True, slots=True)
+class StandsAlone:
+    """Began before the change in progress (a container run of a Pod from before a rollout,
+    ended by it): the change did not cause it. Its own trace, which takes no change over."""
+
+    top: ObjectRef
+
+
+Verdict = CausedBy | JoinsChange | StartsChange | StandsAlone
 
 
 def decide(occurrence: Linkable, view: LinkView, limits: Limits) -> Verdict:
@@ -149,13 +157,16 @@ def decide(occurrence: Linkable, view: LinkView, limits: Limits) -> Verdict:
     time_ns = occurrence.time_ns
     generation = view.generation_at(top, time_ns)
     change = view.change_of(top.key)
+    began_ns = occurrence.start_ns + TIMESTAMP_SLACK_NS
     if (
         change is not None
         and _is_live(change, time_ns, limits)
         and (generation is None or _same_generation(change, generation))
     ):
-        return JoinsChange(change)
+        return JoinsChange(change) if began_ns >= change.started_ns else StandsAlone(top)
     if generation is not None and 0 <= time_ns - generation.time_ns <= limits.change_gap_ns:
+        if began_ns < generation.time_ns:
+            return StandsAlone(top)
         return StartsChange(top, generation)
     return StartsChange(top, None)
 

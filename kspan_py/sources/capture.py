@@ -120,7 +120,7 @@ def _read_here(path: str) -> Iterator[CaptureItem]:
         except OSError as error:
             raise CaptureError(f"cannot read capture {label}: {error}") from error
         try:
-            yield from decode_lines(stream, label)
+            yield from bracket_leading_listing(decode_lines(stream, label))
         except _Damaged as damage:
             yield Skipped(f"{label}:{damage.line}", damage.category, damage.reason)
         except OSError as error:
@@ -200,8 +200,34 @@ def _gunzipped_lines(compressed: IO[bytes]) -> Iterator[bytes]:
 
 
 def decode_values(text: str, label: str) -> Iterator[CaptureItem]:
-    """Decode a stream of JSON values held in a string (see decode_lines)."""
-    return decode_lines(text.encode().splitlines(keepends=True), label)
+    """Decode a stream of JSON values held in a string (see decode_lines), its leading
+    listing bracketed as read_capture does."""
+    return bracket_leading_listing(decode_lines(text.encode().splitlines(keepends=True), label))
+
+
+def bracket_leading_listing(items: Iterable[CaptureItem]) -> Iterator[CaptureItem]:
+    """Bracket the run of ADDED values a capture starts with as one Snapshot.
+
+    A recording (``kubectl get -w -o json``, a watch's first burst) begins with the list of
+    what exists, one ADDED line per object in namespace/name order, not in time order: a Pod's
+    Events sort before its owners'. Taken as a stream, event time would move on inside it and
+    link children before their causes were read. It ends at the first value that is not an
+    ADDED change: a MODIFIED or DELETED line, a BOOKMARK, or a List (itself a snapshot).
+    """
+    listing = None  # None: not begun; True: in it; False: over
+    for item in items:
+        if listing is not False and not isinstance(item, Skipped):
+            added = isinstance(item, ObjectChange | EventChange) and item.type is ChangeType.ADDED
+            if added and listing is None:
+                listing = True
+                yield Snapshot(end=False)
+            elif not added:
+                if listing:
+                    yield Snapshot(end=True)
+                listing = False
+        yield item
+    if listing:
+        yield Snapshot(end=True)
 
 
 _BOM = b"\xef\xbb\xbf"  # what some editors and Windows tools put before UTF-8 text

@@ -177,9 +177,26 @@ class SpanDraft:
         """The occurrences a span of repeats holds, as (name, time, attributes), the latest
         within the span limits; else none."""
         subject = self.subject
-        if not self.repeats or not isinstance(subject, KubeEvent):
+        if not isinstance(subject, KubeEvent):
             return []
         limits = SPAN_LIMITS
+        if not self.repeats:
+            if not subject.count > 1 or not self.start_ns <= subject.first_ns < subject.time_ns:
+                return []
+            # An Event seen only in its final state: the span starts at its first occurrence;
+            # its last (the count it was seen at) is marked where it happened.
+            attributes = {
+                EVENT_UID: subject.uid,
+                EVENT_COUNT: subject.count,
+                EVENT_MESSAGE: subject.message,
+            }
+            return [
+                (
+                    limits.cut(subject.reason or "Event"),
+                    subject.time_ns,
+                    limits.cut_values(attributes),
+                )
+            ]
         return [
             (
                 limits.cut(event.reason or "Event"),
