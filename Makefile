@@ -22,6 +22,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check kspan_py tests benchmarks
 	$(BIN)/ruff format --check kspan_py tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff format kspan_py tests benchmarks
