@@ -44,4 +44,4 @@ screenshot: $(STAMP)
 		--screenshot=$(CURDIR)/docs/timeline.png file://$(CURDIR)/build/timeline.html
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .grimp_cache
