@@ -22,6 +22,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check kspan_py tests benchmarks
 	$(BIN)/ruff format --check kspan_py tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff format kspan_py tests benchmarks
@@ -43,4 +44,4 @@ screenshot: $(STAMP)
 		--screenshot=$(CURDIR)/docs/timeline.png file://$(CURDIR)/build/timeline.html
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .grimp_cache

@@ -235,7 +235,8 @@ class _Measuring:
 
 async def measure(total_events: int, rate: float, workdir: Path) -> dict[str, Any]:
     from kspan_py.config import ClusterSettings, LiveSettings
-    from kspan_py.live import LiveState, run
+    from kspan_py.live import run
+    from kspan_py.monitoring import LiveState
     from kspan_py.runner import ReplaySummary
     from kspan_py.sinks.otlp_json import OtlpJsonFileSink
     from tests.fake_apiserver import write_kubeconfig

@@ -757,7 +757,7 @@ def _run(args: argparse.Namespace) -> int:
     # Imported here: the API client costs a replay start-up time it has no use for.
     from kubernetes_asyncio.config.config_exception import ConfigException
 
-    from kspan_py import live
+    from kspan_py import live, monitoring
     from kspan_py.checkpoint import CheckpointError
     from kspan_py.leading import LeadershipLost
 
@@ -767,7 +767,7 @@ def _run(args: argparse.Namespace) -> int:
         return 1
     sinks = make_sinks(settings.sinks)
     summary = ReplaySummary()
-    state = live.LiveState()
+    state = monitoring.LiveState()
 
     async def main_task() -> None:
         stop = asyncio.Event()

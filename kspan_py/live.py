@@ -26,13 +26,12 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from kspan_py import monitoring
-from kspan_py.checkpoint import Checkpoint, CheckpointFile, CheckpointWrites, ExportGate
+from kspan_py.checkpoint import Checkpoint, CheckpointFile, ExportGate
 from kspan_py.config import ClusterSettings, LiveSettings
 from kspan_py.filtering import ExportFilter
 from kspan_py.graph.causality import ADVANCE_EVERY, CausalGraph
@@ -78,28 +77,6 @@ _TICK = _Tick()
 _STOP = None
 
 
-@dataclass(slots=True)
-class LiveState:
-    """What the running pipeline exposes to its caller (and later to metrics and probes)."""
-
-    source: ClusterSource | None = None
-    graph: CausalGraph | None = None
-    gate: ExportGate | None = None
-    ready: asyncio.Event | None = None
-    values_ingested: int = 0
-    outlets: dict[str, SinkOutlet] = field(default_factory=dict)
-    received: Counter[tuple[str, str, str]] = field(default_factory=Counter)
-    """Occurrences taken, by (type, reason, regarding kind)."""
-    delivered_spans: int = 0
-    last_checkpoint_s: float = 0.0
-    heartbeat_s: float = 0.0
-    """time.monotonic() when the graph task last turned: liveness."""
-    standby: bool = False
-    """--leader-elect: waiting for the Lease (alive and ready, exporting nothing)."""
-    checkpoint_writes: CheckpointWrites = field(default_factory=CheckpointWrites)
-    """--state-file: failed writes (a full disk), for /readyz, /metrics and the exit report."""
-
-
 async def run(
     settings: LiveSettings,
     sinks: dict[str, SpanExporter],
@@ -108,13 +85,13 @@ async def run(
     stop: asyncio.Event,
     clock: Clock = time.time_ns,
     connection: Connection | None = None,
-    state: LiveState | None = None,
+    state: monitoring.LiveState | None = None,
 ) -> ReplaySummary:
     """Watch the cluster and export spans until stop is set; fills and returns summary.
 
     With ``settings.lease``, first wait to hold the Lease (a standby replica waits here), and
     raise LeadershipLost if it is lost while running."""
-    state = state or LiveState()
+    state = state or monitoring.LiveState()
     own_connection = connection is None
     connection = connection or await connect(settings.cluster)
     # Probes are served from the start: a standby replica is alive and ready (to take over).

@@ -20,26 +20,27 @@ Every label value is also escaped (kspan_py.escaping). The server binds ``--metr
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from kspan_py.checkpoint import CheckpointWrites, ExportGate
 from kspan_py.escaping import printable
-from kspan_py.graph.causality import NODE_PROBLEM_REASONS
+from kspan_py.graph.causality import NODE_PROBLEM_REASONS, CausalGraph
 from kspan_py.graph.rules import NAMING_RULES
 from kspan_py.model import KubeEvent
+from kspan_py.outlets import SinkOutlet
 from kspan_py.sources.resources import KINDS
+from kspan_py.sources.watching import ClusterSource
 from kspan_py.spans.problems import RULE_REASONS
-
-if TYPE_CHECKING:  # live.py starts this server: importing it here at run time is a cycle
-    from kspan_py.live import LiveState
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,31 @@ def received_labels(event: KubeEvent) -> tuple[str, str, str]:
 
 def _labels(*values: str) -> list[str]:
     return [printable(value) for value in values]
+
+
+@dataclass(slots=True)
+class LiveState:
+    """What the running pipeline exposes to its caller (and later to metrics and probes).
+
+    live.py fills it; it is defined here, beside the collector and the probes that read it, so
+    that this module need not import live.py (which starts the server: a cycle)."""
+
+    source: ClusterSource | None = None
+    graph: CausalGraph | None = None
+    gate: ExportGate | None = None
+    ready: asyncio.Event | None = None
+    values_ingested: int = 0
+    outlets: dict[str, SinkOutlet] = field(default_factory=dict)
+    received: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    """Occurrences taken, by (type, reason, regarding kind)."""
+    delivered_spans: int = 0
+    last_checkpoint_s: float = 0.0
+    heartbeat_s: float = 0.0
+    """time.monotonic() when the graph task last turned: liveness."""
+    standby: bool = False
+    """--leader-elect: waiting for the Lease (alive and ready, exporting nothing)."""
+    checkpoint_writes: CheckpointWrites = field(default_factory=CheckpointWrites)
+    """--state-file: failed writes (a full disk), for /readyz, /metrics and the exit report."""
 
 
 class LiveCollector(Collector):

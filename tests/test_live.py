@@ -33,8 +33,9 @@ from kspan_py.config import (
     OtlpSettings,
     SinkSettings,
 )
-from kspan_py.live import LiveState, run
+from kspan_py.live import run
 from kspan_py.model import ObjectRef
+from kspan_py.monitoring import LiveState
 from kspan_py.runner import ReplaySummary
 from kspan_py.sinks import make_sinks
 from kspan_py.sinks.console import ConsoleSink

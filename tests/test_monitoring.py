@@ -12,9 +12,8 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from kspan_py.live import LiveState
 from kspan_py.logs import JsonFormatter, RateLimit
-from kspan_py.monitoring import Health, liveness, readiness
+from kspan_py.monitoring import Health, LiveState, liveness, readiness
 from tests.fake_apiserver import FakeApiServer, write_kubeconfig
 from tests.test_live import (
     ROLLOUT,
