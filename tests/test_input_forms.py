@@ -21,7 +21,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 from opentelemetry.sdk.trace import ReadableSpan
 
@@ -40,7 +40,7 @@ from tests.input_forms import (
     swap_within_window,
 )
 from tests.tracing import CAPTURES
-from tests.trees import causes, replay_values, timing_breaks, tree_digest
+from tests.trees import causes, digest_difference, replay_values, timing_breaks, tree_digest
 
 RECORDINGS = [*sorted(CAPTURES.glob("*.jsonl")), *sorted((CAPTURES / "real-1.36").glob("*.jsonl"))]
 DUMPS = sorted((CAPTURES / "dumps").glob("*.json"))
@@ -96,8 +96,11 @@ def test_the_forms_are_built_as_users_hand_them_over(capture: Path) -> None:
     assert head["items"] == [v["object"] for v in lines[:count]] and rest == lines[count:]
 
 
-def _misses(wanted: dict[str, str | None], got: dict[str, set[str | None]], path: Path) -> str:
-    events = load_occurrences(_values(path))
+def _misses(
+    wanted: dict[str, str | None], got: dict[str, set[str | None]], values: Sequence[Value]
+) -> str:
+    """How many Events are not under the wanted cause, and the first few, described."""
+    events = load_occurrences(values)
     lines = []
     for uid, cause in wanted.items():
         if got.get(uid) != {cause}:
@@ -113,7 +116,7 @@ def test_every_form_finds_the_causes_the_messages_state(capture: Path, form: str
     truth: dict[str, str | None] = dict(ground_truth(load_occurrences(_values(capture))))
     found = causes(_spans(capture, form))
     wrong = {uid for uid, cause in truth.items() if found.get(uid) != {cause}}
-    assert not wrong, _misses(truth, found, capture)
+    assert not wrong, _misses(truth, found, _values(capture))
 
 
 @pytest.mark.parametrize("form", OTHER_FORMS)
@@ -125,7 +128,7 @@ def test_a_form_gives_the_causes_the_recording_gives(capture: Path, form: str) -
     assert shared, "no Event occurrence in both outputs"
     expected = {uid: next(iter(recorded[uid])) for uid in shared if len(recorded[uid]) == 1}
     differ = {uid for uid in shared if handed[uid] != recorded[uid]}
-    assert not differ, _misses(expected, {u: handed[u] for u in shared}, capture)
+    assert not differ, _misses(expected, {u: handed[u] for u in shared}, _values(capture))
 
 
 @pytest.mark.parametrize(("capture", "form"), CASES)
@@ -145,7 +148,15 @@ LISTINGS = [
     if listing_span(f, FORMS[f](list(_values(p)))) is not None
 ] + [pytest.param(p, "recorded", id=f"{_id(p)}:recorded") for p in DUMPS]
 
-FEW = settings(max_examples=12, deadline=None, derandomize=True, database=None)
+FEW = settings(
+    max_examples=12,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    # No shrinking: a failing order is reported as drawn, with the digests' difference; shrinking
+    # a permutation costs seconds per failing capture.
+    phases=(Phase.explicit, Phase.reuse, Phase.generate),
+)
 
 
 @FEW
@@ -158,8 +169,9 @@ def test_the_order_inside_a_start_up_listing_does_not_change_the_trees(
     span = listing_span(form, values)
     assert span is not None
     order = data.draw(st.permutations(range(span[1])), label="listing order")
-    permuted = replay_values(permute_listing(values, order))
-    assert tree_digest(permuted) == tree_digest(_spans(capture, form))
+    permuted = tree_digest(replay_values(permute_listing(values, order)))
+    wanted = tree_digest(_spans(capture, form))
+    assert permuted == wanted, digest_difference(permuted, wanted)
 
 
 @FEW
@@ -171,8 +183,9 @@ def test_the_order_of_lines_within_the_window_does_not_change_the_trees(
     lines = list(_values(capture))
     positions = st.integers(min_value=0, max_value=len(lines) - 2)
     swaps = data.draw(st.lists(positions, min_size=1, max_size=4 * len(lines)), label="swaps")
-    permuted = replay_values(swap_within_window(lines, swaps))
-    assert tree_digest(permuted) == tree_digest(_spans(capture, "recorded"))
+    permuted = tree_digest(replay_values(swap_within_window(lines, swaps)))
+    wanted = tree_digest(_spans(capture, "recorded"))
+    assert permuted == wanted, digest_difference(permuted, wanted)
 
 
 # -- a long start-up listing ------------------------------------------------------------------
@@ -201,10 +214,11 @@ def _copy(lines: Sequence[Value], copy: int) -> list[Value]:
 
 def _long_listing(source: Path) -> tuple[list[Value], list[Value], int]:
     """Copies of a recording's history, each listed as a start-up listing would list it (last
-    states as ADDED lines, namespace/name order) ahead of one watch line, shifted so that one
-    stated cause is listed after its child across the first 512-line boundary.
+    states as ADDED lines, namespace/name order) ahead of one watch line, shifted so that as
+    many stated causes as can be are listed after their child across a 512-line boundary.
 
-    Returns the capture, the recordings it stands for (ground truth) and the crossing count."""
+    Returns the capture, the recordings it stands for (ground truth) and how many stated causes
+    are listed across a boundary from their child."""
     lines = list(_values(source))
     per_copy = len(last_states(lines))
     copies = BATCH // per_copy + 2
@@ -213,10 +227,13 @@ def _long_listing(source: Path) -> tuple[list[Value], list[Value], int]:
     position = {body["metadata"]["uid"]: i for i, body in enumerate(listing)}
     truth = ground_truth(load_occurrences(recordings))
     pairs = sorted((position[child], position[cause]) for child, cause in truth.items())
-    # Shift with padding (ConfigMaps of a namespace listed first) so that a child listed before
-    # its cause is just before the boundary and its cause just after it.
-    child, _ = next((c, k) for c, k in pairs if c < k and c < BATCH)
-    pad = BATCH - 1 - child
+
+    # Shift with padding (ConfigMaps of a namespace listed first) so that as many children as
+    # can be are listed before a 512-line boundary and their causes after it.
+    def crossing_with(pad: int) -> int:
+        return sum(1 for c, k in pairs for b in (BATCH, 2 * BATCH) if c + pad < b <= k + pad)
+
+    pad = max(range(per_copy), key=lambda p: (crossing_with(p), -p))
     padding = [
         {"kind": "ConfigMap", "apiVersion": "v1", "metadata": _padding_metadata(i)}
         for i in range(pad)
@@ -224,8 +241,7 @@ def _long_listing(source: Path) -> tuple[list[Value], list[Value], int]:
     added = [{"type": "ADDED", "object": body} for body in [*padding, *listing]]
     after = {"name": "after", "namespace": "z-watch", "uid": "after"}
     watch = {"type": "MODIFIED", "object": {"kind": "ConfigMap", "metadata": after}}
-    crossing = sum(1 for c, k in pairs if c + pad < BATCH <= k + pad)
-    return [*added, watch], recordings, crossing
+    return [*added, watch], recordings, crossing_with(pad)
 
 
 def _padding_metadata(i: int) -> Value:
@@ -234,7 +250,12 @@ def _padding_metadata(i: int) -> Value:
 
 @pytest.mark.parametrize(
     "source",
-    [CAPTURES / "real-1.36" / "rollout.core.jsonl", CAPTURES / "statefulset-rollout.jsonl"],
+    [
+        CAPTURES / "real-1.36" / "rollout.core.jsonl",
+        CAPTURES / "rolling-update.jsonl",
+        CAPTURES / "statefulset-rollout.jsonl",
+        CAPTURES / "cronjob-run.jsonl",
+    ],
     ids=_id,
 )
 def test_a_long_start_up_listing_links_children_to_causes_listed_after_them(
@@ -245,13 +266,7 @@ def test_a_long_start_up_listing_links_children_to_causes_listed_after_them(
     truth: dict[str, str | None] = dict(ground_truth(load_occurrences(recordings)))
     found = causes(replay_values(capture, "long-listing"))
     wrong = {uid for uid, cause in truth.items() if found.get(uid) != {cause}}
-    events = load_occurrences(recordings)
-    shown = [
-        f"{describe(events, u)}: under {sorted(map(str, found.get(u, ())))}, "
-        f"should be under {describe(events, truth[u] or '')}"
-        for u in sorted(wrong)[:SHOWN]
-    ]
-    assert not wrong, f"{len(wrong)} of {len(truth)} wrong; first: " + " | ".join(shown)
+    assert not wrong, _misses(truth, found, recordings)
 
 
 def test_a_listing_in_one_list_links_as_the_same_listing_line_by_line() -> None:
@@ -259,4 +274,5 @@ def test_a_listing_in_one_list_links_as_the_same_listing_line_by_line() -> None:
     capture, _, _ = _long_listing(CAPTURES / "real-1.36" / "rollout.core.jsonl")
     count = leading_added(capture)
     as_list = [a_list([v["object"] for v in capture[:count]]), *capture[count:]]
-    assert tree_digest(replay_values(as_list)) == tree_digest(replay_values(capture))
+    listed, lines = tree_digest(replay_values(as_list)), tree_digest(replay_values(capture))
+    assert listed == lines, digest_difference(listed, lines)

@@ -93,3 +93,14 @@ def timing_breaks(spans: Sequence[ReadableSpan], tolerance_ns: int = TOLERANCE_N
             late = (child_end - parent_end) / 1e9
             breaks.append(f"{span.name} ends {late:.3f}s after its parent {parent.name}")
     return breaks
+
+
+def digest_difference(
+    got: Counter[tuple[object, ...]], wanted: Counter[tuple[object, ...]], shown: int = 3
+) -> str:
+    """What two digests disagree on, as text: entries only one of them has."""
+    missing, extra = wanted - got, got - wanted
+    parts = [f"{len(missing)} (span, parent) pairs missing, {len(extra)} unexpected"]
+    parts += [f"missing {key}" for key in sorted(missing, key=repr)[:shown]]
+    parts += [f"unexpected {key}" for key in sorted(extra, key=repr)[:shown]]
+    return "; ".join(parts)
