@@ -183,9 +183,9 @@ def ground_truth(events: dict[str, Occurrence]) -> dict[str, str]:
     for event in events.values():
         for reason, message, kind, relation in NAMERS:
             if event.reason == reason:
-                found = message.search(event.message)
-                if found:
-                    key = (kind, event.namespace, found.group(1).lower(), relation)
+                child = message.search(event.message)
+                if child:
+                    key = (kind, event.namespace, child.group(1).lower(), relation)
                     named[key].append(event)
     cause: dict[str, str] = {}
     replica_set_acts: list[Occurrence] = []
