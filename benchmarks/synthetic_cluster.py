@@ -568,6 +568,7 @@ class PodOptions:
     ports: tuple[Json, ...] = ()
     priority_class: str = ""
     priority: int = 0
+    readiness_probe: Json | None = None  # the container's readinessProbe, as defaulted
     exact_fields: bool = False  # managedFields list resources, volumes... leaf by leaf
     """The first captures list ``f:resources`` as a leaf; the API server lists what is inside."""
 
@@ -603,6 +604,8 @@ def _container(image: str, resources: Json, mount: str | None, options: PodOptio
         mounts.append({"name": mount, "readOnly": True, "mountPath": SA_MOUNT})
     if mounts:
         container["volumeMounts"] = mounts
+    if options.readiness_probe is not None:
+        container["readinessProbe"] = options.readiness_probe
     container["terminationMessagePath"] = "/dev/termination-log"
     container["terminationMessagePolicy"] = "File"
     container["imagePullPolicy"] = "IfNotPresent"
@@ -676,6 +679,8 @@ def _container_fields(resources: Json, options: PodOptions, *, image: bool = Tru
                 for p in options.ports
             },
         }
+    if options.readiness_probe is not None:
+        fields["f:readinessProbe"] = _leaves(options.readiness_probe)
     if options.mounts:
         fields["f:volumeMounts"] = {
             ".": {},
@@ -1248,8 +1253,9 @@ class Pod:
         )
         return done
 
-    def start_container(self, t_ns: int) -> int:
-        """Created, Started, and the running status. Returns when the pod is ready."""
+    def start_container(self, t_ns: int, *, ready: bool = True) -> int:
+        """Created, Started, and the running status. Returns when the pod is ready (or, with
+        ``ready=False``, running but not yet ready: a readiness probe still to pass)."""
         rng = self.cluster.rng
         created = t_ns + rng.randint(10, 90) * MS
         self.event(created, "Created", "Container created")
@@ -1260,7 +1266,7 @@ class Pod:
         if not self.ip:
             self.ip = f"10.244.{rng.randint(0, 255)}.{rng.randint(2, 254)}"
         state = {"running": {"startedAt": stamp(started)}}
-        self.kubelet_status(running, phase="Running", state=state, ready=True)
+        self.kubelet_status(running, phase="Running", state=state, ready=ready)
         return running
 
     def run(self, t_ns: int) -> int:
@@ -1476,6 +1482,8 @@ class ReplicaSet(PodOwner):
         self.image, self.resources, self.options = dep.image, dep.resources, dep.options
         self.image_id = f"{dep.image.rsplit(':', 1)[0]}@sha256:{cluster.rng.getrandbits(256):064x}"
         self.image_size = cluster.rng.randint(4_000_000, 180_000_000)
+        if dep.image in dep.digests:  # an image the nodes already hold: its known digest
+            self.image_id, self.image_size = dep.digests[dep.image]
         self.revision = revision
         self.created_ns = t_ns
         self.scales: list[tuple[int, int]] = [(t_ns, replicas)]  # (when, spec.replicas)
@@ -1671,6 +1679,14 @@ class Deployment:
         self.sets: list[ReplicaSet] = []
         self.revisions: list[tuple[int, int]] = []  # (when, revision annotation)
         self.status_times: list[int] = []
+        self.scale_manager = "kube-controller-manager"  # who writes /scale (an autoscaler)
+        self.digests: dict[str, tuple[str, int]] = {}  # images pulled before: digest, size
+        # Which of its ScalingReplicaSet Events (in the order it records them) the controller's
+        # event broadcaster writes late, after the pods they caused were created or deleted;
+        # empty: each is written at once (the first captures).
+        self.late_events: tuple[bool, ...] = ()
+        self._scalings = 0
+        self._event_written = 0
         self.owner_ref = {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
@@ -1710,8 +1726,11 @@ class Deployment:
         self._scaling_event(rs_time + cluster.jitter(1, 3), "up", rs, 0, self.replicas)
         self._create_pods(rs, rs_time + cluster.jitter(2, 10), self.replicas, run_pod)
 
-    def set_image(self, t_ns: int, image: str) -> None:
-        """``kubectl set image``: generation 2 and a rolling update to a new ReplicaSet."""
+    def set_image(
+        self, t_ns: int, image: str, run_pod: Callable[[Pod, int], None] | None = None
+    ) -> None:
+        """``kubectl set image``: generation 2 and a rolling update to a new ReplicaSet
+        (``run_pod``: how its pods run, when not the plain start)."""
         cluster = self.cluster
         self.specs.append((t_ns, image))
         self.image = image
@@ -1733,7 +1752,7 @@ class Deployment:
                 self._scaling_event(
                     t + cluster.jitter(1, 3), "up", new_rs, new_count, new_count + up
                 )
-                self._create_pods(new_rs, t + cluster.jitter(2, 10), up, None)
+                self._create_pods(new_rs, t + cluster.jitter(2, 10), up, run_pod)
                 new_count += up
                 self.status_times.append(t + cluster.jitter(3, 9))
                 t += cluster.jitter(5, 30)
@@ -1775,9 +1794,12 @@ class Deployment:
                 t = min(upcoming) + cluster.jitter(2, 20)
         self.status_times.append(t + cluster.jitter(5, 20))
 
-    def scale(self, t_ns: int, replicas: int) -> None:
-        """An autoscaler writes spec.replicas through /scale: generation + 1, and the deployment
-        controller scales the current ReplicaSet (new pods when it grows)."""
+    def scale(
+        self, t_ns: int, replicas: int, run_pod: Callable[[Pod, int], None] | None = None
+    ) -> None:
+        """An autoscaler (or ``kubectl scale``: ``scale_manager``) writes spec.replicas through
+        /scale: generation + 1, and the deployment controller scales the current ReplicaSet
+        (new pods when it grows, run by ``run_pod`` when given)."""
         cluster = self.cluster
         self.scales.append((t_ns, replicas))
         rs = self.sets[-1]
@@ -1788,15 +1810,23 @@ class Deployment:
         self._scaling_event(t + cluster.jitter(1, 3), way, rs, before, replicas)
         self.status_times += [t + cluster.jitter(1, 4), t + cluster.jitter(5, 12)]
         if replicas > before:
-            self._create_pods(rs, t + cluster.jitter(2, 10), replicas - before, None)
+            self._create_pods(rs, t + cluster.jitter(2, 10), replicas - before, run_pod)
 
     def _scaling_event(self, t_ns: int, way: str, rs: ReplicaSet, before: int, after: int) -> None:
-        self.cluster.controller_event(
+        cluster, write_at = self.cluster, None
+        if self.late_events:  # the broadcaster writes in order, some Events after a lag
+            late = self._scalings < len(self.late_events) and self.late_events[self._scalings]
+            self._scalings += 1
+            lag = cluster.jitter(40, 160) if late else cluster.jitter(1, 6)
+            write_at = max(t_ns + lag, self._event_written + cluster.jitter(1, 3))
+            self._event_written = write_at
+        cluster.controller_event(
             t_ns,
             self.ref,
             "deployment-controller",
             "ScalingReplicaSet",
             f"Scaled {way} replica set {rs.name} from {before} to {after}",
+            write_at=write_at,
         )
 
     def _create_pods(
@@ -1859,7 +1889,7 @@ class Deployment:
                 create = self._create_fields(images == 1, replicas=False)
                 fields.set("kubectl-create", self.created_ns, "apps/v1", create)
                 scale_fields = {"f:spec": {"f:replicas": {}}}
-                fields.set("kube-controller-manager", t_ns, "apps/v1", scale_fields, "scale")
+                fields.set(self.scale_manager, t_ns, "apps/v1", scale_fields, "scale")
             elif what == 0:
                 create = self._create_fields(False, replicas=not scaled)
                 fields.set("kubectl-create", self.created_ns, "apps/v1", create)
@@ -2194,6 +2224,7 @@ class Cluster:
         *,
         warning: bool = False,
         involved: Json | None = None,
+        write_at: int | None = None,
     ) -> None:
         source = {"component": component}
         self._core_event(
@@ -2205,6 +2236,7 @@ class Cluster:
             field_path="",
             warning=warning,
             involved=involved,
+            write_at=write_at,
         )
 
     def kubelet_event(
@@ -2275,13 +2307,15 @@ class Cluster:
         warning: bool,
         involved: Json | None = None,
         annotations: Json | None = None,
+        write_at: int | None = None,
     ) -> None:
         """Record through the core/v1 correlator: a repeat is the same Event with count + 1.
         ``involved``: the reference as the reporter built it, when it is not the object's own
-        (no uid, no apiVersion...)."""
+        (no uid, no apiVersion...). ``write_at``: when the recorder's broadcaster gets the Event
+        written, when that is not at once (it writes asynchronously, behind the controller)."""
         type_ = "Warning" if warning else "Normal"
         key = (ref.uid, field_path, reason, message, type_, *source.values())
-        written = t_ns + self.jitter(1, 6)
+        written = t_ns + self.jitter(1, 6) if write_at is None else write_at
         event = self._core_events.get(key)
         if event is None:
             if involved is None:
@@ -2660,7 +2694,7 @@ class StatefulSet(Workload):
     def pod_spec_extras(self, pod_name: str) -> Json:
         return {"hostname": pod_name, "subdomain": self.name}
 
-    def _create_pod(self, index: int, t_ns: int) -> tuple[Pod, int]:
+    def _create_pod(self, index: int, t_ns: int, node: Node | None = None) -> tuple[Pod, int]:
         cluster = self.cluster
         pod = Pod(self, t_ns, name=f"{self.name}-{index}")
         self.pods.append(pod)
@@ -2671,7 +2705,8 @@ class StatefulSet(Workload):
             "SuccessfulCreate",
             f"Create Pod {pod.name} in StatefulSet {self.name} successful",
         )
-        ready = self.start(pod, t_ns, cluster.nodes[index % len(cluster.nodes)])
+        node = node or cluster.nodes[index % len(cluster.nodes)]
+        ready = self.start(pod, t_ns, node)
         return pod, ready
 
     def create(self) -> int:
