@@ -568,6 +568,7 @@ class PodOptions:
     ports: tuple[Json, ...] = ()
     priority_class: str = ""
     priority: int = 0
+    readiness_probe: Json | None = None  # the container's readinessProbe, as defaulted
     exact_fields: bool = False  # managedFields list resources, volumes... leaf by leaf
     """The first captures list ``f:resources`` as a leaf; the API server lists what is inside."""
 
@@ -603,6 +604,8 @@ def _container(image: str, resources: Json, mount: str | None, options: PodOptio
         mounts.append({"name": mount, "readOnly": True, "mountPath": SA_MOUNT})
     if mounts:
         container["volumeMounts"] = mounts
+    if options.readiness_probe is not None:
+        container["readinessProbe"] = options.readiness_probe
     container["terminationMessagePath"] = "/dev/termination-log"
     container["terminationMessagePolicy"] = "File"
     container["imagePullPolicy"] = "IfNotPresent"
@@ -676,6 +679,8 @@ def _container_fields(resources: Json, options: PodOptions, *, image: bool = Tru
                 for p in options.ports
             },
         }
+    if options.readiness_probe is not None:
+        fields["f:readinessProbe"] = _leaves(options.readiness_probe)
     if options.mounts:
         fields["f:volumeMounts"] = {
             ".": {},
@@ -1248,8 +1253,9 @@ class Pod:
         )
         return done
 
-    def start_container(self, t_ns: int) -> int:
-        """Created, Started, and the running status. Returns when the pod is ready."""
+    def start_container(self, t_ns: int, *, ready: bool = True) -> int:
+        """Created, Started, and the running status. Returns when the pod is ready (or, with
+        ``ready=False``, running but not yet ready: a readiness probe still to pass)."""
         rng = self.cluster.rng
         created = t_ns + rng.randint(10, 90) * MS
         self.event(created, "Created", "Container created")
@@ -1260,7 +1266,7 @@ class Pod:
         if not self.ip:
             self.ip = f"10.244.{rng.randint(0, 255)}.{rng.randint(2, 254)}"
         state = {"running": {"startedAt": stamp(started)}}
-        self.kubelet_status(running, phase="Running", state=state, ready=True)
+        self.kubelet_status(running, phase="Running", state=state, ready=ready)
         return running
 
     def run(self, t_ns: int) -> int:
@@ -1476,6 +1482,8 @@ class ReplicaSet(PodOwner):
         self.image, self.resources, self.options = dep.image, dep.resources, dep.options
         self.image_id = f"{dep.image.rsplit(':', 1)[0]}@sha256:{cluster.rng.getrandbits(256):064x}"
         self.image_size = cluster.rng.randint(4_000_000, 180_000_000)
+        if dep.image in dep.digests:  # an image the nodes already hold: its known digest
+            self.image_id, self.image_size = dep.digests[dep.image]
         self.revision = revision
         self.created_ns = t_ns
         self.scales: list[tuple[int, int]] = [(t_ns, replicas)]  # (when, spec.replicas)
@@ -1671,6 +1679,14 @@ class Deployment:
         self.sets: list[ReplicaSet] = []
         self.revisions: list[tuple[int, int]] = []  # (when, revision annotation)
         self.status_times: list[int] = []
+        self.scale_manager = "kube-controller-manager"  # who writes /scale (an autoscaler)
+        self.digests: dict[str, tuple[str, int]] = {}  # images pulled before: digest, size
+        # Which of its ScalingReplicaSet Events (in the order it records them) the controller's
+        # event broadcaster writes late, after the pods they caused were created or deleted;
+        # empty: each is written at once (the first captures).
+        self.late_events: tuple[bool, ...] = ()
+        self._scalings = 0
+        self._event_written = 0
         self.owner_ref = {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
@@ -1710,8 +1726,11 @@ class Deployment:
         self._scaling_event(rs_time + cluster.jitter(1, 3), "up", rs, 0, self.replicas)
         self._create_pods(rs, rs_time + cluster.jitter(2, 10), self.replicas, run_pod)
 
-    def set_image(self, t_ns: int, image: str) -> None:
-        """``kubectl set image``: generation 2 and a rolling update to a new ReplicaSet."""
+    def set_image(
+        self, t_ns: int, image: str, run_pod: Callable[[Pod, int], None] | None = None
+    ) -> None:
+        """``kubectl set image``: generation 2 and a rolling update to a new ReplicaSet
+        (``run_pod``: how its pods run, when not the plain start)."""
         cluster = self.cluster
         self.specs.append((t_ns, image))
         self.image = image
@@ -1733,7 +1752,7 @@ class Deployment:
                 self._scaling_event(
                     t + cluster.jitter(1, 3), "up", new_rs, new_count, new_count + up
                 )
-                self._create_pods(new_rs, t + cluster.jitter(2, 10), up, None)
+                self._create_pods(new_rs, t + cluster.jitter(2, 10), up, run_pod)
                 new_count += up
                 self.status_times.append(t + cluster.jitter(3, 9))
                 t += cluster.jitter(5, 30)
@@ -1775,9 +1794,12 @@ class Deployment:
                 t = min(upcoming) + cluster.jitter(2, 20)
         self.status_times.append(t + cluster.jitter(5, 20))
 
-    def scale(self, t_ns: int, replicas: int) -> None:
-        """An autoscaler writes spec.replicas through /scale: generation + 1, and the deployment
-        controller scales the current ReplicaSet (new pods when it grows)."""
+    def scale(
+        self, t_ns: int, replicas: int, run_pod: Callable[[Pod, int], None] | None = None
+    ) -> None:
+        """An autoscaler (or ``kubectl scale``: ``scale_manager``) writes spec.replicas through
+        /scale: generation + 1, and the deployment controller scales the current ReplicaSet
+        (new pods when it grows, run by ``run_pod`` when given)."""
         cluster = self.cluster
         self.scales.append((t_ns, replicas))
         rs = self.sets[-1]
@@ -1788,15 +1810,23 @@ class Deployment:
         self._scaling_event(t + cluster.jitter(1, 3), way, rs, before, replicas)
         self.status_times += [t + cluster.jitter(1, 4), t + cluster.jitter(5, 12)]
         if replicas > before:
-            self._create_pods(rs, t + cluster.jitter(2, 10), replicas - before, None)
+            self._create_pods(rs, t + cluster.jitter(2, 10), replicas - before, run_pod)
 
     def _scaling_event(self, t_ns: int, way: str, rs: ReplicaSet, before: int, after: int) -> None:
-        self.cluster.controller_event(
+        cluster, write_at = self.cluster, None
+        if self.late_events:  # the broadcaster writes in order, some Events after a lag
+            late = self._scalings < len(self.late_events) and self.late_events[self._scalings]
+            self._scalings += 1
+            lag = cluster.jitter(40, 160) if late else cluster.jitter(1, 6)
+            write_at = max(t_ns + lag, self._event_written + cluster.jitter(1, 3))
+            self._event_written = write_at
+        cluster.controller_event(
             t_ns,
             self.ref,
             "deployment-controller",
             "ScalingReplicaSet",
             f"Scaled {way} replica set {rs.name} from {before} to {after}",
+            write_at=write_at,
         )
 
     def _create_pods(
@@ -1859,7 +1889,7 @@ class Deployment:
                 create = self._create_fields(images == 1, replicas=False)
                 fields.set("kubectl-create", self.created_ns, "apps/v1", create)
                 scale_fields = {"f:spec": {"f:replicas": {}}}
-                fields.set("kube-controller-manager", t_ns, "apps/v1", scale_fields, "scale")
+                fields.set(self.scale_manager, t_ns, "apps/v1", scale_fields, "scale")
             elif what == 0:
                 create = self._create_fields(False, replicas=not scaled)
                 fields.set("kubectl-create", self.created_ns, "apps/v1", create)
@@ -2194,6 +2224,7 @@ class Cluster:
         *,
         warning: bool = False,
         involved: Json | None = None,
+        write_at: int | None = None,
     ) -> None:
         source = {"component": component}
         self._core_event(
@@ -2205,6 +2236,7 @@ class Cluster:
             field_path="",
             warning=warning,
             involved=involved,
+            write_at=write_at,
         )
 
     def kubelet_event(
@@ -2275,13 +2307,15 @@ class Cluster:
         warning: bool,
         involved: Json | None = None,
         annotations: Json | None = None,
+        write_at: int | None = None,
     ) -> None:
         """Record through the core/v1 correlator: a repeat is the same Event with count + 1.
         ``involved``: the reference as the reporter built it, when it is not the object's own
-        (no uid, no apiVersion...)."""
+        (no uid, no apiVersion...). ``write_at``: when the recorder's broadcaster gets the Event
+        written, when that is not at once (it writes asynchronously, behind the controller)."""
         type_ = "Warning" if warning else "Normal"
         key = (ref.uid, field_path, reason, message, type_, *source.values())
-        written = t_ns + self.jitter(1, 6)
+        written = t_ns + self.jitter(1, 6) if write_at is None else write_at
         event = self._core_events.get(key)
         if event is None:
             if involved is None:
@@ -2660,7 +2694,7 @@ class StatefulSet(Workload):
     def pod_spec_extras(self, pod_name: str) -> Json:
         return {"hostname": pod_name, "subdomain": self.name}
 
-    def _create_pod(self, index: int, t_ns: int) -> tuple[Pod, int]:
+    def _create_pod(self, index: int, t_ns: int, node: Node | None = None) -> tuple[Pod, int]:
         cluster = self.cluster
         pod = Pod(self, t_ns, name=f"{self.name}-{index}")
         self.pods.append(pod)
@@ -2671,7 +2705,8 @@ class StatefulSet(Workload):
             "SuccessfulCreate",
             f"Create Pod {pod.name} in StatefulSet {self.name} successful",
         )
-        ready = self.start(pod, t_ns, cluster.nodes[index % len(cluster.nodes)])
+        node = node or cluster.nodes[index % len(cluster.nodes)]
+        ready = self.start(pod, t_ns, node)
         return pod, ready
 
     def create(self) -> int:
@@ -4159,6 +4194,388 @@ def preemption(seed: int = 13) -> Cluster:
     return cluster
 
 
+def fast_rollout(seed: int = 14) -> Cluster:
+    """A Deployment of 4 (maxSurge 1, maxUnavailable 1) set back to an image its nodes still
+    hold: each new pod is ready within a second or two, so the rollout's scaling steps follow
+    each other within seconds. The deployment controller's event broadcaster writes some of its
+    ScalingReplicaSet Events after the pod creations and deletions they caused (same second,
+    higher resourceVersion), while the step before was written at once; each ReplicaSet's
+    spec.replicas is written when its step takes effect, before its pods are touched."""
+    cluster = _cluster_with_nodes(seed, 3, prefix="hollow-node")
+    t0 = START_NS + 5 * SECOND
+    old_image, new_image = "registry.example/api:1.9", "registry.example/api:1.8"
+    dep = Deployment(
+        cluster,
+        t0,
+        namespace="shop",
+        name="api",
+        replicas=4,
+        image=old_image,
+        resources={"requests": {"cpu": "100m", "memory": "128Mi"}},
+        max_surge=1,
+        max_unavailable=1,
+        options=EXACT,
+    )
+    # 1.8 ran here until this morning: every node still holds it.
+    dep.digests[new_image] = _digest(cluster, new_image)
+    for node in cluster.nodes:
+        node.add_image(new_image, START_NS - 3 * 3600 * SECOND, *dep.digests[new_image])
+    # In recording order: the creation's step, then the rollout's up 0->1, down 4->3 (at once),
+    # up 1->2, down 3->2 (late), up 2->3 (at once), down 2->1 (late), up 3->4, down 1->0 (late).
+    dep.late_events = (False, False, False, True, True, False, True, False, True)
+    dep.create()
+    dep.set_image(t0 + cluster.jitter(20_000, 30_000), new_image)
+    dep.write_versions()
+    return cluster
+
+
+def _delete_finished(pod: Pod, t_ns: int) -> None:
+    """A pod already Failed or Succeeded is deleted: nothing to stop, the kubelet confirms at
+    once."""
+    rng = pod.cluster.rng
+    pod.mark_deleted(t_ns)
+    gone = t_ns + rng.randint(20, 300) * MS
+    pod.deletion = (stamp(gone), 0)
+    pod._write(gone)
+    pod.gone_ns = gone + rng.randint(1, 5) * MS
+    pod._write(pod.gone_ns, "DELETED")
+
+
+DB_EVICTION = (
+    "The node was low on resource: memory. Threshold quantity: 100Mi, available: 81Mi. "
+    "Container app was using 1480Mi, request is 512Mi, has larger consumption of memory. "
+)
+
+
+def statefulset_recreate(seed: int = 15) -> Cluster:
+    """A StatefulSet db of 3 comes up in order; ``kubectl delete pod db-1``: the kubelet stops
+    it and the controller creates db-1 again (new uid; its "Create Pod db-1" Event repeats with
+    count 2). Then hollow-node-2 runs low on memory and evicts db-2 (Failed): the controller
+    says it recreates the failed pod, deletes it and creates db-2 again on another node."""
+    cluster = _cluster_with_nodes(seed, 3, prefix="hollow-node")
+    n0, _, n2 = cluster.nodes
+    rng = cluster.rng
+    sts = StatefulSet(
+        cluster,
+        START_NS + 5 * SECOND,
+        namespace="data",
+        name="db",
+        replicas=3,
+        image="registry.example/db:16.4",
+        resources={"requests": {"cpu": "250m", "memory": "512Mi"}},
+    )
+    done = sts.create()
+
+    # kubectl delete pod db-1: a graceful delete; once it is gone the controller re-creates it.
+    db1 = next(p for p in sts.pods if p.name == "db-1")
+    db1.delete(done + cluster.jitter(15_000, 25_000))
+    _, ready = sts._create_pod(1, db1.gone_ns + cluster.jitter(5, 30))
+
+    # hollow-node-2 runs low on memory; the kubelet evicts db-2, which fails; the controller
+    # deletes the failed pod and creates it again, on a node without memory pressure.
+    pressed = ready + rng.randint(20, 40) * SECOND
+    cluster.post_node_status(pressed)
+    n2.set_pressure(
+        pressed,
+        "MemoryPressure",
+        "True",
+        "KubeletHasInsufficientMemory",
+        "kubelet has insufficient memory available",
+    )
+    cluster.node_event(
+        pressed - cluster.jitter(1, 5),
+        n2,
+        "NodeHasInsufficientMemory",
+        f"Node {n2.name} status is now: NodeHasInsufficientMemory",
+    )
+    tainted = pressed + cluster.jitter(40, 250)
+    memory_taint = {"key": "node.kubernetes.io/memory-pressure", "effect": "NoSchedule"}
+    n2.set_taints(tainted, [{**memory_taint, "timeAdded": stamp(tainted)}])
+    db2 = next(p for p in sts.pods if p.name == "db-2")
+    usage = {"offending_containers": "app", "offending_containers_usage": "1480Mi"}
+    failed = db2.evict(
+        pressed + cluster.jitter(300, 2500), DB_EVICTION, {**usage, "starved_resource": "memory"}
+    )
+    seen = failed + cluster.jitter(5, 40)
+    sts.event(
+        seen,
+        "RecreatingFailedPod",
+        f"StatefulSet {sts.namespace}/{sts.name} is recreating failed Pod {db2.name}",
+        warning=True,
+    )
+    deleting = seen + cluster.jitter(1, 5)
+    _delete_finished(db2, deleting)
+    sts.event(
+        deleting + cluster.jitter(1, 4),
+        "SuccessfulDelete",
+        f"Delete Pod {db2.name} in StatefulSet {sts.name} successful",
+    )
+    sts._create_pod(2, db2.gone_ns + cluster.jitter(5, 30), node=n0)
+    sts.write_versions()
+    return cluster
+
+
+READINESS_PROBE: Json = {
+    "httpGet": {"path": "/ready", "port": 8080, "scheme": "HTTP"},
+    "initialDelaySeconds": 10,
+    "timeoutSeconds": 1,
+    "periodSeconds": 10,
+    "successThreshold": 1,
+    "failureThreshold": 3,
+}
+
+
+def _slow_start(cluster: Cluster, warm_s: tuple[int, int]) -> Callable[[Pod, int], None]:
+    """Run a pod whose application takes ``warm_s`` seconds to be ready: its readiness probe
+    (every 10 s after 10 s) is refused until it listens, then answers 503 until it is warm;
+    the kubelet's Unhealthy Events repeat with a rising count."""
+
+    def run(pod: Pod, t_ns: int) -> None:
+        rng = cluster.rng
+        bound = t_ns + cluster.jitter(8, 60)
+        pod.bind(bound, rng.choice(cluster.nodes))
+        sandbox = pod.admit(bound + cluster.jitter(30, 200))
+        pulled = pod.pull(sandbox + cluster.jitter(1, 5))
+        running = pod.start_container(pulled, ready=False)
+        warm = running + rng.randint(*warm_s) * SECOND
+        listening = running + (warm - running) // 3
+        refused = (
+            f'Readiness probe failed: Get "http://{pod.ip}:8080/ready": dial tcp {pod.ip}:8080: '
+            "connect: connection refused"
+        )
+        probe = running + 10 * SECOND + cluster.jitter(0, 900)
+        while probe < warm:
+            message = (
+                refused
+                if probe < listening
+                else "Readiness probe failed: HTTP probe failed with statuscode: 503"
+            )
+            pod.event(probe, "Unhealthy", message, warning=True)
+            probe += 10 * SECOND
+        state = pod.status["containerStatuses"][0]["state"]
+        pod.kubelet_status(probe + cluster.jitter(5, 40), phase="Running", state=state, ready=True)
+
+    return run
+
+
+def slow_rollout(seed: int = 16) -> Cluster:
+    """A Deployment of 3 (maxSurge 1, maxUnavailable 0) running for two hours when the
+    recording starts, whose pods need 1-3 minutes to pass their readiness probe, gets a new
+    image: one new pod at a time, an old one removed only once it is ready; minutes of quiet
+    between the acts while the status says ReplicaSetUpdated, then NewReplicaSetAvailable."""
+    cluster = _cluster_with_nodes(seed, 3, prefix="hollow-node", age_s=3 * 3600)
+    options = PodOptions(readiness_probe=READINESS_PROBE, exact_fields=True)
+    dep = Deployment(
+        cluster,
+        START_NS - 2 * 3600 * SECOND + cluster.jitter(0, 600_000),
+        namespace="search",
+        name="indexer",
+        replicas=3,
+        image="registry.example/indexer:4.2",
+        resources={"requests": {"cpu": "500m", "memory": "1Gi"}},
+        max_surge=1,
+        max_unavailable=0,
+        options=options,
+    )
+    slow = _slow_start(cluster, (60, 180))
+    dep.create(slow)
+    dep.set_image(START_NS + cluster.jitter(15_000, 25_000), "registry.example/indexer:4.3", slow)
+    dep.write_versions()
+    return cluster
+
+
+BIG_LISTING_NAMES = [
+    "accounts",
+    "api",
+    "auth",
+    "billing",
+    "cart",
+    "catalog",
+    "checkout",
+    "coupons",
+    "currency",
+    "delivery",
+    "email",
+    "frontend",
+    "gateway",
+    "geo",
+    "images",
+    "inventory",
+    "invoices",
+    "ledger",
+    "loyalty",
+    "mailer",
+    "media",
+    "notify",
+    "orders",
+    "payments",
+    "pricing",
+    "profile",
+    "quotes",
+    "ratings",
+    "recommend",
+    "refunds",
+    "reports",
+    "returns",
+    "reviews",
+    "search",
+    "sessions",
+    "shipping",
+    "stock",
+    "tax",
+    "tracking",
+    "users",
+    "vouchers",
+    "wishlist",
+]
+
+
+def big_listing(seed: int = 17) -> Cluster:
+    """A recorder started on a busy cluster: 42 Deployments in three namespaces created over
+    the last hour (some already rolled to a second image), listed first with their ReplicaSets,
+    Pods and Events (more than 512 ADDED lines, in namespace/name order per resource); then the
+    watch shows ``kubectl set image`` on shop/checkout and a new Deployment shop/promo."""
+    cluster = _cluster_with_nodes(seed, 6, prefix="hollow-node", age_s=6 * 3600)
+    rng = cluster.rng
+    deployments: list[Deployment] = []
+    t = START_NS - 58 * 60 * SECOND
+    for index, name in enumerate(BIG_LISTING_NAMES):
+        namespace = ("shop", "platform", "data")[index % 3]
+        dep = Deployment(
+            cluster,
+            t,
+            namespace=namespace,
+            name=name,
+            replicas=rng.choice((1, 1, 2)),
+            image=f"registry.example/{name}:1.{rng.randint(0, 9)}",
+            resources={"requests": {"cpu": "50m", "memory": "64Mi"}},
+            options=EXACT,
+        )
+        dep.create()
+        if index % 7 == 3:  # rolled to a new image a few minutes later
+            dep.set_image(t + rng.randint(3, 8) * 60 * SECOND, f"{dep.image.rsplit('.', 1)[0]}.x")
+        deployments.append(dep)
+        cluster.forget_events()
+        t += 75 * SECOND + cluster.jitter(0, 5000)
+    checkout = next(d for d in deployments if d.name == "checkout")
+    checkout.set_image(START_NS + cluster.jitter(10_000, 15_000), "registry.example/checkout:2.0")
+    promo = Deployment(
+        cluster,
+        START_NS + cluster.jitter(40_000, 50_000),
+        namespace="shop",
+        name="promo",
+        replicas=2,
+        image="registry.example/promo:0.3",
+        resources={"requests": {"cpu": "50m", "memory": "64Mi"}},
+        options=EXACT,
+    )
+    promo.create()
+    for dep in [*deployments, promo]:
+        dep.write_versions()
+    return cluster
+
+
+def node_failure_replacements(seed: int = 18) -> Cluster:
+    """hollow-node-3's kubelet goes silent: the node controller marks it Unknown (NodeNotReady)
+    and its pods not ready, taints it; 300 s after the NoExecute taint the taint-eviction
+    controller deletes its three pods and their ReplicaSets create replacements on the other
+    nodes (no scaling step asked for them). Within the same second ``kubectl scale`` takes
+    Deployment api from 3 to 5: its ReplicaSet's scale-up pods and its replacement mix."""
+    cluster = _cluster_with_nodes(seed, 4, prefix="hollow-node")
+    n0, n1, n2, n3 = cluster.nodes
+    t0 = START_NS + 5 * SECOND
+
+    def deployment(at: int, name: str, replicas: int, version: str) -> Deployment:
+        return Deployment(
+            cluster,
+            at,
+            namespace="shop",
+            name=name,
+            replicas=replicas,
+            image=f"registry.example/{name}:{version}",
+            resources={"requests": {"cpu": "200m", "memory": "128Mi"}},
+            options=EXACT,
+        )
+
+    api = deployment(t0, "api", 3, "3.1")
+    api.scale_manager = "kubectl"
+    api.create(_round_robin(cluster, [n1, n2, n3]))
+    web = deployment(t0 + cluster.jitter(6000, 9000), "web", 2, "5.0")
+    web.create(_round_robin(cluster, [n3, n0]))
+    worker = deployment(t0 + cluster.jitter(12_000, 16_000), "worker", 1, "1.2")
+    worker.create(_on(cluster, n3))
+    deployments = (api, web, worker)
+
+    stopped = t0 + 45 * SECOND + cluster.jitter(0, 2000)
+    n3.down.append((stopped, FOREVER))
+    silent = stopped + 50 * SECOND + cluster.jitter(0, 5000)
+    cluster.post_node_status(silent)
+    n3.mark_unknown(silent)
+    cluster.node_event(
+        silent + cluster.jitter(1, 5),
+        n3,
+        "NodeNotReady",
+        f"Node {n3.name} status is now: NodeNotReady",
+        component="node-controller",
+    )
+    lost = [p for dep in deployments for p in dep.sets[0].pods if p.node is n3]
+    for pod in lost:
+        marked = silent + cluster.jitter(10, 60)
+        pod.mark_not_ready(marked)
+        cluster.controller_event(
+            marked + cluster.jitter(1, 4),
+            pod.ref,
+            "node-controller",
+            "NodeNotReady",
+            "Node is not ready",
+            warning=True,
+        )
+    no_schedule = silent + cluster.jitter(60, 200)
+    taint = {"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule"}
+    n3.set_taints(no_schedule, [{**taint, "timeAdded": stamp(no_schedule)}])
+    no_execute = no_schedule + cluster.jitter(20, 300)
+    n3.set_taints(
+        no_execute,
+        [
+            {**taint, "timeAdded": stamp(no_schedule)},
+            {**taint, "effect": "NoExecute", "timeAdded": stamp(no_execute)},
+        ],
+    )
+
+    # The tolerations run out together: each pod marked for deletion and replaced elsewhere.
+    due = no_execute + 300 * SECOND
+    api.scale(due + cluster.jitter(50, 400), 5, _round_robin(cluster, [n0, n1]))
+    elsewhere = _round_robin(cluster, [n2, n0, n1])
+    owners = {id(p): dep for dep in deployments for p in dep.sets[0].pods}
+    for pod in lost:
+        evicting = due + cluster.jitter(5, 300)
+        involved = {"kind": "Pod", "namespace": pod.namespace, "name": pod.name, "apiVersion": "v1"}
+        cluster.controller_event(
+            evicting,
+            pod.ref,
+            "taint-eviction-controller",
+            "TaintManagerEviction",
+            f"Marking for deletion Pod {pod.namespace}/{pod.name}",
+            involved=involved,
+        )
+        pod.add_foreign_condition(
+            evicting + cluster.jitter(2, 10),
+            "kube-controller-manager",
+            {
+                "type": "DisruptionTarget",
+                "status": "True",
+                "reason": "DeletionByTaintManager",
+                "message": "Taint manager: deleting due to NoExecute taint",
+            },
+        )
+        pod.mark_deleted(evicting + cluster.jitter(12, 30))
+        _replace(owners[id(pod)], pod.deleted_ns + cluster.jitter(5, 30), elsewhere)
+    for dep in deployments:
+        _settle(dep)
+        dep.write_versions()
+    return cluster
+
+
 def kubectl_dump(values: list[Json]) -> str:
     """What ``kubectl get pods,replicasets,deployments,events -A -o json`` prints once the
     watch stream ``values`` has happened: the last version of every object not deleted,
@@ -4194,6 +4611,11 @@ SCENARIOS: tuple[tuple[str, Callable[[], Cluster]], ...] = (
     ("node-notready-eviction", node_notready_eviction),
     ("failedmount-recovery", failedmount_recovery),
     ("preemption", preemption),
+    ("fast-rollout", fast_rollout),
+    ("statefulset-recreate", statefulset_recreate),
+    ("slow-rollout", slow_rollout),
+    ("big-listing", big_listing),
+    ("node-failure-replacements", node_failure_replacements),
 )
 """The later captures, each one scenario of a 1.36 cluster (examples/captures/README.md)."""
 
