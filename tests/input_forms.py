@@ -160,6 +160,12 @@ def permute_listing(values: Sequence[Value], order: Sequence[int]) -> list[Value
     return [*(values[i] for i in order), *values[count:]]
 
 
+def _uid(value: Value) -> object:
+    body = value.get("object", value)
+    metadata = body.get("metadata") if isinstance(body, dict) else None
+    return metadata.get("uid") if isinstance(metadata, dict) else None
+
+
 def swap_within_window(
     lines: Sequence[Value], swaps: Sequence[int], window_s: float = WINDOW_S
 ) -> list[Value]:
@@ -169,7 +175,12 @@ def swap_within_window(
     out = list(lines)
     times = [line_time(v) for v in out]
     for i in swaps:
-        if 0 <= i < len(out) - 1 and abs(times[i] - times[i + 1]) <= window_s:
+        # (Two versions of one object never swap: one watch stream keeps an object's order.)
+        if (
+            0 <= i < len(out) - 1
+            and abs(times[i] - times[i + 1]) <= window_s
+            and _uid(out[i]) != _uid(out[i + 1])
+        ):
             out[i], out[i + 1] = out[i + 1], out[i]
             times[i], times[i + 1] = times[i + 1], times[i]
     return out

@@ -12,6 +12,7 @@ from kspan_py.graph.linking import (
     Limits,
     NamedAct,
     OccurrenceKey,
+    ScalingAct,
     StartsChange,
     decide,
 )
@@ -32,6 +33,8 @@ class View:
     tops: dict[str, ObjectRef] = field(default_factory=dict)
     generations: dict[str, list[GenerationChange]] = field(default_factory=dict)
     changes: dict[str, Change] = field(default_factory=dict)
+    replicas: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # key -> (rv, n)
+    rolling: set[str] = field(default_factory=set)  # keys whose status says rolling out
 
     def acts_naming(self, ref: ObjectRef) -> Sequence[NamedAct]:
         return self.acts.get(ref.name_key, [])
@@ -45,6 +48,13 @@ class View:
 
     def change_of(self, top_key: str) -> Change | None:
         return self.changes.get(top_key)
+
+    def replicas_before(self, ref: ObjectRef, version: int) -> int | None:
+        before = [n for rv, n in self.replicas.get(ref.key, []) if rv < version]
+        return before[-1] if before else None
+
+    def rolling_out(self, ref: ObjectRef) -> bool:
+        return ref.key in self.rolling
 
 
 def event(ref: ObjectRef, reason: str, at_s: float, *, rv: int = 100, uid: str = "ev") -> KubeEvent:
@@ -106,6 +116,54 @@ def test_acts_written_before_win_ties_of_truncated_time() -> None:
     second = decide(event(RS, "SuccessfulDelete", 12, rv=562), view, LIMITS)
     assert first == CausedBy(OccurrenceKey("down-2-to-1", 1), Relation.DELETE)
     assert second == CausedBy(OccurrenceKey("down-1-to-0", 1), Relation.DELETE)
+
+
+def step(uid: str, at_s: float, relation: Relation, rv: int, start: int, to: int) -> ScalingAct:
+    key = OccurrenceKey(uid, 1)
+    return ScalingAct(key, int(at_s * S), rv, relation, target=to, step=abs(to - start))
+
+
+def test_the_step_in_force_when_the_act_was_written_is_its_cause() -> None:
+    """The deployment controller wrote "from 2 to 3" after the pod it caused, and "from 1 to 2"
+    before it: the ReplicaSet's spec.replicas history (3 since rv 500) names the right step."""
+    view = View(
+        acts={
+            RS.name_key: [
+                step("1-to-2", 10, Relation.CREATE, rv=480, start=1, to=2),
+                step("2-to-3", 10, Relation.CREATE, rv=520, start=2, to=3),
+            ]
+        },
+        replicas={RS.key: [(470, 2), (500, 3)]},
+    )
+    act_written_between = decide(event(RS, "SuccessfulCreate", 10, rv=510), view, LIMITS)
+    assert act_written_between == CausedBy(OccurrenceKey("2-to-3", 1), Relation.CREATE)
+    view.replicas = {}  # a dump: no history, the nearest in write order among equal times
+    assert decide(event(RS, "SuccessfulCreate", 10, rv=490), view, LIMITS) == CausedBy(
+        OccurrenceKey("1-to-2", 1), Relation.CREATE
+    )
+
+
+def test_acts_beyond_a_steps_size_replace_lost_pods() -> None:
+    up = step("3-to-5", 10, Relation.CREATE, rv=100, start=3, to=5)
+    view = View(acts={RS.name_key: [up]})
+    assert isinstance(decide(event(RS, "SuccessfulCreate", 10, rv=101), view, LIMITS), CausedBy)
+    up.used = 2  # (the graph counts what it placed under the step)
+    assert isinstance(decide(event(RS, "SuccessfulCreate", 10, rv=103), view, LIMITS), StartsChange)
+
+
+def test_a_rollout_in_progress_keeps_its_change_through_quiet_minutes() -> None:
+    change = Change(
+        DEPLOY.key, 2, trace_id=7, anchor_span_id=9, started_ns=100 * S, last_ns=120 * S
+    )
+    view = View(tops={RS.key: DEPLOY}, changes={DEPLOY.key: change})
+    quiet = decide(event(RS, "SuccessfulCreate", 300), view, LIMITS)
+    assert not isinstance(quiet, JoinsChange)
+    view.rolling = {DEPLOY.key}
+    assert decide(event(RS, "SuccessfulCreate", 300), view, LIMITS) == JoinsChange(change)
+    too_long = decide(
+        event(RS, "SuccessfulCreate", 100 + LIMITS.max_change_ns / S + 1), view, LIMITS
+    )
+    assert not isinstance(too_long, JoinsChange)
 
 
 def test_a_replicasets_acts_follow_only_a_recent_scaling() -> None:

@@ -162,11 +162,26 @@ def event_time_of(line: str, last: float) -> float:
 
 
 def permuted_within(lines: Sequence[str], seed: int, jitter_s: float) -> list[str]:
-    """Reorder lines randomly, moving none by more than jitter_s of event time."""
+    """Reorder lines randomly, moving none by more than jitter_s of event time, nor across
+    the end of the start-up listing (the leading ADDED lines stay a listing)."""
     rng = random.Random(seed)
+    listed = 0
+    while listed < len(lines) and json.loads(lines[listed]).get("type") == "ADDED":
+        listed += 1
     keyed = []
     last = 0.0
     for index, line in enumerate(lines):
         last = max(last, event_time_of(line, last))
-        keyed.append((last + rng.uniform(0, jitter_s), index, line))
-    return [line for _, _, line in sorted(keyed)]
+        keyed.append((index >= listed, last + rng.uniform(0, jitter_s), index, line))
+    shuffled = [line for *_, line in sorted(keyed)]
+    # One watch stream keeps each object's order: its versions stay in their order.
+    versions: dict[object, list[str]] = {}
+    for line in lines:
+        versions.setdefault(_uid_of(line), []).append(line)
+    taken = {uid: iter(own) for uid, own in versions.items()}
+    return [next(taken[_uid_of(line)]) for line in shuffled]
+
+
+def _uid_of(line: str) -> object:
+    value = json.loads(line)
+    return value.get("object", value).get("metadata", {}).get("uid")

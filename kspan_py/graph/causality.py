@@ -38,6 +38,7 @@ from kspan_py.graph.linking import (
     Limits,
     NamedAct,
     OccurrenceKey,
+    ScalingAct,
     StandsAlone,
     StartsChange,
     Verdict,
@@ -45,6 +46,7 @@ from kspan_py.graph.linking import (
 )
 from kspan_py.graph.occurrences import SeenOccurrences
 from kspan_py.graph.rules import NamedChild, Relation, named_child
+from kspan_py.graph.rules.children import CONTROLLER_ACT_HORIZON_NS
 from kspan_py.graph.store import ObjectStore
 from kspan_py.model import (
     ChangeType,
@@ -54,6 +56,7 @@ from kspan_py.model import (
     LifecycleFact,
     ObjectChange,
     ObjectRef,
+    PodStatus,
     Snapshot,
 )
 from kspan_py.spans.attributes import LIFECYCLE, NODE_NAME
@@ -98,6 +101,15 @@ NODE_PROBLEM_REASONS = frozenset(
 """Events on a Node that cause what happens to its Pods next (span links, kspan.link.reason)."""
 
 AUTOSCALER = "HorizontalPodAutoscaler"
+
+LOSS_REASONS = frozenset(
+    {"Evicted", "TaintManagerEviction", "Preempted", "Killing", "NodeNotReady", "FailedKillPod"}
+)
+"""Pod events that say it is being lost: a controller replaces it (unless its own deletion
+act caused them: then it was scaled down)."""
+_LOSSES_KEPT = 1_000  # losses not yet answered, per controller
+_MAX_RESCALES_WAITING = 10_000  # autoscalers with rescales waiting for their object, at most
+_RESCALES_KEPT = 16  # rescales kept per autoscaler not seen yet (the latest)
 
 _SERIES = "series:"
 """Anchor key prefix: where the spans of repeats of an Event (by uid) hang."""
@@ -195,6 +207,14 @@ class CausalGraph:
             maxsize=100_000, ttl=ttl_s, timer=self._clock
         )
         self._series_due: dict[int, int] = {}  # span of repeats -> when it is due (event time)
+        # Pods lost otherwise than by their controller's deletion, per controller, for the
+        # replacements to link to: owner key -> pod name -> (trace, span, time of the loss).
+        self._replaced_by: dict[OccurrenceKey, int] = {}  # loss not linked yet -> the act
+        self._losses: TTLCache[str, dict[str, tuple[OccurrenceKey, int, int]]] = TTLCache(
+            maxsize=100_000, ttl=ttl_s, timer=self._clock
+        )
+        # Rescales whose autoscaler is not known yet: (namespace, name) -> [(occurrence, last)]
+        self._rescales_waiting: dict[tuple[str, str], list[tuple[OccurrenceKey, int]]] = {}
         # Spans of Events seen only in their final state -> that state (see _occurrence).
         self._aggregated: dict[int, KubeEvent] = {}
 
@@ -211,8 +231,14 @@ class CausalGraph:
                 # The cluster's identity, from a dump, a recording or the live run's own read:
                 # resources made from now on carry it (explicit --cluster-uid wins).
                 self._builder.adopt_cluster_uid(ref.uid)
-            self.store.apply(change, self.watermark_ns)
-            if change.obj.status is not None:
+            fresh = self.store.apply(change, self.watermark_ns)
+            if change.obj.scale_target is not None and self._rescales_waiting:
+                self._autoscaler_seen(ref)
+            status = change.obj.status
+            # A Pod's phases are read from each version alone, so a version that arrives late
+            # still says what it says; a Node's intervals are read against the one before, so
+            # a late version would end an interval that is still open.
+            if status is not None and (fresh or isinstance(status, PodStatus)):
                 for fact in self._lifecycle.facts(change, self.watermark_ns):
                     self._fact(fact)
             return
@@ -252,31 +278,61 @@ class CausalGraph:
         insort(timeline, (event.time_ns, event.resource_version, event.uid, event.count))
         self._timeline_expiry.append((event.time_ns, object_key))
         child = named_child(event) or self._rescaled(event)
-        own_acts: tuple[NamedAct, ...] = ()
-        if child is not None:
-            names = self._acts.get((child.kind, child.namespace))
-            if names is None:
-                names = self._acts[(child.kind, child.namespace)] = {}
-            name = sys.intern(child.name)  # the child's record has the same string
-            acts = names.get(name, ())
-            act = NamedAct(key, event.time_ns, event.resource_version, child.relation)
-            new_acts: tuple[NamedAct, ...] = (act,)
-            if last_ns != event.time_ns:  # aggregated: it acted at its first and last times
-                last = NamedAct(key, last_ns, event.resource_version, child.relation)
-                new_acts = (act, last)
-            # Seen again after it expired: its earlier acts are pending again, like this one,
-            # and all of them are placed where this occurrence is.
-            own_acts = (
-                *(a for a in acts if a.uid == event.uid and a.number == event.count),
-                *new_acts,
-            )
-            for earlier in own_acts:
-                earlier.trace_id = 0
-            names[name] = (*acts, *new_acts)
-            self._act_expiry_times.append(event.time_ns)
-            self._act_expiry_names.append(names)
-            self._act_expiry_name.append(name)
+        own_acts = self._register_acts(event, key, child, last_ns) if child is not None else ()
+        if event.reason in LOSS_REASONS and event.regarding.kind == "Pod":
+            self._note_loss(event)
         self._pending_events[key] = (event, span_id, own_acts)
+
+    def _register_acts(
+        self, event: KubeEvent, key: OccurrenceKey, child: NamedChild, last_ns: int
+    ) -> tuple[NamedAct, ...]:
+        """Keep the act event did on child, for the child's events to find; its own acts."""
+        names = self._acts.get((child.kind, child.namespace))
+        if names is None:
+            names = self._acts[(child.kind, child.namespace)] = {}
+        name = sys.intern(child.name)  # the child's record has the same string
+        acts = names.get(name, ())
+        act = self._act(key, event.time_ns, event.resource_version, child)
+        new_acts: tuple[NamedAct, ...] = (act,)
+        if last_ns != event.time_ns:  # aggregated: it acted at its first and last times
+            new_acts = (act, self._act(key, last_ns, event.resource_version, child))
+        # Seen again after it expired: its earlier acts are pending again, like this one,
+        # and all of them are placed where this occurrence is.
+        own_acts = (
+            *(a for a in acts if a.uid == event.uid and a.number == event.count),
+            *new_acts,
+        )
+        for earlier in own_acts:
+            earlier.trace_id = 0
+        names[name] = (*acts, *new_acts)
+        self._act_expiry_times.append(event.time_ns)
+        self._act_expiry_names.append(names)
+        self._act_expiry_name.append(name)
+        return own_acts
+
+    def _autoscaler_seen(self, autoscaler: ObjectRef) -> None:
+        """Rescales that came before their autoscaler (a listing's order, another watch
+        stream) name their target now, if they are not linked yet."""
+        waiting = self._rescales_waiting.pop((autoscaler.namespace, autoscaler.name), None)
+        for key, last_ns in waiting or ():
+            pending = self._pending_events.get(key)
+            if pending is None:
+                continue
+            event, span_id, own_acts = pending
+            if not isinstance(event, KubeEvent):
+                continue
+            child = self._rescaled(event)
+            if child is not None and not own_acts:
+                acts = self._register_acts(event, key, child, last_ns)
+                self._pending_events[key] = (event, span_id, acts)
+
+    @staticmethod
+    def _act(key: OccurrenceKey, time_ns: int, version: int, child: NamedChild) -> NamedAct:
+        if child.target is None:
+            return NamedAct(key, time_ns, version, child.relation)
+        return ScalingAct(
+            key, time_ns, version, child.relation, target=child.target, step=child.step
+        )
 
     def _is_aggregated(self, event: KubeEvent) -> bool:
         """An Event listed (ADDED) at a count above 1, whose first time is before its last.
@@ -296,6 +352,11 @@ class CausalGraph:
             return None
         target = self.store.scale_target_of(event.regarding)
         if target is None:
+            if len(self._rescales_waiting) < _MAX_RESCALES_WAITING:
+                where = (event.regarding.namespace, event.regarding.name)
+                waiting = self._rescales_waiting.setdefault(where, [])
+                waiting.append((OccurrenceKey(event.uid, event.count), event.time_ns))
+                del waiting[:-_RESCALES_KEPT]
             return None
         return NamedChild(target.kind, target.namespace, target.name, Relation.CREATE)
 
@@ -365,6 +426,11 @@ class CausalGraph:
         placement, parent_id, rule = placed
         self._seen.set(span_id, self.watermark_ns)
         self._seen.place(span_id, placement.trace_id, placement.span_id)
+        if self._replaced_by:
+            replacement = self._drafts.get(self._replaced_by.pop(key, 0))
+            if replacement is not None:  # (a replacement written before its loss's Event)
+                link = (placement.trace_id, span_id, "replaces")
+                replacement.links = [*(replacement.links or ()), link]
         for act in own_acts:  # (their span is span_id: the same occurrence)
             act.trace_id = placement.trace_id
         if rule == "folded":
@@ -452,6 +518,8 @@ class CausalGraph:
         if isinstance(verdict, CausedBy):
             cause = self._placement_of(verdict)
             if cause is not None:
+                if isinstance(verdict.act, ScalingAct):
+                    verdict.act.used += 1
                 self._touch(cause.trace_id, event.time_ns)
                 parent = cause.span_id
                 if verdict.relation is Relation.CREATE and event.regarding.kind == "Pod":
@@ -675,6 +743,8 @@ class CausalGraph:
                 )
             elif regarding.kind == "Pod" and reason in _NODE_EFFECTS:
                 self._link_node_problem(links, regarding, "", subject.time_ns)
+            if reason == "SuccessfulCreate" and rule not in ("create", "repeat") and self._losses:
+                self._link_replaced(links, subject)
             if reason == "Preempted" and subject.related is not None:
                 preemptor = self._latest_placement(subject.related)
                 if preemptor is not None:
@@ -691,6 +761,64 @@ class CausalGraph:
             if rollout is not None:
                 links.append((*rollout, "rollout"))
         return links
+
+    def _note_loss(self, event: KubeEvent) -> None:
+        """A sign that a Pod is being lost: its controller may replace it. The first sign is
+        kept, per Pod, under the controller (as read when it arrives: a replacement written
+        before the loss's own Event, in the same second, still finds it)."""
+        pod = event.regarding
+        stored = self.store.get(pod)
+        owner = stored.owner if stored is not None else None
+        if owner is None:
+            return
+        owner_key = f"{owner.kind}/{pod.namespace}/{owner.name}"
+        losses = self._losses.get(owner_key)
+        if losses is None:
+            losses = self._losses[owner_key] = {}
+        sign = (OccurrenceKey(event.uid, event.count), event.time_ns, event.resource_version)
+        known = losses.get(pod.name)
+        if known is None and len(losses) < _LOSSES_KEPT:
+            losses[pod.name] = sign
+        elif known is not None and (sign[1:], event.uid) < (known[1:], known[0].uid):
+            losses[pod.name] = sign  # the earliest sign, whatever the arrival order
+
+    def _link_replaced(self, links: list[SpanLink], act: KubeEvent) -> None:
+        """A controller's create that no scaling asked for replaces a Pod it lost: linked to
+        that loss (the same Pod name for a StatefulSet, else the oldest loss not answered).
+        A Pod its controller deleted itself (scaled down, rolled out) was no loss."""
+        owner = act.regarding
+        losses = self._losses.get(f"{owner.kind}/{owner.namespace}/{owner.name}")
+        if not losses:
+            return
+        child = named_child(act)
+        earliest = act.time_ns - NODE_CAUSE_HORIZON_NS
+        latest = act.time_ns + TIMESTAMP_SLACK_NS
+        fits = sorted(
+            (time_ns, name)
+            for name, (_, time_ns, _) in losses.items()
+            if earliest <= time_ns <= latest and not self._deleted_by_owner(owner, name, time_ns)
+        )
+        if child is not None and any(name == child.name for _, name in fits):
+            name = child.name
+        elif fits and owner.kind != "StatefulSet":  # a StatefulSet re-creates by name
+            name = fits[0][1]
+        else:
+            return
+        key, _, _ = losses.pop(name)
+        span_id = event_span_id(key.uid, key.number)
+        placed = self._seen.placement(span_id, self.watermark_ns)
+        if placed is not None:
+            links.append((placed[0], span_id, "replaces"))
+        elif key in self._pending_events:  # the loss came in the same (truncated) second
+            self._replaced_by[key] = event_span_id(act.uid, act.count)
+
+    def _deleted_by_owner(self, owner: ObjectRef, pod_name: str, loss_ns: int) -> bool:
+        names = self._acts.get(("Pod", owner.namespace))
+        return any(
+            act.relation is Relation.DELETE
+            and loss_ns - CONTROLLER_ACT_HORIZON_NS <= act.time_ns <= loss_ns + TIMESTAMP_SLACK_NS
+            for act in (names.get(pod_name, ()) if names is not None else ())
+        )
 
     def _link_node_problem(
         self, links: list[SpanLink], pod: ObjectRef, node: str, time_ns: int
@@ -847,6 +975,12 @@ class _View:
 
     def change_of(self, top_key: str) -> Change | None:
         return self._graph._changes.get(top_key)
+
+    def replicas_before(self, ref: ObjectRef, version: int) -> int | None:
+        return self._graph.store.replicas_before(ref, version)
+
+    def rolling_out(self, ref: ObjectRef) -> bool:
+        return self._graph.store.rolling_out(ref)
 
 
 def replay_changes(

@@ -89,6 +89,32 @@ class NamedAct:
         return f"NamedAct({self.key!r}, {self.time_ns}, {self.resource_version}, {self.relation})"
 
 
+class ScalingAct(NamedAct):
+    """A scaling step "from A to B": the size it set, the acts it asks for (|B - A|; None when
+    its form does not say) and how many of those were placed under it so far."""
+
+    __slots__ = ("step", "target", "used")
+
+    def __init__(
+        self,
+        key: OccurrenceKey,
+        time_ns: int,
+        resource_version: int,
+        relation: Relation,
+        *,
+        target: int | None,
+        step: int | None,
+    ) -> None:
+        super().__init__(key, time_ns, resource_version, relation)
+        self.target = target
+        self.step = step
+        self.used = 0
+
+    @property
+    def spent(self) -> bool:
+        return self.step is not None and self.used >= self.step
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
     """A change in progress: one trace, started by a top object's new generation or by an event."""
@@ -118,6 +144,10 @@ class LinkView(Protocol):
     def generation_at(self, ref: ObjectRef, time_ns: int) -> GenerationChange | None: ...
 
     def change_of(self, top_key: str) -> Change | None: ...
+
+    def replicas_before(self, ref: ObjectRef, version: int) -> int | None: ...
+
+    def rolling_out(self, ref: ObjectRef) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +190,7 @@ def decide(occurrence: Linkable, view: LinkView, limits: Limits) -> Verdict:
     began_ns = occurrence.start_ns + TIMESTAMP_SLACK_NS
     if (
         change is not None
-        and _is_live(change, time_ns, limits)
+        and _is_live(change, time_ns, limits, rolling_out=view.rolling_out(top))
         and (generation is None or _same_generation(change, generation))
     ):
         return JoinsChange(change) if began_ns >= change.started_ns else StandsAlone(top)
@@ -179,9 +209,11 @@ def _same_generation(change: Change, generation: GenerationChange) -> bool:
     return generation.time_ns <= change.started_ns
 
 
-def _is_live(change: Change, time_ns: int, limits: Limits) -> bool:
+def _is_live(change: Change, time_ns: int, limits: Limits, *, rolling_out: bool) -> bool:
+    """Active within the change gap, or quiet while its object's status says the rollout is
+    still in progress (pods becoming ready for minutes); never longer than the change maximum."""
     return (
-        time_ns - change.last_ns <= limits.change_gap_ns
+        (rolling_out or time_ns - change.last_ns <= limits.change_gap_ns)
         and time_ns - change.started_ns <= limits.max_change_ns
         and time_ns >= change.started_ns - TIMESTAMP_SLACK_NS
     )
@@ -194,8 +226,54 @@ def _actor_cause(occurrence: Linkable, view: LinkView, limits: Limits) -> Caused
     acts = view.acts_naming(occurrence.regarding)
     if not acts:
         return None
-    best = _most_recent_act(occurrence, acts, policy, limits)
+    if policy.by_step:
+        best = _step_in_force(occurrence, acts, policy, view)
+    else:
+        best = _most_recent_act(occurrence, acts, policy, limits)
     return CausedBy(best.key, best.relation, best) if best is not None else None
+
+
+def _step_in_force(
+    occurrence: Linkable, acts: Sequence[NamedAct], policy: ChildPolicy, view: LinkView
+) -> NamedAct | None:
+    """The scaling step that made a ReplicaSet create or delete this pod.
+
+    Controllers write their Events asynchronously: the Event of a step can be written after
+    the pods it caused, and the step before it earlier. The ReplicaSet's own history says
+    which size was in force when this act was written (its spec.replicas by resourceVersion):
+    the step that set that size is the cause. Without history (a dump), the step nearest in
+    time. A step "from A to B" causes |B - A| acts; an act beyond that, or with no step near,
+    answers no scaling: it replaces a pod lost otherwise (None here; the graph links it)."""
+    time_ns = occurrence.time_ns
+    horizon = policy.horizon_ns or 0
+    near = [
+        act
+        for act in acts
+        if act.relation in policy.relations
+        and act.uid != occurrence.uid
+        and abs(act.time_ns - time_ns) <= horizon
+    ]
+    if not near:
+        return None
+    in_force = view.replicas_before(occurrence.regarding, occurrence.resource_version)
+    if in_force is not None:
+        setting: list[NamedAct] = [
+            act for act in near if isinstance(act, ScalingAct) and act.target == in_force
+        ]
+        near = setting or near
+
+    def distance(act: NamedAct) -> tuple[int, int, int, str]:
+        return (
+            abs(act.time_ns - time_ns),
+            abs(act.resource_version - occurrence.resource_version),
+            -act.time_ns,
+            act.uid,
+        )
+
+    best = min(near, key=distance)
+    if isinstance(best, ScalingAct) and best.spent:
+        return None
+    return best
 
 
 def _most_recent_act(

@@ -11,6 +11,7 @@ with generations, have a generation history.
 from __future__ import annotations
 
 import sys
+from bisect import bisect_left, insort
 from collections import deque
 
 from kspan_py.model import (
@@ -22,9 +23,11 @@ from kspan_py.model import (
     OwnerRef,
     PodStatus,
     Uid,
+    write_order,
 )
 
 _MAX_OWNER_DEPTH = 8  # ownership chains are short (CronJob > Job > Pod); this only stops cycles
+_REPLICAS_KEPT = 32  # a rollout of many steps within the hour of acts still resolves
 
 
 class StoredObject:
@@ -45,7 +48,10 @@ class StoredObject:
         "namespace",
         "node",
         "owner",
+        "replicas",
+        "rolling_out",
         "uid",
+        "version",
     )
 
     def __init__(
@@ -61,6 +67,11 @@ class StoredObject:
         self.deleted_ns: int | None = None
         self.as_owner: OwnerRef | None = None  # the reference its children share, once named
         self.node = ""  # a Pod's node, once its status names one
+        # A ReplicaSet's spec.replicas by write order: [(resourceVersion, replicas)], the
+        # latest _REPLICAS_KEPT changes of it.
+        self.replicas: list[tuple[int, int]] | None = None
+        self.rolling_out: bool | None = None  # what the workload's latest status says
+        self.version = 0  # the latest resourceVersion applied (server write order), 0: none
 
     @property
     def ref(self) -> ObjectRef:
@@ -80,7 +91,9 @@ class ObjectStore:
     def __len__(self) -> int:
         return len(self._objects)
 
-    def apply(self, change: ObjectChange, now_ns: int) -> None:
+    def apply(self, change: ObjectChange, now_ns: int) -> bool:
+        """Take change in; False when it is older than what was applied (by write order):
+        another stream, or a reordered input, delivered an earlier version late."""
         obj = change.obj
         key = obj.ref.key
         stored = self._objects.get(key)
@@ -101,24 +114,40 @@ class ObjectStore:
             self._by_name.setdefault((stored.kind, stored.namespace), {})[stored.name] = key
         elif owner is not None and owner != stored.owner:
             stored.owner = self._owner_ref(owner)
+        version = write_order(obj.resource_version)
+        if obj.replicas is not None:  # (a history by write order: any arrival order will do)
+            self._record_replicas(stored, obj.replicas, version)
+        if version and version < stored.version and change.type is not ChangeType.DELETED:
+            return False  # its status is the past: what is known now stands
+        stored.version = max(version, stored.version)
         if obj.scale_target is not None:
             self._scale_targets[(stored.namespace, stored.name)] = obj.scale_target
         status = obj.status
         if isinstance(status, PodStatus) and status.node:
             stored.node = _intern(status.node)
+        if obj.rolling_out is not None:
+            stored.rolling_out = obj.rolling_out
         if obj.generation is not None and obj.owner is None:
             self._record_generation(stored, obj, now_ns)
         if change.type is ChangeType.DELETED and stored.deleted_ns is None:
             stored.deleted_ns = now_ns
             self._deletions.append((now_ns, key))
+        return True
 
     def _record_generation(self, stored: StoredObject, obj: KubeObject, now_ns: int) -> None:
         assert obj.generation is not None
         history = stored.generations
         if history is None:
             history = stored.generations = []
+            if obj.generation > 1 and obj.created_ns:
+                # First seen at a later generation (a dump, a listing): it was still created
+                # as generation 1 at its creationTimestamp, by a manager this state no longer
+                # names. Acts listed from then on belong to that change, not to the last one.
+                history.append(GenerationChange(1, obj.created_ns, "unknown", "Create"))
         if history and history[-1].generation >= obj.generation:
-            if not any(g.generation == obj.generation for g in history):
+            if obj.generation == 1 and history[0].manager == "unknown" and obj.change:
+                history[0] = obj.change  # who created it, seen after a later generation
+            elif not any(g.generation == obj.generation for g in history):
                 history.append(self._change_of(obj, now_ns))
                 history.sort(key=lambda g: g.generation)
             return
@@ -128,6 +157,39 @@ class ObjectStore:
             # managedFields gains no entry): no one changed the spec, so no change starts.
             return
         history.append(change)
+
+    @staticmethod
+    def _record_replicas(stored: StoredObject, replicas: int, version: int) -> None:
+        if not version:
+            return  # no write order: the history could not be read by it
+        history = stored.replicas
+        if history is None:
+            history = stored.replicas = []
+        if history and version <= history[-1][0]:
+            if any(v == version for v, _ in history):
+                return  # the same write, seen again (a re-list)
+            insort(history, (version, replicas))  # an older write, arrived late
+        elif history and history[-1][1] == replicas:
+            return  # a status update: the size in force did not change
+        else:
+            history.append((version, replicas))
+        if len(history) > _REPLICAS_KEPT:
+            del history[0]
+
+    def replicas_before(self, ref: ObjectRef, version: int) -> int | None:
+        """A ReplicaSet's spec.replicas in force just before the write ``version`` (an act's
+        Event): the size its controller was working towards. None: no history says."""
+        stored = self.get(ref)
+        history = stored.replicas if stored is not None else None
+        if not history or not version or version <= history[0][0]:
+            return None
+        index = bisect_left(history, (version, -1))
+        return history[index - 1][1]
+
+    def rolling_out(self, ref: ObjectRef) -> bool:
+        """Whether the object's latest status says a rollout of it is in progress."""
+        stored = self.get(ref)
+        return stored is not None and stored.rolling_out is True
 
     @staticmethod
     def _change_of(obj: KubeObject, now_ns: int) -> GenerationChange:

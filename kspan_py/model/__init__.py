@@ -4,7 +4,12 @@ Raw API bodies come in two Event dialects (core/v1 and events.k8s.io/v1) and man
 everything past ``sources`` sees only these records, so rules never test for dialect fields.
 """
 
-from kspan_py.model.normalising import MalformedValue, normalise, replace_lone_surrogates
+from kspan_py.model.normalising import (
+    MalformedValue,
+    normalise,
+    replace_lone_surrogates,
+    write_order,
+)
 from kspan_py.model.records import (
     Change,
     ChangeType,
@@ -46,4 +51,5 @@ __all__ = [
     "normalise",
     "parse_time_ns",
     "replace_lone_surrogates",
+    "write_order",
 ]

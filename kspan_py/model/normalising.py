@@ -217,7 +217,7 @@ def _event_fields(raw: Raw, metadata: Raw, name: str, uid: str, namespace: str) 
         _intern_text(component),
         _intern_text(instance),
         _intern(api_version),
-        _write_order(metadata.get("resourceVersion")),
+        write_order(metadata.get("resourceVersion")),
     )
 
 
@@ -237,7 +237,7 @@ def _count(value: Any) -> int:
 _INT64_DIGITS = 18  # any 18 digits fit an int64; etcd's revisions are int64
 
 
-def _write_order(resource_version: Any) -> int:
+def write_order(resource_version: Any) -> int:
     """A numeric resourceVersion as an int (ASCII digits only: "²".isdigit() holds, and int()
     refuses it; no longer than an int64, which also keeps int()'s 4,300-digit limit away);
     anything else is opaque, 0."""
@@ -283,10 +283,18 @@ def _object_fields(raw: Raw, kind: str, metadata: Raw, name: str, namespace: str
         target_kind, target_name = target.get("kind"), target.get("name")
         if isinstance(target_kind, str) and isinstance(target_name, str) and target_name:
             scale_target = ObjectRef(_intern(target_kind), namespace, _intern(target_name))
+    replicas, rolling_out = None, None
     if kind == "Pod":
         status = _pod_status(raw)
     elif kind == "Node":
         status = NodeStatus(_conditions(_mapping(raw.get("status")).get("conditions")))
+    elif kind in _SCALED_BY_STEPS:
+        wanted = _mapping(raw.get("spec")).get("replicas")
+        replicas = wanted if wanted.__class__ is int and 0 <= wanted < _INT64 else None
+    elif kind in _ROLLOUT_READERS:
+        rolling_out = _ROLLOUT_READERS[kind](
+            _mapping(raw.get("spec")), _mapping(raw.get("status")), generation
+        )
     # (ref, resource_version, created_ns, owner, generation, change, deleted_ns, status)
     return KubeObject(
         ObjectRef(
@@ -305,7 +313,70 @@ def _object_fields(raw: Raw, kind: str, metadata: Raw, name: str, namespace: str
         status,
         scale_target,
         _labels(metadata.get("labels")),
+        replicas,
+        rolling_out,
     )
+
+
+_SCALED_BY_STEPS = frozenset({"ReplicaSet", "ReplicationController"})
+"""Kinds a deployment controller scales step by step: their spec.replicas history says which
+step was in force when each of their pods was created or deleted."""
+
+
+def _int_field(mapping: Raw, field: str) -> int | None:
+    value = mapping.get(field)
+    return value if value.__class__ is int else None
+
+
+def _observed(status: Raw, generation: int | None) -> bool:
+    observed = _int_field(status, "observedGeneration")
+    return generation is None or (observed is not None and observed >= generation)
+
+
+def _deployment_rolling_out(spec: Raw, status: Raw, generation: int | None) -> bool | None:
+    """In progress until the controller saw the spec and reported the new ReplicaSet available
+    (Progressing: NewReplicaSetAvailable); a rollout past its deadline is over (failed)."""
+    if not status:
+        return None
+    if not _observed(status, generation):
+        return True
+    for condition in _list(status.get("conditions")):
+        if condition.get("type") == "Progressing":
+            if condition.get("status") == "False":
+                return False  # ProgressDeadlineExceeded: it stopped trying
+            return condition.get("reason") != "NewReplicaSetAvailable"
+    wanted = _int_field(spec, "replicas")
+    updated = _int_field(status, "updatedReplicas") or 0
+    return wanted is not None and updated < wanted
+
+
+def _statefulset_rolling_out(spec: Raw, status: Raw, generation: int | None) -> bool | None:
+    """In progress while its pods are not all at the update revision. (Not readiness: a pod
+    lost and re-created is no rollout.)"""
+    if not status:
+        return None
+    if not _observed(status, generation):
+        return True
+    current, update = status.get("currentRevision"), status.get("updateRevision")
+    return isinstance(update, str) and bool(update) and current != update
+
+
+def _daemonset_rolling_out(spec: Raw, status: Raw, generation: int | None) -> bool | None:
+    """In progress while a node's pod is not of the new template yet."""
+    if not status:
+        return None
+    if not _observed(status, generation):
+        return True
+    desired = _int_field(status, "desiredNumberScheduled") or 0
+    updated = _int_field(status, "updatedNumberScheduled")
+    return updated is not None and updated < desired
+
+
+_ROLLOUT_READERS = {
+    "Deployment": _deployment_rolling_out,
+    "StatefulSet": _statefulset_rolling_out,
+    "DaemonSet": _daemonset_rolling_out,
+}
 
 
 def _labels(raw: Any) -> tuple[tuple[str, str], ...]:

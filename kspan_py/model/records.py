@@ -139,6 +139,8 @@ class KubeObject:
     status: Final[PodStatus | NodeStatus | None] = None  # Pods and Nodes only
     scale_target: Final[ObjectRef | None] = None  # a HorizontalPodAutoscaler's scaleTargetRef
     labels: Final[tuple[tuple[str, str], ...]] = ()  # metadata.labels (for --selector)
+    replicas: Final[int | None] = None  # a ReplicaSet's spec.replicas: the size in force
+    rolling_out: Final[bool | None] = None  # a workload's status says a rollout is in progress
 
 
 @dataclass(slots=True, unsafe_hash=True)

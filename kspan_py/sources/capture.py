@@ -722,6 +722,8 @@ def _unpack(packed: Packed, path: str) -> CaptureItem:
                 _status_from(packed[9]),
                 ObjectRef(*packed[10]) if packed[10] is not None else None,
                 packed[11],
+                packed[12],
+                packed[13],
             ),
         )
     if tag == _SKIPPED:
@@ -784,6 +786,8 @@ def _pack(item: CaptureItem) -> Packed:
             _status_tuple(obj.status),
             _ref_tuple(obj.scale_target) if obj.scale_target is not None else None,
             obj.labels,
+            obj.replicas,
+            obj.rolling_out,
         )
     if isinstance(item, Skipped):
         return (_SKIPPED, item.where, item.category, item.reason)

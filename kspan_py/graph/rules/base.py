@@ -22,6 +22,10 @@ class NamedChild:
     namespace: str
     name: str
     relation: Relation
+    # A scaling step "from A to B" (groups ``from`` and ``to`` of the form): the size it set
+    # and how many acts of the child it asks for. None when the form does not say.
+    target: int | None = None
+    step: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,12 +45,24 @@ class NamingRule:
         found = self.pattern.search(event.message)
         if found is None:
             return None
+        groups = found.groupdict()
+        target = _size(groups.get("to"))
+        start = _size(groups.get("from"))
         return NamedChild(
             kind=self.child_kind,
             namespace=event.regarding.namespace or event.namespace,
             name=found.group("child"),
             relation=self.relation,
+            target=target,
+            step=abs(target - start) if target is not None and start is not None else None,
         )
+
+
+_MAX_SIZE_DIGITS = 9  # replicas are int32: a longer number is no size (and int() stays cheap)
+
+
+def _size(text: str | None) -> int | None:
+    return int(text) if text is not None and len(text) <= _MAX_SIZE_DIGITS else None
 
 
 def rule(

@@ -27,12 +27,15 @@ class ChildPolicy:
     relations: tuple[Relation, ...]  # in order of preference; the most recent act wins ties
     horizon_ns: int | None  # None: the child's whole (remembered) life
     prefer_written_before: bool  # prefer acts the server recorded before this event
+    # The acts are scaling steps "from A to B": the cause is the step whose size B was in force
+    # when this event was written, and each step causes |B - A| events (the rest replace).
+    by_step: bool = False
 
 
 _LIFETIME = ChildPolicy((Relation.CREATE,), None, True)
 _DELETION = ChildPolicy((Relation.DELETE, Relation.CREATE), None, False)
-_SCALED_UP = ChildPolicy((Relation.CREATE,), CONTROLLER_ACT_HORIZON_NS, True)
-_SCALED_DOWN = ChildPolicy((Relation.DELETE,), CONTROLLER_ACT_HORIZON_NS, True)
+_SCALED_UP = ChildPolicy((Relation.CREATE,), CONTROLLER_ACT_HORIZON_NS, True, by_step=True)
+_SCALED_DOWN = ChildPolicy((Relation.DELETE,), CONTROLLER_ACT_HORIZON_NS, True, by_step=True)
 _RESCALED = ChildPolicy((Relation.CREATE,), CONTROLLER_ACT_HORIZON_NS, True)
 """A workload's own scaling acts after an autoscaler set its size (the rescale names it as a
 CREATE act: the size may go either way, and only autoscalers name these kinds)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from kspan_py.graph.rules.base import NamingRule, Relation, rule
 
-_FORM = r"^Scaled {direction} replica set (?P<child>\S+) (?:from \d+ )?to \d+"
+_FORM = r"^Scaled {direction} replica set (?P<child>\S+) (?:from (?P<from>\d+) )?to (?P<to>\d+)"
 
 RULES: tuple[NamingRule, ...] = (
     rule(
