@@ -160,7 +160,8 @@ def permute_listing(values: Sequence[Value], order: Sequence[int]) -> list[Value
     return [*(values[i] for i in order), *values[count:]]
 
 
-def _uid(value: Value) -> object:
+def uid_of(value: Value) -> object:
+    """The uid of a value's object (its watch event's or its own), if it has one."""
     body = value.get("object", value)
     metadata = body.get("metadata") if isinstance(body, dict) else None
     return metadata.get("uid") if isinstance(metadata, dict) else None
@@ -179,7 +180,7 @@ def swap_within_window(
         if (
             0 <= i < len(out) - 1
             and abs(times[i] - times[i + 1]) <= window_s
-            and _uid(out[i]) != _uid(out[i + 1])
+            and uid_of(out[i]) != uid_of(out[i + 1])
         ):
             out[i], out[i + 1] = out[i + 1], out[i]
             times[i], times[i + 1] = times[i + 1], times[i]

@@ -13,6 +13,7 @@ from kspan_py.config import GraphSettings
 from kspan_py.graph.causality import replay_changes
 from kspan_py.model import EventChange, KubeEvent, ObjectChange, ObjectRef, Snapshot, Uid
 from kspan_py.sources.capture import decode_values, read_capture
+from tests.input_forms import uid_of
 
 ROOT = Path(__file__).resolve().parent.parent
 CAPTURES = ROOT / "examples" / "captures"
@@ -183,5 +184,4 @@ def permuted_within(lines: Sequence[str], seed: int, jitter_s: float) -> list[st
 
 
 def _uid_of(line: str) -> object:
-    value = json.loads(line)
-    return value.get("object", value).get("metadata", {}).get("uid")
+    return uid_of(json.loads(line))

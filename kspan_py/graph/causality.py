@@ -207,9 +207,10 @@ class CausalGraph:
             maxsize=100_000, ttl=ttl_s, timer=self._clock
         )
         self._series_due: dict[int, int] = {}  # span of repeats -> when it is due (event time)
-        # Pods lost otherwise than by their controller's deletion, per controller, for the
-        # replacements to link to: owner key -> pod name -> (trace, span, time of the loss).
         self._replaced_by: dict[OccurrenceKey, int] = {}  # loss not linked yet -> the act
+        # Pods lost otherwise than by their controller's deletion, per controller, for the
+        # replacements to link to: owner key -> pod name -> (the first sign of its loss, its
+        # time, its resourceVersion).
         self._losses: TTLCache[str, dict[str, tuple[OccurrenceKey, int, int]]] = TTLCache(
             maxsize=100_000, ttl=ttl_s, timer=self._clock
         )
@@ -674,6 +675,7 @@ class CausalGraph:
             start_ns, end_ns = subject.time_ns - took, subject.time_ns
         else:
             start_ns, end_ns = subject.time_ns, self._natural_end(subject)
+        if self._aggregated and isinstance(subject, KubeEvent):
             aggregated = self._aggregated.pop(placement.span_id, None)
             if aggregated is not None:  # it covers every occurrence its count stands for
                 subject = aggregated  # (the occurrence at its own time: the last)

@@ -117,22 +117,22 @@ class ObjectStore:
         version = write_order(obj.resource_version)
         if obj.replicas is not None:  # (a history by write order: any arrival order will do)
             self._record_replicas(stored, obj.replicas, version)
-        if version and version < stored.version and change.type is not ChangeType.DELETED:
-            return False  # its status is the past: what is known now stands
+        # Its status is the past when a later version was applied: what is known now stands.
+        fresh = not version or version >= stored.version or change.type is ChangeType.DELETED
         stored.version = max(version, stored.version)
         if obj.scale_target is not None:
             self._scale_targets[(stored.namespace, stored.name)] = obj.scale_target
         status = obj.status
         if isinstance(status, PodStatus) and status.node:
             stored.node = _intern(status.node)
-        if obj.rolling_out is not None:
+        if obj.rolling_out is not None and fresh:
             stored.rolling_out = obj.rolling_out
         if obj.generation is not None and obj.owner is None:
             self._record_generation(stored, obj, now_ns)
         if change.type is ChangeType.DELETED and stored.deleted_ns is None:
             stored.deleted_ns = now_ns
             self._deletions.append((now_ns, key))
-        return True
+        return fresh
 
     def _record_generation(self, stored: StoredObject, obj: KubeObject, now_ns: int) -> None:
         assert obj.generation is not None
