@@ -33,9 +33,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from kspan_py.checkpoint import CheckpointWrites, ExportGate
+from kspan_py.controllers import NAMING_RULES
 from kspan_py.escaping import printable
 from kspan_py.graph.causality import NODE_PROBLEM_REASONS, CausalGraph
-from kspan_py.graph.rules import NAMING_RULES
 from kspan_py.model import KubeEvent
 from kspan_py.outlets import SinkOutlet
 from kspan_py.sources.resources import KINDS

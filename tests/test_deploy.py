@@ -48,6 +48,7 @@ from typing import Any
 import pytest
 import yaml
 
+from kspan_py.controllers import CONTROLLERS
 from kspan_py.sources.resources import EVENTS_CORE, EVENTS_V1, OBJECT_RESOURCES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -353,6 +354,15 @@ def test_kustomize_builds_to_valid_objects(directory: str) -> None:
 def test_rbac_lists_what_kspan_watches() -> None:
     watched = {(r.group, r.plural) for r in (EVENTS_V1, EVENTS_CORE, *OBJECT_RESOURCES)}
     assert watched == WATCHED
+    # Each controller's registration is what every RBAC form grants on its collections.
+    registered = {
+        (r.group, r.plural, verb)
+        for controller in CONTROLLERS
+        for r in controller.watches
+        for verb in controller.verbs
+    }
+    assert registered <= CLUSTER_PERMISSIONS
+    assert {(g, r, v) for g, r, v in registered if r != "nodes"} <= NAMESPACED_PERMISSIONS
     namespaced = {(r.group, r.plural) for r in (EVENTS_V1, EVENTS_CORE, *OBJECT_RESOURCES)}
     namespaced -= {(r.group, r.plural) for r in OBJECT_RESOURCES if not r.namespaced}
     assert {(g, r) for g, r, _ in NAMESPACED_PERMISSIONS} == namespaced

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from kspan_py.controllers import CONTROLLERS
 from kspan_py.graph.rules import Relation, named_child
 from kspan_py.model import KubeEvent
 from tests.tracing import kube_event
@@ -66,3 +67,15 @@ NOT_NAMING = [
 @pytest.mark.parametrize(("kind", "reason", "message"), NOT_NAMING)
 def test_other_messages_name_nothing(kind: str, reason: str, message: str) -> None:
     assert named_child(_event(kind, reason, message)) is None
+
+
+def test_each_controller_watches_the_kinds_its_acts_are_written_on() -> None:
+    """Registered once: a controller's acts are read from the collections it registers (the
+    replication controller's acts excepted: ReplicationControllers are not watched)."""
+    for controller in CONTROLLERS:
+        owners = {kind for rule in controller.acts for kind in rule.owner_kinds}
+        if controller.watches:
+            assert owners <= {resource.kind for resource in controller.watches}, controller.name
+        else:
+            assert owners <= {"ReplicationController"}, controller.name
+    assert len({c.name for c in CONTROLLERS}) == len(CONTROLLERS)

@@ -1,56 +1,19 @@
 """The API collections kspan-py watches, and how --kinds selects them.
 
-Kept apart from watching.py (which imports the API client) so that the command line can name
-and check them without loading the client.
+The object collections are the controllers' (``kspan_py.controllers``: each registers what its
+acts concern); the Events are everyone's. Kept apart from watching.py (which imports the API
+client) so that the command line can name and check them without loading the client.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True, slots=True)
-class Resource:
-    """A collection of the API, e.g. apps/v1 replicasets."""
-
-    kind: str
-    group: str  # "" for the core group
-    version: str
-    plural: str
-    namespaced: bool = True
-
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
-
-    @property
-    def name(self) -> str:
-        """How RBAC and error messages name it: ``replicasets.apps``, ``pods``."""
-        return f"{self.plural}.{self.group}" if self.group else self.plural
-
-    def path(self, namespace: str | None) -> str:
-        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
-        if namespace is not None and self.namespaced:
-            return f"{base}/namespaces/{namespace}/{self.plural}"
-        return f"{base}/{self.plural}"
-
+from kspan_py.controllers import WATCHED, Resource
 
 EVENTS_V1 = Resource("Event", "events.k8s.io", "v1", "events")
 EVENTS_CORE = Resource("Event", "", "v1", "events")
-OBJECT_RESOURCES = (
-    # Owners before what they own: a snapshot lists them in this order.
-    Resource("Node", "", "v1", "nodes", namespaced=False),
-    Resource("CronJob", "batch", "v1", "cronjobs"),
-    Resource("Deployment", "apps", "v1", "deployments"),
-    Resource("StatefulSet", "apps", "v1", "statefulsets"),
-    Resource("DaemonSet", "apps", "v1", "daemonsets"),
-    Resource("ReplicaSet", "apps", "v1", "replicasets"),
-    Resource("Job", "batch", "v1", "jobs"),
-    Resource("Pod", "", "v1", "pods"),
-    # Not an owner: its spec names the object it scales, which its SuccessfulRescale acts on.
-    Resource("HorizontalPodAutoscaler", "autoscaling", "v2", "horizontalpodautoscalers"),
-)
+OBJECT_RESOURCES: tuple[Resource, ...] = WATCHED  # owners first: a snapshot lists them so
 KINDS = (*(r.kind for r in OBJECT_RESOURCES), "Event")
 
 

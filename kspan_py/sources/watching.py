@@ -37,7 +37,8 @@ from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio.config.config_exception import ConfigException
 
 from kspan_py.config import ClusterSettings
-from kspan_py.sources.resources import EVENTS_CORE, EVENTS_V1, Resource, select_resources
+from kspan_py.controllers import Resource
+from kspan_py.sources.resources import EVENTS_CORE, EVENTS_V1, select_resources
 
 log = logging.getLogger(__name__)
 

@@ -1,26 +1,15 @@
-"""Controller heuristics: which Events name a child object, one module per controller.
+"""The actor rules as the graph applies them: which Events name a child object.
 
-An actor rule says "this event on the owner is the cause of that child": the child's following
-events hang under it. ``NAMING_RULES`` gathers every module's rules; ``named_child`` applies them.
-Child-side policies (which of a child's events follow which kind of act, and for how long) live
-in ``children``.
+The rules themselves are the controllers' (``kspan_py.controllers``, one module each, with the
+resources they are read from); ``named_child`` applies them, by reason. Child-side policies
+(which of a child's events follow which kind of act, and for how long) live in ``children``.
 """
 
 from __future__ import annotations
 
-from kspan_py.graph.rules import cronjob, daemonset, deployment, job, replicaset, statefulset
-from kspan_py.graph.rules.base import NamedChild, NamingRule, Relation
+from kspan_py.controllers import NAMING_RULES, NamedChild, NamingRule, Relation
 from kspan_py.graph.rules.children import ChildPolicy, child_policy
 from kspan_py.model import KubeEvent
-
-NAMING_RULES: tuple[NamingRule, ...] = (
-    *deployment.RULES,
-    *replicaset.RULES,
-    *job.RULES,
-    *daemonset.RULES,
-    *statefulset.RULES,
-    *cronjob.RULES,
-)
 
 _BY_REASON: dict[str, tuple[NamingRule, ...]] = {}
 for _rule in NAMING_RULES:

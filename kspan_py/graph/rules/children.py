@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kspan_py.graph.rules.base import Relation
+from kspan_py.controllers import Relation
 
 CONTROLLER_ACT_HORIZON_NS = 60 * 1_000_000_000
 """How long after being scaled a controller's own acts still count as caused by the scaling."""

@@ -1,4 +1,12 @@
-"""The shape of an actor rule: reason + message form on an owner's event -> a named child."""
+"""What a controller is to kspan-py: the acts it writes (reason + message form on an owner's
+Event -> the child it names), the API collections to watch for them, and the RBAC those need.
+
+An actor rule says "this event on the owner is the cause of that child": the child's following
+events hang under it. A ``Controller`` gathers one controller's rules with the resources its
+acts and objects are read from; ``kspan_py.controllers`` registers each once, and the graph
+(rules), the sources (what to watch) and the deploy manifests (RBAC, checked by the tests) all
+read that registry.
+"""
 
 from __future__ import annotations
 
@@ -63,6 +71,46 @@ _MAX_SIZE_DIGITS = 9  # replicas are int32: a longer number is no size (and int(
 
 def _size(text: str | None) -> int | None:
     return int(text) if text is not None and len(text) <= _MAX_SIZE_DIGITS else None
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """A collection of the API, e.g. apps/v1 replicasets."""
+
+    kind: str
+    group: str  # "" for the core group
+    version: str
+    plural: str
+    namespaced: bool = True
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def name(self) -> str:
+        """How RBAC and error messages name it: ``replicasets.apps``, ``pods``."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    def path(self, namespace: str | None) -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if namespace is not None and self.namespaced:
+            return f"{base}/namespaces/{namespace}/{self.plural}"
+        return f"{base}/{self.plural}"
+
+
+READ_VERBS = ("get", "list", "watch")
+"""What kspan-py needs on every collection it watches: it never writes to the cluster."""
+
+
+@dataclass(frozen=True, slots=True)
+class Controller:
+    """One controller: the acts it writes and the collections they are read from."""
+
+    name: str  # who writes its Events (reporters are renamed across releases: documentation)
+    acts: tuple[NamingRule, ...]  # its message forms that name a child
+    watches: tuple[Resource, ...]  # the objects its acts concern, listed and watched
+    verbs: tuple[str, ...] = READ_VERBS  # RBAC on each of them
 
 
 def rule(

@@ -6,9 +6,9 @@ controller did not act on, so they are no actor rules.
 
 from __future__ import annotations
 
-from kspan_py.graph.rules.base import NamingRule, Relation, rule
+from kspan_py.controllers.base import Controller, NamingRule, Relation, Resource, rule
 
-RULES: tuple[NamingRule, ...] = (
+_ACTS: tuple[NamingRule, ...] = (
     rule(
         "cronjob-controller",
         ("SuccessfulCreate",),
@@ -25,4 +25,11 @@ RULES: tuple[NamingRule, ...] = (
         child_kind="Job",
         relation=Relation.DELETE,
     ),
+)
+
+CRONJOBS = Resource("CronJob", "batch", "v1", "cronjobs")
+
+CONTROLLERS = (
+    # A CronJob is the top of its Jobs' ownership chains.
+    Controller("cronjob-controller", _ACTS, (CRONJOBS,)),
 )

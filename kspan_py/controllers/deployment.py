@@ -6,11 +6,11 @@ to %d`` (up/down), and the older ``Scaled %s replica set %s to %d``.
 
 from __future__ import annotations
 
-from kspan_py.graph.rules.base import NamingRule, Relation, rule
+from kspan_py.controllers.base import Controller, NamingRule, Relation, Resource, rule
 
 _FORM = r"^Scaled {direction} replica set (?P<child>\S+) (?:from (?P<from>\d+) )?to (?P<to>\d+)"
 
-RULES: tuple[NamingRule, ...] = (
+_ACTS: tuple[NamingRule, ...] = (
     rule(
         "deployment-controller",
         ("ScalingReplicaSet",),
@@ -27,4 +27,11 @@ RULES: tuple[NamingRule, ...] = (
         child_kind="ReplicaSet",
         relation=Relation.DELETE,
     ),
+)
+
+DEPLOYMENTS = Resource("Deployment", "apps", "v1", "deployments")
+
+CONTROLLERS = (
+    # Its generation starts a change; its status says whether the rollout is in progress.
+    Controller("deployment-controller", _ACTS, (DEPLOYMENTS,)),
 )

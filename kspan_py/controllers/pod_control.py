@@ -5,7 +5,7 @@ names no pod, so it is no actor rule; it links to its owner like any other event
 
 from __future__ import annotations
 
-from kspan_py.graph.rules.base import NamingRule, Relation, rule
+from kspan_py.controllers.base import NamingRule, Relation, rule
 
 CREATED = r"^Created pod: (?P<child>\S+)"
 DELETED = r"^Deleted pod: (?P<child>\S+)"

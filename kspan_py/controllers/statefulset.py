@@ -7,11 +7,11 @@ A re-created Pod keeps its name, so the same Event is counted up: every count is
 
 from __future__ import annotations
 
-from kspan_py.graph.rules.base import NamingRule, Relation, rule
+from kspan_py.controllers.base import Controller, NamingRule, Relation, Resource, rule
 
 _FORM = r"^(?i:{verb}) Pod (?P<child>\S+) in StatefulSet \S+ (?:successful|failed)"
 
-RULES: tuple[NamingRule, ...] = (
+_ACTS: tuple[NamingRule, ...] = (
     rule(
         "statefulset-controller",
         ("SuccessfulCreate", "FailedCreate"),
@@ -28,4 +28,11 @@ RULES: tuple[NamingRule, ...] = (
         child_kind="Pod",
         relation=Relation.DELETE,
     ),
+)
+
+STATEFULSETS = Resource("StatefulSet", "apps", "v1", "statefulsets")
+
+CONTROLLERS = (
+    # Its status (currentRevision, updateRevision) says whether its rollout is in progress.
+    Controller("statefulset-controller", _ACTS, (STATEFULSETS,)),
 )
