@@ -45,6 +45,13 @@ from kspan_py.graph.linking import (
     decide,
 )
 from kspan_py.graph.occurrences import SeenOccurrences
+from kspan_py.graph.placing import (
+    FoldsInto,
+    OpenSeries,
+    RepeatLimits,
+    anchored_under,
+    place_repeat,
+)
 from kspan_py.graph.rules import NamedChild, Relation, named_child
 from kspan_py.graph.rules.children import CONTROLLER_ACT_HORIZON_NS
 from kspan_py.graph.store import ObjectStore
@@ -147,6 +154,9 @@ class CausalGraph:
             change_gap_ns=settings.change_gap_ns,
             max_change_ns=settings.max_change_ns,
             link_horizon_ns=settings.link_horizon_ns,
+        )
+        self._repeat_limits = RepeatLimits(
+            settings.window_ns, settings.repeat_quiet_ns, settings.repeat_span_max_ns
         )
         self._builder = builder or SpanBuilder(
             settings.cluster_name,
@@ -457,42 +467,44 @@ class CausalGraph:
         if before is None:
             return None
         trace_id, placed = before
-        series = self._drafts.get(placed)
-        settings = self._settings
-        if series is not None and series.link_rule == "repeat" and series.repeats is not None:
-            time_ns, window = subject.time_ns, settings.window_ns
-            last = series.repeats[-1].time_ns if series.repeats else series.start_ns
-            if (
-                time_ns - last <= settings.repeat_quiet_ns - window
-                and time_ns - series.start_ns <= settings.repeat_span_max_ns - window
-            ):
-                series.repeats.append(subject)
-                if time_ns > series.end_ns:
-                    series.end_ns = time_ns
-                    self._cover(series)
-                self._schedule_series(series, time_ns)
-                self.stats.repeats_folded += 1
-                return Placement(trace_id, placed), series.parent_id, "folded"
-        self._touch(trace_id, subject.time_ns)
-        # Every span of repeats of one Event hangs under its first occurrence's span, side by
-        # side (not each under the one before: a crash loop of hours would nest hundreds deep).
+        draft = self._drafts.get(placed)
+        series = None
+        if draft is not None and draft.link_rule == "repeat" and draft.repeats is not None:
+            last = draft.repeats[-1].time_ns if draft.repeats else draft.start_ns
+            series = OpenSeries(draft.start_ns, last)
         first_key = _SERIES + subject.uid
         first = self._anchors.get(first_key)
-        if first is None or first[0] != trace_id:
-            first = self._anchors[first_key] = (trace_id, placed, subject.time_ns)
-        return Placement(trace_id, span_id), first[1], "repeat"
+        verdict = place_repeat(
+            subject,
+            series=series,
+            placed_span_id=placed,
+            first=first[:2] if first else None,
+            trace_id=trace_id,
+            limits=self._repeat_limits,
+        )
+        if isinstance(verdict, FoldsInto):
+            assert draft is not None and draft.repeats is not None
+            time_ns = subject.time_ns
+            draft.repeats.append(subject)
+            if time_ns > draft.end_ns:
+                draft.end_ns = time_ns
+                self._cover(draft)
+            self._schedule_series(draft, time_ns)
+            self.stats.repeats_folded += 1
+            return Placement(trace_id, placed), draft.parent_id, "folded"
+        self._touch(trace_id, subject.time_ns)
+        if first is None or first[0] != trace_id:  # the first occurrence in this trace
+            self._anchors[first_key] = (trace_id, placed, subject.time_ns)
+        return Placement(trace_id, span_id), verdict.parent_span_id, "repeat"
 
     def _anchored(self, subject: Subject, span_id: int) -> tuple[Placement, int | None, str] | None:
         """A phase that belongs under a known cause (a node's condition under its problem)."""
         if not isinstance(subject, LifecycleFact) or not subject.joins:
             return None
-        anchor = self._anchors.get(subject.joins)
-        if anchor is None:
+        under = anchored_under(subject, self._anchors.get(subject.joins), self._settings.window_ns)
+        if under is None:
             return None
-        trace_id, anchor_span, anchor_ns = anchor
-        if not subject.start_ns - self._settings.window_ns <= anchor_ns <= subject.time_ns:
-            return None
-        return Placement(trace_id, span_id), anchor_span, "anchor"
+        return Placement(under[0], span_id), under[1], "anchor"
 
     def _schedule_series(self, series: SpanDraft, last_ns: int) -> None:
         settings = self._settings
