@@ -24,7 +24,7 @@ from kspan_py.filtering import ExportFilter
 from kspan_py.graph.causality import ADVANCE_EVERY, CausalGraph
 from kspan_py.model import EventChange, ObjectChange, Snapshot
 from kspan_py.outlets import COLLECTOR_UNAVAILABLE, Delivery, SinkOutlet
-from kspan_py.sources.capture import Bookmark, CaptureItem, Skipped, read_capture
+from kspan_py.sources.capture import Bookmark, CaptureItem, Skipped, Unchanged, read_capture
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +113,9 @@ async def replay(
 
     async def read() -> None:
         batch: list[ObjectChange | EventChange] = []
+        # Updates the reader left out (Unchanged) still count towards a batch, so that event
+        # time moves on where it would have had they been read here: the same spans either way.
+        left_out = 0
         in_snapshot = False
         for item in _items(settings.paths):
             if isinstance(item, Snapshot):
@@ -123,8 +126,11 @@ async def replay(
                 batch.append(item)
             else:
                 count_other(item, summary, strict=settings.strict)
+                if isinstance(item, Unchanged):
+                    left_out += item.count
             # Event time moves on between batches: never inside a snapshot.
-            if len(batch) >= ADVANCE_EVERY and not in_snapshot:
+            while len(batch) + left_out >= ADVANCE_EVERY and not in_snapshot:
+                left_out -= ADVANCE_EVERY - len(batch)  # the rest were read after the batch
                 await changes.put((batch, True))
                 batch = []
         if batch:
@@ -188,10 +194,16 @@ def last_time(paths: Iterable[str]) -> int:
 
 def _items(paths: Iterable[str]) -> Iterator[CaptureItem]:
     for path in paths:
-        yield from read_capture(path)
+        yield from read_capture(path, drop_unchanged=True)
 
 
-def count_other(item: Skipped | Bookmark, summary: ReplaySummary, *, strict: bool) -> None:
+def count_other(
+    item: Skipped | Bookmark | Unchanged, summary: ReplaySummary, *, strict: bool
+) -> None:
+    if isinstance(item, Unchanged):  # object updates read, where nothing the graph reads changed
+        summary.values += item.count
+        summary.objects += item.count
+        return
     summary.values += 1
     if isinstance(item, Bookmark):
         return

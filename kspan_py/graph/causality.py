@@ -587,15 +587,7 @@ class CausalGraph:
         if top_key is None:
             return
         change = self._changes[top_key]
-        if time_ns > change.last_ns:
-            self._changes[top_key] = Change(
-                change.top_key,
-                change.generation,
-                change.trace_id,
-                change.anchor_span_id,
-                change.started_ns,
-                time_ns,
-            )
+        change.last_ns = max(change.last_ns, time_ns)  # (its only owner: moved on in place)
 
     def _pod_life(self, subject: Subject, created_by: Placement, act: NamedAct | None) -> int:
         """The span of a Pod's life in the trace of the act that created it; its id.

@@ -115,9 +115,13 @@ class ScalingAct(NamedAct):
         return self.step is not None and self.used >= self.step
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Change:
-    """A change in progress: one trace, started by a top object's new generation or by an event."""
+    """A change in progress: one trace, started by a top object's new generation or by an event.
+
+    Mutable: the graph, its only owner, moves ``last_ns`` on at each occurrence it places in the
+    change (re-creating a frozen record per occurrence was a hot spot of linking). The linker
+    only reads it."""
 
     top_key: str
     generation: int | None
@@ -302,7 +306,7 @@ def _most_recent_act(
         eligible = written_before or eligible
     if not eligible:
         return None
-    rank = {relation: index for index, relation in enumerate(policy.relations)}
+    rank = policy.rank
     # An act after the occurrence is eligible only through the slack for truncated times: any
     # act not after it comes first (a Pod's Killing follows its deletion, not the re-creation
     # of its name a moment later).

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 import orjson
+from cachetools import LRUCache
 
 from kspan_py.appending import cut_torn_line, open_output, write_failure_reason, write_whole
 from kspan_py.model import (
@@ -57,6 +58,7 @@ from kspan_py.model import (
     Snapshot,
     normalise,
     replace_lone_surrogates,
+    write_order,
 )
 
 _WATCH_TYPES = {t.value: t for t in ChangeType}
@@ -80,7 +82,19 @@ class Bookmark:
     """A watch BOOKMARK: no object, only progress. Kept so that callers can count it."""
 
 
-CaptureItem = ObjectChange | EventChange | Skipped | Bookmark | Snapshot
+@dataclass(frozen=True, slots=True)
+class Unchanged:
+    """Object updates the reader process left out (``read_capture(..., drop_unchanged=True)``):
+    MODIFIED versions identical, in everything kspan-py reads of an object, to the version of
+    that object before them; a status field no rule reads (a ReplicaSet's availableReplicas,
+    a Pod's IP) was all that changed. Counted, never linked: ``count`` of them since the last
+    item. A count of -1 takes one back: a version left out was sent after all, because a
+    version written before it arrived after it (the reader process's ``_UnchangedUpdates``)."""
+
+    count: int
+
+
+CaptureItem = ObjectChange | EventChange | Skipped | Bookmark | Snapshot | Unchanged
 
 
 class CaptureError(OSError):
@@ -95,7 +109,9 @@ class _Damaged(Exception):
         self.line, self.category, self.reason = line, category, reason
 
 
-def read_capture(path: str, *, reader_process: bool | None = None) -> Iterator[CaptureItem]:
+def read_capture(
+    path: str, *, reader_process: bool | None = None, drop_unchanged: bool = False
+) -> Iterator[CaptureItem]:
     """Yield the changes of a capture in file order; ``-`` reads standard input.
 
     Lines are streamed (a capture can be larger than memory allows to hold twice); only a
@@ -103,12 +119,14 @@ def read_capture(path: str, *, reader_process: bool | None = None) -> Iterator[C
 
     A large capture file is parsed and normalised by a reader process when there is a second
     CPU for it (``reader_process=None`` decides so; True or False forces it): see
-    ``_from_reader_process``. The items are the same either way.
+    ``_from_reader_process``. The items are the same either way, except that with
+    ``drop_unchanged`` a reader process leaves out the updates that change nothing kspan-py
+    reads and yields ``Unchanged`` counts in their place (see ``_UnchangedUpdates``).
     """
     if reader_process is None:
         reader_process = reads_in_a_process(path)
     if reader_process:
-        return _from_reader_process(path)
+        return _from_reader_process(path, drop_unchanged=drop_unchanged)
     return _read_here(path)
 
 
@@ -544,13 +562,15 @@ _PIPE_BYTES = 1 << 20  # lets the child run a few frames ahead while the parent 
 _TYPES = tuple(ChangeType)
 _TYPE_INDEX = {change_type: index for index, change_type in enumerate(_TYPES)}
 # The first element of a packed item says what it is.
-_EVENT, _OBJECT, _SKIPPED, _BOOKMARK, _SNAPSHOT, _END, _CAPTURE_ERROR, _FAILED = range(8)
+(_EVENT, _OBJECT, _SKIPPED, _BOOKMARK, _SNAPSHOT, _END, _CAPTURE_ERROR, _FAILED,
+ _UNCHANGED) = range(9)  # fmt: skip
 # The child imports this very package: run with -P (no working directory on its path, where
 # another kspan_py could be), it finds what the parent found, or this package's directory first.
 _CHILD = (
     "import sys; root = sys.argv[1]; root in sys.path or sys.path.insert(0, root); "
     "from kspan_py.sources.capture import serve_capture; "
-    "serve_capture(sys.argv[2], int(sys.argv[3]), on_parent_death=sys.argv[4] == '1')"
+    "serve_capture(sys.argv[2], int(sys.argv[3]), on_parent_death=sys.argv[4] == '1', "
+    "drop_unchanged=sys.argv[5] == '1')"
 )
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent.parent)
 
@@ -575,7 +595,7 @@ def _cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _from_reader_process(path: str) -> Iterator[CaptureItem]:
+def _from_reader_process(path: str, *, drop_unchanged: bool = False) -> Iterator[CaptureItem]:
     try:
         process = subprocess.Popen(
             [
@@ -583,6 +603,7 @@ def _from_reader_process(path: str) -> Iterator[CaptureItem]:
                 # The death signal follows the thread that started the child, not the
                 # process: only the main thread lives as long as the process.
                 "1" if threading.current_thread() is threading.main_thread() else "0",
+                "1" if drop_unchanged else "0",
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -728,6 +749,8 @@ def _unpack(packed: Packed, path: str) -> CaptureItem:
         )
     if tag == _SKIPPED:
         return Skipped(packed[1], packed[2], packed[3])
+    if tag == _UNCHANGED:
+        return Unchanged(packed[1])
     if tag == _BOOKMARK:
         return Bookmark()
     if tag == _SNAPSHOT:
@@ -793,25 +816,41 @@ def _pack(item: CaptureItem) -> Packed:
         return (_SKIPPED, item.where, item.category, item.reason)
     if isinstance(item, Bookmark):
         return (_BOOKMARK,)
+    if isinstance(item, Unchanged):
+        return (_UNCHANGED, item.count)
     return (_SNAPSHOT, item.end)
 
 
-def serve_capture(path: str, parent_pid: int, *, on_parent_death: bool = True) -> None:
+def serve_capture(
+    path: str, parent_pid: int, *, on_parent_death: bool = True, drop_unchanged: bool = False
+) -> None:
     """The reader process: read path, write its items to stdout in marshalled frames.
 
     With on_parent_death, it is killed when its parent dies (Linux); either way, it ends when
-    its parent stops reading (a broken pipe).
+    its parent stops reading (a broken pipe). With drop_unchanged, updates that change nothing
+    kspan-py reads are counted instead of sent (``_UnchangedUpdates``).
     """
     _die_with_parent(parent_pid, on_parent_death=on_parent_death)
     out = sys.stdout.fileno()
     frame: list[Packed] = []
+    unchanged = _UnchangedUpdates() if drop_unchanged else None
     try:
         try:
             for item in _read_here(path):
-                frame.append(_pack(item))
+                packed = _pack(item)
+                if unchanged is None:
+                    frame.append(packed)
+                elif packed[0] == _OBJECT:
+                    unchanged.offer(packed, frame)
+                else:
+                    if unchanged.dropped:  # the count, where they were (before this item)
+                        frame.append((_UNCHANGED, unchanged.take_count()))
+                    frame.append(packed)
                 if len(frame) >= _FRAME_ITEMS:
                     _send(out, frame)
                     frame = []
+            if unchanged is not None and unchanged.dropped:
+                frame.append((_UNCHANGED, unchanged.take_count()))
             frame.append((_END,))
         except CaptureError as error:
             frame.append((_CAPTURE_ERROR, str(error)))
@@ -820,6 +859,70 @@ def serve_capture(path: str, parent_pid: int, *, on_parent_death: bool = True) -
         _send(out, frame)
     except BrokenPipeError:
         os._exit(0)  # the parent stopped reading: it has ended, or ends this process
+
+
+_UNCHANGED_REMEMBERED = 1 << 16
+"""Objects whose last version the reader process remembers (a hash and a write order each):
+an object not seen for that long is sent whole at its next update, which is only slower."""
+_MODIFIED = _TYPE_INDEX[ChangeType.MODIFIED]
+
+
+class _UnchangedUpdates:
+    """Which object updates to leave out of the pipe: the ones identical to the version before.
+
+    A controller rewrites its object's status many times (a ReplicaSet's availableReplicas, a
+    Pod's conditions and IPs) where nothing kspan-py reads changes: a third of the object
+    updates of a rollout. Left out here, they are never sent, unpacked or applied. What is
+    compared is the packed record (every field the graph reads) without its resourceVersion,
+    by its hash: equal packed records hash equally, and two different versions of one object
+    share a 64-bit hash with odds of 2**-64.
+
+    One thing the left-out version still says is its write order: a version of the object
+    that arrives after it but was written before it (a reordered input) is stale, and the
+    graph must know so. So the latest one left out is held, and sent just before such a late
+    version; the graph then judges the late one against it as it would have.
+    """
+
+    def __init__(self) -> None:
+        # key -> (hash of the record without its version, latest write order seen, held item)
+        self._last: LRUCache[object, tuple[int, int, Packed | None]] = LRUCache(
+            _UNCHANGED_REMEMBERED
+        )
+        self.dropped = 0
+
+    def offer(self, packed: Packed, frame: list[Packed]) -> None:
+        """Append packed to frame unless it is a left-out update (then counted)."""
+        ref = packed[2]
+        key = ref[3] or ref  # the uid; the whole reference for an object without one
+        version = write_order(packed[3])
+        if not version:  # no write order to reason with: always sent
+            frame.append(packed)
+            return
+        signature = hash(packed[:3] + packed[4:])
+        last = self._last.get(key)
+        latest = version
+        if last is not None:
+            last_signature, latest, held = last
+            if packed[1] == _MODIFIED and signature == last_signature and version > latest:
+                self._last[key] = (signature, version, packed)
+                self.dropped += 1
+                return
+            late = held is not None and version < write_order(held[3])
+            if late:
+                self.dropped -= 1  # sent after all: not counted as left out (-1 if it was)
+            if self.dropped:  # the count, where they were (before this item)
+                frame.append((_UNCHANGED, self.take_count()))
+            if late and held is not None:
+                frame.append(held)  # written after this late version: the graph sees it first
+            latest = max(latest, version)
+        elif self.dropped:
+            frame.append((_UNCHANGED, self.take_count()))
+        self._last[key] = (signature, latest, None)
+        frame.append(packed)
+
+    def take_count(self) -> int:
+        count, self.dropped = self.dropped, 0
+        return count
 
 
 def _send(out: int, frame: list[Packed]) -> None:

@@ -10,7 +10,7 @@ StatefulSet's own scaling follows an autoscaler's rescale of it, within the same
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kspan_py.controllers import Relation
 
@@ -30,6 +30,12 @@ class ChildPolicy:
     # The acts are scaling steps "from A to B": the cause is the step whose size B was in force
     # when this event was written, and each step causes |B - A| events (the rest replace).
     by_step: bool = False
+    rank: dict[Relation, int] = field(init=False, compare=False, repr=False)
+    """Each relation's place in ``relations`` (made once: read at every act lookup)."""
+
+    def __post_init__(self) -> None:
+        ranks = {relation: index for index, relation in enumerate(self.relations)}
+        object.__setattr__(self, "rank", ranks)
 
 
 _LIFETIME = ChildPolicy((Relation.CREATE,), None, True)
