@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import gc
 import logging
 import os
 import re
@@ -41,7 +40,14 @@ from kspan_py.config import (
 )
 from kspan_py.escaping import printable
 from kspan_py.logs import FORMATS
-from kspan_py.runner import ReplaySummary, RetimeError, StrictModeError, counted, replay
+from kspan_py.runner import (
+    ReplaySummary,
+    RetimeError,
+    StrictModeError,
+    counted,
+    replay,
+    tune_garbage_collector,
+)
 from kspan_py.sharding import Shard
 from kspan_py.sinks import EXPORTER_NAMES, make_sinks
 from kspan_py.sinks.otlp import PROTOCOLS, resolve_logs_protocol, resolve_protocol
@@ -731,10 +737,7 @@ def _replay(args: argparse.Namespace) -> int:
     settings = replay_settings(args)
     sinks = make_sinks(settings.sinks)
     summary = ReplaySummary()
-    # The graph keeps many small long-lived records; the default collector thresholds make
-    # full collections rescan them over and over (about 20% of a large replay, make bench).
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
+    tune_garbage_collector()
     try:
         asyncio.run(replay(settings, sinks, summary))
     except CaptureError as error:
@@ -768,6 +771,7 @@ def _run(args: argparse.Namespace) -> int:
     sinks = make_sinks(settings.sinks)
     summary = ReplaySummary()
     state = monitoring.LiveState()
+    tune_garbage_collector()
 
     async def main_task() -> None:
         stop = asyncio.Event()
