@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 import orjson
-from cachetools import LRUCache
 
 from kspan_py.appending import cut_torn_line, open_output, write_failure_reason, write_whole
 from kspan_py.model import (
@@ -258,13 +257,25 @@ def decode_lines(lines: Iterable[bytes], label: str) -> Iterator[CaptureItem]:
     first = next(iterator, b"")
     iterator = itertools.chain((first.removeprefix(_BOM),), iterator)
     for line_no, line in enumerate(iterator, start=1):
-        stripped = line.strip()
-        if not stripped:
-            continue
-        if stripped[:1] in (b"{", b"[") and stripped[-1:] in (b"}", b"]"):
+        # The common line, a value from its first byte to the newline, is parsed as it is:
+        # stripping it would copy every line (orjson reads past the newline itself).
+        if line[-2:] in (b"}\n", b"]\n") and line[:1] in (b"{", b"["):
+            stripped = line
+        else:
+            stripped = line.strip()
+            if not stripped:
+                continue
+        if stripped[:1] in (b"{", b"[") and stripped[-1:] in (b"}", b"]", b"\n"):
             try:
                 value = loads(stripped)
-            except orjson.JSONDecodeError as error:
+            except orjson.JSONDecodeError as first_error:
+                error = first_error
+                if stripped is line:  # the error's position as the line without its newline
+                    stripped = line.strip()
+                    try:
+                        loads(stripped)
+                    except orjson.JSONDecodeError as same_error:
+                        error = same_error
                 if not _looks_multiline(stripped) or not _is_utf8(stripped):
                     yield from _unreadable_line(stripped, error, f"{label}:{line_no}")
                     continue
@@ -863,7 +874,9 @@ def serve_capture(
 
 _UNCHANGED_REMEMBERED = 1 << 16
 """Objects whose last version the reader process remembers (a hash and a write order each):
-an object not seen for that long is sent whole at its next update, which is only slower."""
+past that many, it forgets them all, and the next version of each is sent whole. A version
+held then is forgotten too: a late, older version of its object is then judged against the
+version sent before it (the only case where the graph sees other than it would have)."""
 _MODIFIED = _TYPE_INDEX[ChangeType.MODIFIED]
 
 
@@ -884,10 +897,10 @@ class _UnchangedUpdates:
     """
 
     def __init__(self) -> None:
-        # key -> (hash of the record without its version, latest write order seen, held item)
-        self._last: LRUCache[object, tuple[int, int, Packed | None]] = LRUCache(
-            _UNCHANGED_REMEMBERED
-        )
+        # key -> (hash of the record without its version, latest write order seen, held item).
+        # A plain dict, emptied when full: an LRU's bookkeeping cost more than the updates it
+        # saved; forgetting only means the next version of each object is sent whole.
+        self._last: dict[object, tuple[int, int, Packed | None]] = {}
         self.dropped = 0
 
     def offer(self, packed: Packed, frame: list[Packed]) -> None:
@@ -917,6 +930,8 @@ class _UnchangedUpdates:
             latest = max(latest, version)
         elif self.dropped:
             frame.append((_UNCHANGED, self.take_count()))
+        if len(self._last) >= _UNCHANGED_REMEMBERED:
+            self._last.clear()
         self._last[key] = (signature, latest, None)
         frame.append(packed)
 
