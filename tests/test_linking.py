@@ -18,6 +18,7 @@ from kspan_py.graph.linking import (
 )
 from kspan_py.graph.rules import Relation
 from kspan_py.model import GenerationChange, KubeEvent, ObjectRef, Uid
+from kspan_py.spans.ids import event_span_id
 from tests.tracing import kube_event
 
 S = 1_000_000_000
@@ -62,7 +63,7 @@ def event(ref: ObjectRef, reason: str, at_s: float, *, rv: int = 100, uid: str =
 
 
 def act(uid: str, at_s: float, relation: Relation, rv: int = 10) -> NamedAct:
-    return NamedAct(OccurrenceKey(uid, 1), int(at_s * S), rv, relation)
+    return NamedAct(OccurrenceKey(uid, 1), event_span_id(uid, 1), int(at_s * S), rv, relation)
 
 
 def test_a_pods_events_follow_the_act_that_created_it_for_its_life() -> None:
@@ -120,7 +121,8 @@ def test_acts_written_before_win_ties_of_truncated_time() -> None:
 
 def step(uid: str, at_s: float, relation: Relation, rv: int, start: int, to: int) -> ScalingAct:
     key = OccurrenceKey(uid, 1)
-    return ScalingAct(key, int(at_s * S), rv, relation, target=to, step=abs(to - start))
+    span_id = event_span_id(uid, 1)
+    return ScalingAct(key, span_id, int(at_s * S), rv, relation, target=to, step=abs(to - start))
 
 
 def test_the_step_in_force_when_the_act_was_written_is_its_cause() -> None:

@@ -44,3 +44,19 @@ def test_beyond_its_size_the_oldest_are_forgotten_first() -> None:
     assert seen.alive(5000, 5000)
     assert not seen.alive(1, 5000)
     assert len(seen) <= 2000
+
+
+def test_where_an_occurrence_was_placed_is_kept_through_rebuilds() -> None:
+    """A repeat of an Event joins the place of the occurrence before it: that place must be
+    read back as it was set, after the table grew and rebuilt itself many times over, and
+    not before the occurrence is linked (set without a place)."""
+    seen = SeenOccurrences(ttl_ns=10**12, max_size=1 << 20)
+    trace = (0xABCD << 64) | 0x1234
+    seen.set(7, now_ns=0)
+    assert seen.placement(7, now_ns=1) is None  # seen, not linked yet
+    seen.set(7, 0, trace, 99)
+    for span_id in range(1000, 6000):  # several rebuilds
+        seen.set(span_id, 0, span_id << 64, span_id + 1)
+    assert seen.placement(7, now_ns=1) == (trace, 99)
+    assert seen.placement(4321, now_ns=1) == (4321 << 64, 4322)
+    assert seen.placement(7, now_ns=10**13) is None  # expired

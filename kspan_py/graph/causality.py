@@ -289,13 +289,15 @@ class CausalGraph:
         insort(timeline, (event.time_ns, event.resource_version, event.uid, event.count))
         self._timeline_expiry.append((event.time_ns, object_key))
         child = named_child(event) or self._rescaled(event)
-        own_acts = self._register_acts(event, key, child, last_ns) if child is not None else ()
+        own_acts = (
+            self._register_acts(event, key, child, last_ns, span_id) if child is not None else ()
+        )
         if event.reason in LOSS_REASONS and event.regarding.kind == "Pod":
             self._note_loss(event)
         self._pending_events[key] = (event, span_id, own_acts)
 
     def _register_acts(
-        self, event: KubeEvent, key: OccurrenceKey, child: NamedChild, last_ns: int
+        self, event: KubeEvent, key: OccurrenceKey, child: NamedChild, last_ns: int, span_id: int
     ) -> tuple[NamedAct, ...]:
         """Keep the act event did on child, for the child's events to find; its own acts."""
         names = self._acts.get((child.kind, child.namespace))
@@ -303,10 +305,10 @@ class CausalGraph:
             names = self._acts[(child.kind, child.namespace)] = {}
         name = sys.intern(child.name)  # the child's record has the same string
         acts = names.get(name, ())
-        act = self._act(key, event.time_ns, event.resource_version, child)
+        act = self._act(key, span_id, event.time_ns, event.resource_version, child)
         new_acts: tuple[NamedAct, ...] = (act,)
         if last_ns != event.time_ns:  # aggregated: it acted at its first and last times
-            new_acts = (act, self._act(key, last_ns, event.resource_version, child))
+            new_acts = (act, self._act(key, span_id, last_ns, event.resource_version, child))
         # Seen again after it expired: its earlier acts are pending again, like this one,
         # and all of them are placed where this occurrence is.
         own_acts = (
@@ -334,15 +336,17 @@ class CausalGraph:
                 continue
             child = self._rescaled(event)
             if child is not None and not own_acts:
-                acts = self._register_acts(event, key, child, last_ns)
+                acts = self._register_acts(event, key, child, last_ns, span_id)
                 self._pending_events[key] = (event, span_id, acts)
 
     @staticmethod
-    def _act(key: OccurrenceKey, time_ns: int, version: int, child: NamedChild) -> NamedAct:
+    def _act(
+        key: OccurrenceKey, span_id: int, time_ns: int, version: int, child: NamedChild
+    ) -> NamedAct:
         if child.target is None:
-            return NamedAct(key, time_ns, version, child.relation)
+            return NamedAct(key, span_id, time_ns, version, child.relation)
         return ScalingAct(
-            key, time_ns, version, child.relation, target=child.target, step=child.step
+            key, span_id, time_ns, version, child.relation, target=child.target, step=child.step
         )
 
     def _is_aggregated(self, event: KubeEvent) -> bool:
@@ -435,8 +439,7 @@ class CausalGraph:
         finally:
             self._linking.discard(key)
         placement, parent_id, rule = placed
-        self._seen.set(span_id, self.watermark_ns)
-        self._seen.place(span_id, placement.trace_id, placement.span_id)
+        self._seen.set(span_id, self.watermark_ns, placement.trace_id, placement.span_id)
         if self._replaced_by:
             replacement = self._drafts.get(self._replaced_by.pop(key, 0))
             if replacement is not None:  # (a replacement written before its loss's Event)

@@ -19,7 +19,6 @@ from typing import NamedTuple, Protocol
 
 from kspan_py.graph.rules import ChildPolicy, Relation, child_policy
 from kspan_py.model import GenerationChange, ObjectRef
-from kspan_py.spans.ids import event_span_id
 
 TIMESTAMP_SLACK_NS = 1_000_000_000
 """Most Event times are truncated to the second, so a cause may look up to 1 s later than its
@@ -60,17 +59,31 @@ class NamedAct:
 
     The graph keeps one for every act of the last hour (the link horizon): it is flat (the
     occurrence's uid and number, not a key tuple) and holds the trace the occurrence was placed
-    in, once linked, so that nothing else has to remember that for the act's cause lookups. Its
-    span is the occurrence's span id, made from (uid, number) when asked for rather than kept:
-    acts are the most numerous thing the graph holds, and a kept id cost each one 64 bytes.
+    in, once linked, so that nothing else has to remember that for the act's cause lookups. It
+    keeps its occurrence's span id too (about 40 bytes): made again from (uid, number) at each
+    cause lookup, the hash was one of the linking's hot spots.
     """
 
-    __slots__ = ("number", "relation", "resource_version", "time_ns", "trace_id", "uid")
+    __slots__ = (
+        "number",
+        "relation",
+        "resource_version",
+        "span_id",
+        "time_ns",
+        "trace_id",
+        "uid",
+    )
 
     def __init__(
-        self, key: OccurrenceKey, time_ns: int, resource_version: int, relation: Relation
+        self,
+        key: OccurrenceKey,
+        span_id: int,
+        time_ns: int,
+        resource_version: int,
+        relation: Relation,
     ) -> None:
         self.uid, self.number = key
+        self.span_id = span_id  # its occurrence's span
         self.time_ns = time_ns
         self.resource_version = resource_version
         self.relation = relation
@@ -79,11 +92,6 @@ class NamedAct:
     @property
     def key(self) -> OccurrenceKey:
         return OccurrenceKey(self.uid, self.number)
-
-    @property
-    def span_id(self) -> int:
-        """Its occurrence's span."""
-        return event_span_id(self.uid, self.number)
 
     def __repr__(self) -> str:
         return f"NamedAct({self.key!r}, {self.time_ns}, {self.resource_version}, {self.relation})"
@@ -98,6 +106,7 @@ class ScalingAct(NamedAct):
     def __init__(
         self,
         key: OccurrenceKey,
+        span_id: int,
         time_ns: int,
         resource_version: int,
         relation: Relation,
@@ -105,7 +114,7 @@ class ScalingAct(NamedAct):
         target: int | None,
         step: int | None,
     ) -> None:
-        super().__init__(key, time_ns, resource_version, relation)
+        super().__init__(key, span_id, time_ns, resource_version, relation)
         self.target = target
         self.step = step
         self.used = 0

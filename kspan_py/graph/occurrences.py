@@ -68,24 +68,21 @@ class SeenOccurrences:
             return None
         return (self._trace_high[slot] << 64) | self._trace_low[slot], placed
 
-    def place(self, span_id: int, trace_id: int, placed_span: int) -> None:
-        """Record where a remembered occurrence was placed (no effect if it is not remembered)."""
-        slot = self._slot(span_id)
-        if self._ids[slot] == span_id:
-            self._trace_high[slot] = trace_id >> 64
-            self._trace_low[slot] = trace_id & 0xFFFF_FFFF_FFFF_FFFF
-            self._placed_span[slot] = placed_span
-
-    def set(self, span_id: int, now_ns: int) -> None:
-        """Remember span_id (again) until now_ns + ttl."""
+    def set(self, span_id: int, now_ns: int, trace_id: int = 0, placed_span: int = 0) -> None:
+        """Remember span_id (again) until now_ns + ttl; with placed_span, where it was placed
+        (read back by ``placement``)."""
         slot = self._slot(span_id)
         self._expiry[slot] = now_ns + self._ttl_ns
         if self._ids[slot] == _EMPTY:
             self._ids[slot] = span_id
             self._placed_span[slot] = 0
             self._used += 1
-            if 3 * self._used > 2 * len(self._ids):
-                self._rebuild(now_ns)
+        if placed_span:
+            self._trace_high[slot] = trace_id >> 64
+            self._trace_low[slot] = trace_id & 0xFFFF_FFFF_FFFF_FFFF
+            self._placed_span[slot] = placed_span
+        if 3 * self._used > 2 * len(self._ids):
+            self._rebuild(now_ns)
 
     def _rebuild(self, now_ns: int) -> None:
         """Drop expired entries (and the oldest beyond max_size); keep the load under a half."""
