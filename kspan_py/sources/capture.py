@@ -148,12 +148,17 @@ def _open(path: str, closing: contextlib.ExitStack[bool | None]) -> Iterable[byt
     if path == "-":
         buffered = cast(io.BufferedReader, sys.stdin.buffer)  # a BufferedReader at run time
     else:
-        buffered = closing.enter_context(open(path, "rb"))  # noqa: SIM115
+        # Lines are kilobytes (object bodies): with the default 8 KiB buffer, reading them
+        # cost four times what it does with this one.
+        buffered = closing.enter_context(
+            io.BufferedReader(io.FileIO(path, "rb"), _READ_BUFFER_BYTES)
+        )
     if buffered.peek(2)[:2] == _GZIP_MAGIC:
         return _gunzipped_lines(buffered)
     return buffered
 
 
+_READ_BUFFER_BYTES = 64 << 10
 _GZIP_MAGIC = b"\x1f\x8b"
 _GZIP_READ_BYTES = 64 << 10
 
