@@ -28,6 +28,7 @@ Memory, and how it is measured: a thread samples ``/proc/PID/status`` of the rep
 every descendant (found through ``/proc/PID/task/*/children``) every 10 ms, noting each
 process's VmHWM (its own peak RSS, kept by the kernel, so no peak between samples is missed;
 only growth in a process's last 10 ms before it exits is) and the sum of VmRSS over the tree.
+A process's peak counts from its last exec: before it, a forked child shows its parent's memory.
 (wait4's ru_maxrss is not used: Linux carries the forking parent's peak across exec into it,
 and this process is large after generating a capture.) Each process's interpreter is a fixed
 cost, not the data's: the peak of an interpreter that only imports what that process imports
@@ -148,9 +149,13 @@ def _sample(root: int, tree: Tree, stop: threading.Event) -> None:
             if kib is None:
                 continue
             total += kib[0] * 1024
-            tree.peaks[pid] = max(tree.peaks.get(pid, 0), kib[1] * 1024)
-            if pid not in tree.commands:
-                tree.commands[pid] = _command(pid)
+            command = _command(pid)
+            if tree.commands.get(pid) != command:
+                # Forked, not yet exec'd (it shows its parent's memory), or just exec'd: a
+                # new program, whose VmHWM starts afresh.
+                tree.commands[pid] = command
+                tree.peaks[pid] = 0
+            tree.peaks[pid] = max(tree.peaks[pid], kib[1] * 1024)
         tree.max_sum_rss = max(tree.max_sum_rss, total)
         tree.samples += 1
         if stop.wait(SAMPLE_S):
