@@ -18,6 +18,7 @@ that starts after the cluster did (an initial list of what already exists).
 
     python benchmarks/synthetic_cluster.py examples              # rewrite examples/captures/*
     python benchmarks/synthetic_cluster.py rollout OUT.jsonl --deployments 1000 --replicas 10
+    python benchmarks/synthetic_cluster.py burst OUT.jsonl --copies 50 --deployments 20
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import heapq
 import json
 import math
 import random
+import re
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -4634,6 +4636,87 @@ def write_capture(path: Path, events: Iterator[Json], stats: CaptureStats) -> Ca
     return stats
 
 
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_RESOURCE_VERSION = re.compile(r'"resourceVersion":"(\d+)"')
+
+
+def write_burst_capture(
+    path: Path,
+    *,
+    copies: int,
+    deployments: int,
+    replicas: int,
+    seed: int = 1,
+    namespace: str = "bench",
+) -> CaptureStats:
+    """The burst shape: one interleaved rollout of ``deployments`` Deployments of ``replicas``
+    pods (``rolling_update``, in ``namespace``) copied into ``copies`` namespaces
+    (``{namespace}-000`` ...), so that all of it is in flight at once, as a busy cluster or the
+    recording of a large incident gives. Each namespaced watch event of the rollout is written
+    ``copies`` times in a row, at the same time, with the namespace (and the scheduler's
+    "ns/pod" in its messages), every uid and every resourceVersion rewritten: uids differ
+    between copies, and resourceVersions (an object's own, and an Event's reference to its
+    object's) increase down the file as one API server's would. Nodes (cluster-scoped, one set
+    sized for all the copies' pods) are written once; their pods come from every namespace.
+    The lines are rewritten as text, not re-encoded: a large capture is written in seconds."""
+    node_count = max(2, math.ceil(deployments * replicas * copies / 80))
+    _, stream = rolling_update(
+        deployments=deployments, replicas=replicas, seed=seed, namespace=namespace, nodes=node_count
+    )
+    dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+    width = len(str(copies - 1))
+    names = [f"{namespace}-{copy:0{width}d}" for copy in range(copies)]
+    cluster_uids: set[str] = set()  # the Nodes': the same in every copy
+    first_rv: dict[str, tuple[int, bool]] = {}  # base resourceVersion -> (first new one, copied)
+    copy = 0
+
+    def new_rv(match: re.Match[str]) -> str:
+        new, copied = first_rv[match.group(1)]
+        return f'"resourceVersion":"{new + copy if copied else new}"'
+
+    def new_uid(match: re.Match[str]) -> str:
+        return copy_uid(match.group(0))
+
+    def copy_uid(uid: str) -> str:
+        # The first 8 hex digits xor-ed with a mask per copy: distinct in every copy.
+        if uid in cluster_uids:
+            return uid
+        return f"{int(uid[:8], 16) ^ ((copy * 0x9E3779B1) & 0xFFFFFFFF):08x}{uid[8:]}"
+
+    next_rv = 1001
+    stats = CaptureStats()
+    with path.open("w", encoding="utf-8") as out:
+        for value in stream:
+            metadata = value["object"]["metadata"]
+            line = dumps(value) + "\n"
+            if "namespace" not in metadata:
+                first_rv[metadata["resourceVersion"]] = (next_rv, False)
+                cluster_uids.add(metadata["uid"])
+                stats.object_uids.add(metadata["uid"])
+                lines = [_RESOURCE_VERSION.sub(new_rv, line)]
+                next_rv += 1
+            else:
+                first_rv[metadata["resourceVersion"]] = (next_rv, True)
+                # A JSON text holds no raw NUL: a safe mark for the namespace.
+                line = line.replace(f'"namespace":"{namespace}"', '"namespace":"\0"')
+                line = line.replace(f" {namespace}/", " \0/")
+                lines = []
+                is_event = value["object"]["kind"] == "Event"
+                for copy in range(copies):
+                    text = line.replace("\0", names[copy])
+                    lines.append(_UUID.sub(new_uid, _RESOURCE_VERSION.sub(new_rv, text)))
+                    uids = stats.event_uids if is_event else stats.object_uids
+                    uids.add(copy_uid(metadata["uid"]))
+                    if is_event and value["type"] != "DELETED":
+                        stats.event_writes += 1
+                next_rv += copies
+            for text in lines:
+                stats.values += 1
+                stats.bytes += len(text)
+                out.write(text)
+    return stats
+
+
 def write_examples(directory: Path = EXAMPLES_DIR) -> list[tuple[Path, CaptureStats]]:
     """Rewrite the example captures, deterministically."""
     written = []
@@ -4679,7 +4762,23 @@ def main(argv: list[str] | None = None) -> int:
     rollout.add_argument("--seed", type=int, default=1)
     for flag in ("--max-surge", "--max-unavailable"):
         rollout.add_argument(flag, type=_int_or_percent, default="25%")
+    burst = commands.add_parser("burst", help="write a large burst-shaped capture")
+    burst.add_argument("out", type=Path)
+    burst.add_argument("--copies", type=int, default=50, help="namespaces (50)")
+    burst.add_argument("--deployments", type=int, default=20, help="per namespace (20)")
+    burst.add_argument("--replicas", type=int, default=10)
+    burst.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
+    if args.command == "burst":
+        stats = write_burst_capture(
+            args.out,
+            copies=args.copies,
+            deployments=args.deployments,
+            replicas=args.replicas,
+            seed=args.seed,
+        )
+        print(f"{args.out}: {stats.values} values, {stats.bytes} bytes")
+        return 0
     if args.command == "examples":
         for path, stats in write_examples():
             print(f"{path}: {stats.values} values, {stats.bytes} bytes")
