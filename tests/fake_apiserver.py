@@ -68,6 +68,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
 
+import orjson
 import pytest
 from aiohttp import web
 from kubernetes_asyncio import client as k8s_client
@@ -75,6 +76,17 @@ from kubernetes_asyncio import config as k8s_config
 
 Obj = dict[str, Any]
 """A Kubernetes object (or any JSON object) as a plain dict."""
+
+
+def _json_copy(value: Any) -> Any:
+    """A deep copy of JSON-shaped data (what the server stores and serves), through orjson:
+    several times faster than copy.deepcopy, which was most of the server's work when the live
+    benchmark wrote 10,000 events/s. What orjson cannot write (an integer beyond 64 bits a
+    hostile test stored, a key that is not a string) is copied by copy.deepcopy."""
+    try:
+        return orjson.loads(orjson.dumps(value))
+    except TypeError:
+        return copy.deepcopy(value)
 
 ExpiredAs = Literal["event", "http"]
 
@@ -268,17 +280,17 @@ def _series(value: Any) -> Obj | None:
 
 def _event_metadata(event: Mapping[str, Any]) -> Obj:
     metadata = event.get("metadata")
-    return copy.deepcopy(dict(metadata)) if isinstance(metadata, Mapping) else {}
+    return _json_copy(dict(metadata)) if isinstance(metadata, Mapping) else {}
 
 
 def _core_event(metadata: Obj, fields: Mapping[str, Any]) -> Obj:
     """A core/v1 Event from its fields by their core/v1 names, rendered as the server does."""
     out: Obj = {"kind": "Event", "apiVersion": "v1", "metadata": metadata}
-    out["involvedObject"] = copy.deepcopy(fields.get("involvedObject") or {})
+    out["involvedObject"] = _json_copy(fields.get("involvedObject") or {})
     for name in ("reason", "message"):
         if fields.get(name):
             out[name] = fields[name]
-    out["source"] = copy.deepcopy(fields.get("source") or {})
+    out["source"] = _json_copy(fields.get("source") or {})
     out["firstTimestamp"] = fields.get("firstTimestamp")
     out["lastTimestamp"] = fields.get("lastTimestamp")
     if fields.get("count"):
@@ -291,7 +303,7 @@ def _core_event(metadata: Obj, fields: Mapping[str, Any]) -> Obj:
     if fields.get("action"):
         out["action"] = fields["action"]
     if fields.get("related"):
-        out["related"] = copy.deepcopy(fields["related"])
+        out["related"] = _json_copy(fields["related"])
     out["reportingComponent"] = fields.get("reportingComponent") or ""
     out["reportingInstance"] = fields.get("reportingInstance") or ""
     return out
@@ -335,14 +347,14 @@ def core_event_to_events_v1(event: Mapping[str, Any]) -> Obj:
     for name in ("reportingInstance", "action", "reason"):
         if event.get(name):
             out[name] = event[name]
-    out["regarding"] = copy.deepcopy(event.get("involvedObject") or {})
+    out["regarding"] = _json_copy(event.get("involvedObject") or {})
     if event.get("related"):
-        out["related"] = copy.deepcopy(event["related"])
+        out["related"] = _json_copy(event["related"])
     if event.get("message"):
         out["note"] = event["message"]
     if event.get("type"):
         out["type"] = event["type"]
-    out["deprecatedSource"] = copy.deepcopy(event.get("source") or {})
+    out["deprecatedSource"] = _json_copy(event.get("source") or {})
     out["deprecatedFirstTimestamp"] = event.get("firstTimestamp")
     out["deprecatedLastTimestamp"] = event.get("lastTimestamp")
     if event.get("count"):
@@ -865,7 +877,7 @@ class FakeApiServer:
         """A stored object as ``resource`` serves it."""
         if resource.group == "events.k8s.io":
             return core_event_to_events_v1(stored)
-        return copy.deepcopy(stored)
+        return _json_copy(stored)
 
     def _ingest(self, resource: ResourceType, obj: Mapping[str, Any]) -> Obj:
         """An object sent to ``resource`` in its stored form."""
@@ -874,7 +886,7 @@ class FakeApiServer:
                 return events_v1_to_core_event(obj)
             return canonical_core_event(obj)
         stored: Obj = {"kind": resource.kind, "apiVersion": resource.api_version}
-        stored.update((k, copy.deepcopy(v)) for k, v in obj.items() if k not in stored)
+        stored.update((k, _json_copy(v)) for k, v in obj.items() if k not in stored)
         if not isinstance(stored.get("metadata"), dict):
             stored["metadata"] = {}
         return stored
@@ -997,7 +1009,7 @@ class FakeApiServer:
         current = self._objects[resource.storage_key].get((namespace, name))
         if current is None:
             raise not_found(resource, name)
-        return self._commit(resource, "DELETED", (namespace, name), copy.deepcopy(current))
+        return self._commit(resource, "DELETED", (namespace, name), _json_copy(current))
 
     # -- reads -------------------------------------------------------------------------------
 
