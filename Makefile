@@ -30,7 +30,10 @@ format: $(STAMP)
 
 # About 6 minutes on 2 cores; state_bench's full run (100 events/s for 4 h) takes about 10 more:
 # run `$(BIN)/python benchmarks/state_bench.py` for it.
+# Bytecode first, as an installed wheel has it: with an editable install (and where
+# PYTHONDONTWRITEBYTECODE is set) every process measured would compile the package as it starts.
 bench: $(STAMP)
+	$(BIN)/python -m compileall -q kspan_py
 	$(BIN)/python benchmarks/classify_bench.py --quick
 	$(BIN)/python benchmarks/replay_bench.py
 	$(BIN)/python benchmarks/live_bench.py --rates 2500,5000,10000
