@@ -162,3 +162,19 @@ def test_hostile_strings_encode_as_valid_json_that_says_what_protobuf_says(
     assert messages == {*HOSTILE, long}, "every message whole, the long one cut at the limit"
     # The same bytes as orjson writes for the SDK's own spans, built out as dicts.
     assert lines[0] == request_json([span.built_out() for span in spans])
+
+
+def test_an_event_listed_with_earlier_occurrences_marks_its_last_in_the_file() -> None:
+    """An Event first seen aggregated (count 5, a listing when a run starts): its span starts
+    at the first occurrence and marks the last with a span event, in the file as over OTLP."""
+    spans = replay_lines(
+        [_hostile_event("Back-off", name="web", count=5, last="2026-11-25T10:04:00Z")]
+    )
+    encoded = json.loads(request_json(spans))
+    parsed = Parse(json.dumps(_ids_to_base64(encoded)), ExportTraceServiceRequest())
+    assert parsed == encode_spans(spans)
+    [span] = [s for r in encoded["resourceSpans"] for ss in r["scopeSpans"] for s in ss["spans"]]
+    [event] = span["events"]
+    assert event["timeUnixNano"] == span["endTimeUnixNano"] != span["startTimeUnixNano"]
+    counts = [a["value"]["intValue"] for a in event["attributes"] if a["key"] == "k8s.event.count"]
+    assert counts == ["5"]

@@ -160,7 +160,7 @@ def _add_draft_span(parts: list[str], draft: SpanDraft, shift_ns: int) -> None:
         f'"endTimeUnixNano":"{draft.end + shift_ns}",'
     )
     add_attributes(parts, draft.attributes())
-    span_events = draft.span_events() if draft.repeats else []
+    span_events = draft.span_events()
     if span_events:
         separator = ',"events":['
         for name, time_ns, attributes in span_events:
