@@ -8,6 +8,11 @@ leave a file damaged, and both are dealt with here rather than by each writer:
   the file is opened again (what it held was never reported as written);
 - a full disk (ENOSPC) refuses a write part-way: ``write_whole`` takes the written part back,
   so a retry does not follow half a line with the whole one.
+
+A line may be written as it is made (``LineFile.write_parts``: the OTLP/JSON sinks encode a
+span at a time rather than holding a batch): its parts are gathered into writes of
+``WRITE_BYTES`` and, should a write fail or the maker of the parts raise, everything written of
+the line is taken back, so a line is still in the file whole or not at all.
 """
 
 from __future__ import annotations
@@ -18,11 +23,14 @@ import logging
 import os
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import IO
 
 DISK_FULL = "disk full"
 _BLOCK = 1 << 20
+WRITE_BYTES = 256 * 1024
+"""A line written in parts is handed to the OS in writes of about this size: few system calls,
+and no more than this much of the line held at once."""
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +44,8 @@ class LineFile:
         self.path = path
         self._lock = threading.Lock()
         self._fd: int | None = open_output(path, append=append)
+        self._regular = stat.S_ISREG(os.fstat(self._fd).st_mode)
+        """What was written can be taken back (not a pipe or a device)."""
         self.torn_bytes = cut_torn_line(self._fd, path) if append else 0
         """What a killed run left of a line it was writing, cut off at the opening."""
         self.failure_reason: str | None = None
@@ -44,11 +54,20 @@ class LineFile:
     def write(self, line: bytes, *, what: str) -> bool:
         """Append line (with its newline); False when it could not be written (logged once
         per reason, ``what`` saying what was lost: "12 spans")."""
+        return self.write_parts((line,), what=what)
+
+    def write_parts(self, line: Iterable[bytes], *, what: str) -> bool:
+        """Append the line made of these parts (the last ending it with its newline), writing
+        them as they come: as ``write``, the line is in the file whole or not at all; an
+        exception the parts' maker raises is raised here, what was written taken back."""
         with self._lock:
             if self._fd is None:
                 return False
             try:
-                write_whole(self._fd, line)
+                if self._regular:
+                    write_streamed(self._fd, line, WRITE_BYTES)
+                else:  # what reached a pipe cannot be taken back: the line is made first
+                    write_whole(self._fd, b"".join(line))
             except OSError as error:
                 reason = write_failure_reason(error)
                 if self.failure_reason != reason:
@@ -78,6 +97,38 @@ def write_failure_reason(error: OSError) -> str:
     if error.errno in (errno.ENOSPC, errno.EDQUOT):
         return DISK_FULL
     return f"write failed ({errno.errorcode.get(error.errno or 0, 'unknown error')})"
+
+
+def write_streamed(fd: int, parts: Iterable[bytes], write_bytes: int) -> None:
+    """Write the parts, gathered into writes of about write_bytes, or take back what was
+    written and raise (an OSError, or whatever the parts' maker raised)."""
+    before = os.lseek(fd, 0, os.SEEK_END)
+    written = False
+    try:
+        gathered: list[bytes] = []
+        size = 0
+        for part in parts:
+            gathered.append(part)
+            size += len(part)
+            if size >= write_bytes:
+                written = True
+                _write_all(fd, b"".join(gathered))
+                gathered.clear()
+                size = 0
+        if gathered:
+            written = True
+            _write_all(fd, b"".join(gathered))
+    except BaseException:
+        if written:
+            with contextlib.suppress(OSError):  # raised: the first error says what went wrong
+                os.ftruncate(fd, before)
+        raise
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def write_whole(fd: int, data: bytes) -> None:

@@ -8,6 +8,8 @@ import json
 import os
 import re
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
@@ -17,8 +19,13 @@ import pytest
 from google.protobuf.json_format import Parse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace.export import SpanExportResult
 
+from kspan_py.appending import WRITE_BYTES
 from kspan_py.cli import main
+from kspan_py.sinks.otlp_json import OtlpJsonFileSink, request_json
+from kspan_py.spans.building import KubeSpan
 from tests.otlp_receivers import (
     GrpcReceiver,
     HttpReceiver,
@@ -27,7 +34,7 @@ from tests.otlp_receivers import (
     http_receiver,
     plain_attributes,
 )
-from tests.tracing import CAPTURES
+from tests.tracing import CAPTURES, replay_file
 
 __all__ = ["grpc_receiver", "http_receiver"]  # fixtures, used by name
 
@@ -300,6 +307,64 @@ def test_otlp_json_file_is_byte_identical_across_replays(tmp_path: Path) -> None
     assert replay("--exporter", "otlp-json", "--otlp-json-file", str(second)) == 0
     assert first.read_bytes()
     assert first.read_bytes() == second.read_bytes()
+
+
+BIG_LISTING = CAPTURES / "big-listing.jsonl"
+
+_FILE_SIZE_LIMIT_SCRIPT = """
+import resource, signal, sys
+from kspan_py.sinks.otlp_json import OtlpJsonFileSink
+from tests.tracing import CAPTURES, replay_file
+
+spans = replay_file(CAPTURES / "big-listing.jsonl")
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[2]), int(sys.argv[2])))
+sink = OtlpJsonFileSink(sys.argv[1])
+print(sink.export(spans[:5]).name, sink.export(spans[5:]).name, sink.failure_reason)
+"""
+
+
+def test_a_line_written_in_several_writes_is_taken_back_whole_when_the_disk_fills(
+    tmp_path: Path,
+) -> None:
+    """A line is written as its spans are encoded, a write at a time: the disk filling up
+    after the first writes of a line leaves none of it, so a retry starts on a clean end."""
+    spans = replay_file(BIG_LISTING)
+    small, big = len(request_json(spans[:5])) + 1, len(request_json(spans[5:])) + 1
+    assert big > 2 * WRITE_BYTES, "the second line takes several writes"
+    path = tmp_path / "spans.jsonl"
+    result = subprocess.run(
+        [sys.executable, "-c", _FILE_SIZE_LIMIT_SCRIPT, str(path), str(small + WRITE_BYTES + 10)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parent.parent,
+        check=True,
+    )
+    assert result.stdout.split() == ["SUCCESS", "FAILURE", "write", "failed", "(EFBIG)"]
+    assert path.read_bytes() == request_json(spans[:5]) + b"\n"
+
+
+def test_a_span_that_cannot_be_encoded_leaves_no_part_of_its_line(tmp_path: Path) -> None:
+    """A value JSON cannot carry (a lone surrogate: what Python makes of a byte that is not
+    UTF-8 in an argument or a variable, here in a service.name) fails the export after the
+    first spans of the line were written: they are taken back, and the file still holds
+    whole lines only."""
+    spans = replay_file(BIG_LISTING)
+    last = spans[-1]
+    assert isinstance(last, KubeSpan)
+    unencodable = KubeSpan(last.draft, Resource({"service.name": "not UTF-8: \udcff"}))
+    path = tmp_path / "spans.jsonl"
+    sink = OtlpJsonFileSink(str(path))
+    assert sink.export(spans[:5]) is SpanExportResult.SUCCESS
+    before = path.read_bytes()
+    assert len(request_json(spans)) > 2 * WRITE_BYTES, "the bad span comes after whole writes"
+    with pytest.raises((TypeError, ValueError), match="surrogates not allowed"):
+        sink.export([*spans, unencodable])
+    assert path.read_bytes() == before
+    assert sink.export(spans[5:]) is SpanExportResult.SUCCESS
+    sink.shutdown()
+    assert path.read_bytes() == before + request_json(spans[5:]) + b"\n"
 
 
 # --- a collector that is down ------------------------------------------------------------------

@@ -17,13 +17,12 @@ earlier occurrences were, and their records are not sent twice (``already_delive
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-import orjson
 from opentelemetry import trace
 from opentelemetry._logs import LogRecord, SeverityNumber
 from opentelemetry.sdk._logs import ReadableLogRecord
@@ -38,7 +37,14 @@ from kspan_py.config import OtlpSettings
 from kspan_py.model import KubeEvent
 from kspan_py.model.timestamps import format_time_ns
 from kspan_py.sinks.otlp import sdk_exporter
-from kspan_py.sinks.otlp_json import _attributes, _scope
+from kspan_py.sinks.otlp_json import (
+    PARTS_JOINED,
+    add_attributes,
+    encoded,
+    json_string,
+    resource_head,
+    scope_head,
+)
 from kspan_py.spans.attributes import (
     EVENT_MESSAGE,
     EVENT_START_TIME,
@@ -160,38 +166,55 @@ def readable_record(log: EventLog) -> ReadableLogRecord:
     return ReadableLogRecord(record, log.resource, SCOPE)
 
 
-def logs_request_json(logs: Sequence[EventLog]) -> bytes:
-    """One OTLP/JSON ExportLogsServiceRequest (a single line), by the rules the spans follow."""
-    grouped: dict[int, tuple[Resource, list[dict[str, Any]]]] = {}
+def _add_record(parts: list[str], log: EventLog) -> None:
+    """One LogRecord, written as text from the EventLog (no dict per attribute)."""
+    quote = json_string
+    parts.append(f'{{"timeUnixNano":"{log.time_ns}","observedTimeUnixNano":"{log.observed_ns}"')
+    severity = log.severity
+    if severity is not SeverityNumber.UNSPECIFIED:
+        parts.append(f',"severityNumber":{severity.value}')
+    if log.event_type:
+        parts.append(',"severityText":')
+        parts.append(quote(log.event_type))
+    parts.append(',"body":{"stringValue":')
+    parts.append(quote(log.body))
+    parts.append("},")
+    add_attributes(parts, log.attributes)
+    parts.append(
+        f',"flags":{int(_SAMPLED)},"traceId":"{log.trace_id:032x}","spanId":"{log.span_id:016x}"}}'
+    )
+
+
+def logs_request_parts(logs: Sequence[EventLog]) -> Iterator[bytes]:
+    """One OTLP/JSON ExportLogsServiceRequest (a single line), by the rules the spans follow,
+    in parts: records are encoded as the parts are asked for (as request_parts does)."""
+    grouped: dict[int, tuple[Resource, list[EventLog]]] = {}
     for log in logs:
         found = grouped.get(id(log.resource))
         if found is None:
             found = grouped[id(log.resource)] = (log.resource, [])
-        record: dict[str, Any] = {
-            "timeUnixNano": str(log.time_ns),
-            "observedTimeUnixNano": str(log.observed_ns),
-        }
-        if log.severity is not SeverityNumber.UNSPECIFIED:
-            record["severityNumber"] = log.severity.value
-        if log.event_type:
-            record["severityText"] = log.event_type
-        record["body"] = {"stringValue": log.body}
-        record["attributes"] = _attributes(log.attributes)
-        record["flags"] = int(_SAMPLED)
-        record["traceId"] = f"{log.trace_id:032x}"
-        record["spanId"] = f"{log.span_id:016x}"
-        found[1].append(record)
-    return orjson.dumps(
-        {
-            "resourceLogs": [
-                {
-                    "resource": {"attributes": _attributes(resource.attributes)},
-                    "scopeLogs": [{"scope": _scope(SCOPE), "logRecords": records}],
-                }
-                for resource, records in grouped.values()
-            ]
-        }
-    )
+        found[1].append(log)
+    parts = ['{"resourceLogs":[']
+    for resource_index, (resource, records) in enumerate(grouped.values()):
+        if resource_index:
+            parts.append(",")
+        parts.append(resource_head(resource, "scopeLogs"))
+        parts.append(scope_head(SCOPE, "logRecords"))
+        for record_index, log in enumerate(records):
+            if record_index:
+                parts.append(",")
+            _add_record(parts, log)
+            if len(parts) >= PARTS_JOINED:
+                yield encoded(parts)
+                parts.clear()
+        parts.append("]}]}")
+    parts.append("]}")
+    yield encoded(parts)
+
+
+def logs_request_json(logs: Sequence[EventLog]) -> bytes:
+    """One OTLP/JSON ExportLogsServiceRequest (a single line, no newline)."""
+    return b"".join(logs_request_parts(logs))
 
 
 def estimated_size(log: EventLog) -> int:
@@ -291,7 +314,8 @@ class OtlpLogsJsonFileSink(EventLogSink):
         logs = self.logs(spans)
         if not logs:
             return SpanExportResult.SUCCESS
-        if not self._file.write(logs_request_json(logs) + b"\n", what=f"{len(logs)} records"):
+        line = itertools.chain(logs_request_parts(logs), (b"\n",))
+        if not self._file.write_parts(line, what=f"{len(logs)} records"):
             return SpanExportResult.FAILURE
         self.records += len(logs)
         return SpanExportResult.SUCCESS
