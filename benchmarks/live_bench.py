@@ -224,16 +224,25 @@ class _Measuring:
         self.latencies_s: list[float] = []
 
     def export(self, spans: Sequence[Any]) -> Any:
+        from kspan_py.model import KubeEvent
         from kspan_py.spans.building import KubeSpan
 
         now = time.time_ns()
         for span in spans:
-            if (span.attributes or {}).get("k8s.event.uid"):
-                # The occurrence's own time: a Pod.Pulled span starts the pull time before it,
-                # and a span of repeats is measured from its last occurrence.
-                latest = span.draft.latest if isinstance(span, KubeSpan) else None
-                happened = latest.time_ns if latest is not None else span.start_time
-                self.latencies_s.append((now - happened) / 1e9)
+            # An event span: read from its draft, not its attributes, which would build every
+            # span's attributes a second time and charge the pipeline for the measuring.
+            if isinstance(span, KubeSpan):
+                if not isinstance(span.draft.subject, KubeEvent):
+                    continue
+                latest = span.draft.latest
+            elif (span.attributes or {}).get("k8s.event.uid"):
+                latest = None
+            else:
+                continue
+            # The occurrence's own time: a Pod.Pulled span starts the pull time before it, and
+            # a span of repeats is measured from its last occurrence.
+            happened = latest.time_ns if latest is not None else span.start_time
+            self.latencies_s.append((now - happened) / 1e9)
         return self.sink.export(spans)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
