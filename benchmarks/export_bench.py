@@ -10,17 +10,30 @@ synthetic rolling update (``synthetic_cluster.py``):
 - how far above the true encoded size the bound is (a bound too generous makes more requests);
 - the requests the batch of every span becomes, with the largest one's true size.
 
+It also measures what the OTLP exporter costs end to end, against the OTLP/JSON file sink (the
+parse floor's target, issue 14: gRPC within 1.2x of otlp-json): ``kspan-py replay CAPTURE`` as a
+child process with ``--exporter otlp`` (grpc, then http/protobuf) into a real receiver (the
+tests' own, tests/otlp_receivers.py, in a process of its own so that its decoding is not
+counted), with ``--exporter otlp-json`` into a file, and with ``--exporter none`` (the parse and
+the graph alone). Each is run ``--repeat`` times and the fastest kept; the receiver must have
+taken every span the replay made.
+
     python benchmarks/export_bench.py            # 200 Deployments x 10 pods
     python benchmarks/export_bench.py --quick    # 20 x 10, a few seconds
+    python benchmarks/export_bench.py --end-to-end CAPTURE   # and the replays of CAPTURE
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
+import resource
+import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
@@ -33,12 +46,151 @@ from kspan_py.config import OtlpSettings
 from kspan_py.sinks.otlp import encoded_size_bound, make_otlp_exporter
 from tests.tracing import replay_file
 
+ROOT = Path(__file__).resolve().parent.parent
+KSPAN = Path(sys.executable).parent / "kspan-py"
+SPANS_MADE = re.compile(r"; (?P<spans>\d+) spans in \d+ traces")
+RATIO_TARGET = 1.2
+
+_RECEIVER = """
+import sys
+from tests.otlp_receivers import GrpcReceiver, HttpReceiver
+
+receiver = (GrpcReceiver if sys.argv[1] == "grpc" else HttpReceiver)(
+    **{"max_receive_bytes" if sys.argv[1] == "grpc" else "max_body_bytes": 64 * 1024 * 1024}
+).start()
+print(receiver.endpoint, flush=True)
+for _ in sys.stdin:  # one line a question: how many spans so far?
+    print(len(receiver.spans()), flush=True)
+receiver.stop()
+"""
+
+
+class Receiver:
+    """An OTLP receiver (the tests' own) in a child process: its decoding is not timed."""
+
+    def __init__(self, protocol: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _RECEIVER, protocol],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        assert self.process.stdout is not None
+        self.endpoint = self.process.stdout.readline().strip()
+
+    def spans(self) -> int:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write("?\n")
+        self.process.stdin.flush()
+        return int(self.process.stdout.readline())
+
+    def stop(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """One replay child: wall time, CPU time (user + system) and the spans it made."""
+
+    wall_s: float
+    cpu_s: float
+    spans: int
+
+
+def replay(capture: Path, exporter_flags: list[str]) -> Replay:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(
+        [str(KSPAN), "replay", str(capture), *exporter_flags],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    wall_s = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise SystemExit(f"replay {exporter_flags} exited {done.returncode}:\n{done.stderr}")
+    made = SPANS_MADE.search(done.stderr)
+    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Replay(wall_s, cpu_s, int(made["spans"]) if made else -1)
+
+
+def end_to_end(capture: Path, repeat: int) -> dict[str, float]:
+    """The fastest of ``repeat`` replays of the capture into each sink; seconds, and ratios."""
+    figures: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="kspan-export-bench-") as tmp:
+        sinks: dict[str, list[str]] = {
+            "none": ["--exporter", "none"],
+            "otlp-json": ["--exporter", "otlp-json", "--otlp-json-file", f"{tmp}/spans.jsonl"],
+        }
+        runs: dict[str, list[Replay]] = {}
+        for name, flags in sinks.items():
+            runs[name] = [replay(capture, flags) for _ in range(repeat)]
+        for protocol in ("grpc", "http/protobuf"):
+            receiver = Receiver(protocol.split("/")[0])
+            try:
+                flags = ["--exporter", "otlp", "--otlp-protocol", protocol]
+                flags += ["--otlp-endpoint", receiver.endpoint, "--otlp-insecure"]
+                runs[protocol] = [replay(capture, flags) for _ in range(repeat)]
+                received = receiver.spans()
+            finally:
+                receiver.stop()
+            made = runs[protocol][0].spans
+            if received != made * repeat:
+                raise SystemExit(
+                    f"{protocol}: the receiver took {received} spans of {made * repeat}"
+                )
+    for name, done in runs.items():
+        figures[f"{name}_wall_s"] = round(min(r.wall_s for r in done), 3)
+        figures[f"{name}_cpu_s"] = round(min(r.cpu_s for r in done), 3)
+    figures["spans"] = runs["otlp-json"][0].spans
+    json_wall, json_cpu = figures["otlp-json_wall_s"], figures["otlp-json_cpu_s"]
+    for protocol in ("grpc", "http/protobuf"):
+        figures[f"{protocol}_over_otlp-json_wall"] = round(
+            figures[f"{protocol}_wall_s"] / json_wall, 3
+        )
+        figures[f"{protocol}_over_otlp-json_cpu"] = round(
+            figures[f"{protocol}_cpu_s"] / json_cpu, 3
+        )
+        extra_us = (figures[f"{protocol}_wall_s"] - json_wall) / figures["spans"] * 1e6
+        figures[f"{protocol}_extra_us_per_span"] = round(extra_us, 1)
+    return figures
+
+
+def print_end_to_end(capture: Path, figures: dict[str, float]) -> None:
+    print(f"end to end, kspan-py replay {capture} ({figures['spans']:,} spans), fastest run:")
+    for name in ("none", "otlp-json", "grpc", "http/protobuf"):
+        wall_s, cpu_s = figures[f"{name}_wall_s"], figures[f"{name}_cpu_s"]
+        line = f"  {name:14} {wall_s:7.2f} s wall {cpu_s:7.2f} s CPU"
+        if name in ("grpc", "http/protobuf"):
+            wall, cpu = (
+                figures[f"{name}_over_otlp-json_wall"],
+                figures[f"{name}_over_otlp-json_cpu"],
+            )
+            line += (
+                f"  {wall:.2f}x otlp-json's wall ({cpu:.2f}x CPU), "
+                f"{figures[f'{name}_extra_us_per_span']:+.1f} µs/span"
+                f"{'' if wall <= RATIO_TARGET else f'  ABOVE TARGET {RATIO_TARGET}x'}"
+            )
+        print(line)
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--deployments", type=int, default=200)
     parser.add_argument("--replicas", type=int, default=10)
     parser.add_argument("--quick", action="store_true", help="20 Deployments: a few seconds")
+    parser.add_argument(
+        "--end-to-end",
+        type=Path,
+        metavar="CAPTURE",
+        help="also replay CAPTURE into each sink (benchmarks/replay_bench.py --keep makes one)",
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="replays of each sink (fastest kept)")
     args = parser.parse_args(argv)
     deployments = 20 if args.quick else args.deployments
 
@@ -82,7 +234,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{figures['requests']} requests, the largest {figures['largest_request_bytes']:,} "
         f"bytes ({figures['chunking_ms']} ms to split)"
     )
-    print(json.dumps(figures))
+    if args.end_to_end is not None:
+        ends = end_to_end(args.end_to_end, args.repeat)
+        print_end_to_end(args.end_to_end, ends)
+        print(json.dumps({**figures, "end_to_end": ends}))
+    else:
+        print(json.dumps(figures))
     return 0
 
 
