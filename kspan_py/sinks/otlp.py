@@ -113,18 +113,29 @@ def sdk_exporter(settings: OtlpSettings, signal: str) -> Any:
         http_class = getattr(importlib.import_module(http_module), name)
         return http_class(endpoint=endpoint, headers=headers, timeout=settings.timeout_s)
     quiet_grpc_core()
-    grpc_class = getattr(importlib.import_module(grpc_module), name)
+    return _grpc_exporter(getattr(importlib.import_module(grpc_module), name), settings)
+
+
+def _grpc_exporter(grpc_class: Any, settings: OtlpSettings) -> Any:
     return grpc_class(
         endpoint=settings.endpoint,
         insecure=settings.insecure,
-        headers=headers,
+        headers=dict(settings.headers) or None,
         timeout=settings.timeout_s,
     )
 
 
 def _sdk_exporter(settings: OtlpSettings) -> SpanExporter:
-    exporter: SpanExporter = sdk_exporter(settings, "traces")
-    return exporter
+    """The traces exporter: over gRPC, the SDK's own with its requests encoded from the spans'
+    drafts (otlp_proto.py); over HTTP, the SDK's own as it is (it has no step to override)."""
+    if settings.protocol == "http/protobuf":
+        exporter: SpanExporter = sdk_exporter(settings, "traces")
+        return exporter
+    quiet_grpc_core()
+    from kspan_py.sinks.otlp_proto_grpc import DraftOtlpGrpcSpanExporter  # imports grpc
+
+    grpc_exporter: SpanExporter = _grpc_exporter(DraftOtlpGrpcSpanExporter, settings)
+    return grpc_exporter
 
 
 # Protobuf framing, generously: a field's tag and length prefix take at most 1 + 5 bytes, and
