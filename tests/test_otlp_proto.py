@@ -76,6 +76,18 @@ def test_retimed_spans_and_spans_of_repeats_links_and_errors_encode_as_the_sdks(
     assert_encodes_as_the_sdk(retimed)
 
 
+def test_an_event_seen_only_in_its_final_state_keeps_the_span_event_of_its_last_occurrence() -> (
+    None
+):
+    """No repeats folded in, yet one span event (the count it was seen at, where it happened):
+    no bundled capture has one."""
+    spans = replay_lines([event_line(0, "seen late", count=5, at="2026-11-24T16:34:30Z")])
+    assert len(spans) == 1
+    assert_encodes_as_the_sdk(spans)
+    (event,) = DraftEncoder().request(spans).resource_spans[0].scope_spans[0].spans[0].events
+    assert event.name == "BackOff"
+
+
 def test_hostile_text_encodes_as_the_sdks(tmp_path: Path) -> None:
     """Terminal escapes, markup, 4-byte characters, messages past the value length limit and
     repeats of them, in names, components, attributes, span events and statuses."""
@@ -123,6 +135,19 @@ def test_a_value_protobuf_refuses_is_left_to_the_sdks_encoder() -> None:
         encode_spans([refused])
     with pytest.raises(type(sdk_error.value)):
         DraftEncoder().request([fine, refused])
+
+
+def test_a_resource_attribute_protobuf_refuses_is_left_out_as_the_sdks_encoder_leaves_it() -> None:
+    """OTEL_RESOURCE_ATTRIBUTES that was not UTF-8 reaches Python as lone surrogates."""
+    resource = Resource({"ok": "v", "bad": "x\udcffy", "list": ["p", "\udcff"], "n": 1})
+    spans = [
+        KubeSpan(span.draft, resource)
+        for span in replay_file(ROLLOUT)
+        if isinstance(span, KubeSpan)
+    ]
+    assert_encodes_as_the_sdk(spans)
+    kept = DraftEncoder().request(spans).resource_spans[0].resource.attributes
+    assert [kv.key for kv in kept] == ["ok", "n"]
 
 
 def test_spans_that_are_not_kube_spans_are_encoded_by_the_sdks_encoder_among_the_others() -> None:

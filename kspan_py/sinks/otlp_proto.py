@@ -28,6 +28,7 @@ HTTP exporter has no such step (its ``export`` calls ``encode_spans`` itself), s
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
@@ -41,6 +42,8 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope as SdkSc
 
 from kspan_py.spans.attributes import LINK_REASON
 from kspan_py.spans.building import KubeSpan, SpanDraft
+
+log = logging.getLogger(__name__)
 
 _INTERNAL = Span.SpanKind.SPAN_KIND_INTERNAL
 _ERROR = 2  # Status.StatusCode.STATUS_CODE_ERROR
@@ -89,6 +92,18 @@ def _add_attributes(into: object, attributes: Mapping[str, object] | None) -> No
             _set_value(add(key=key).value, value)
 
 
+def _add_attributes_one_by_one(into: object, attributes: Mapping[str, object] | None) -> None:
+    """A resource's or a scope's attributes, as the SDK's encoder adds them: one protobuf
+    refuses (a lone surrogate, from OTEL_RESOURCE_ATTRIBUTES that was not UTF-8) is left out
+    and logged, the others kept."""
+    for key, value in (attributes or {}).items():
+        try:
+            _add_attributes(into, {key: value})
+        except (TypeError, ValueError) as error:
+            del into[len(into) - 1 :]  # type: ignore[attr-defined,arg-type]
+            log.error("attribute %r not encoded: %s", key, error)
+
+
 def _add_draft_span(into: ScopeSpans, draft: SpanDraft, shift_ns: int) -> None:
     """A KubeSpan's message, from its draft: what the SDK's encoder makes of the span."""
     parent_id = draft.parent_id
@@ -135,7 +150,7 @@ class DraftEncoder:
             if len(self._resources) >= 1024:  # a resource per (component, instance): few
                 self._resources.clear()
             found = ResourceMessage()
-            _add_attributes(found.attributes, resource.attributes)
+            _add_attributes_one_by_one(found.attributes, resource.attributes)
             self._resources[resource] = found
         return found
 
@@ -192,7 +207,7 @@ def _set_scope(message: InstrumentationScope, scope: SdkScope | None) -> None:
         message.name = scope.name
         if scope.version is not None:
             message.version = scope.version
-        _add_attributes(message.attributes, scope.attributes)
+        _add_attributes_one_by_one(message.attributes, scope.attributes)
 
 
 def _add_sdk_span(into: ScopeSpans, span: ReadableSpan) -> None:
