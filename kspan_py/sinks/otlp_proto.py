@@ -19,11 +19,11 @@ every bundled capture. That fixes the details: spans grouped by equal resource, 
 scope, in the order first seen; an UNSET status present but empty; flags saying the parent is
 not remote.
 
-The exporters below are the SDK's own OTLPSpanExporter classes (retries, headers, TLS,
-compression, environment variables all theirs), each with its translation step replaced: the
-gRPC exporter's ``_translate_data``, the method its base class calls to make the request; the
-HTTP exporter has no such step (its ``export`` calls ``encode_spans`` itself), see
-``DraftOtlpHttpSpanExporter``.
+The gRPC exporter that uses it (otlp_proto_grpc.py) is the SDK's own OTLPSpanExporter (retries,
+headers, TLS, compression, environment variables all its own) with its translation step,
+``_translate_data``, replaced. The OTLP/HTTP exporter has no such step (its ``export`` calls
+``encode_spans`` itself): rather than re-write its ``export`` over its private attributes, it is
+left as it is, with the SDK's encoder.
 """
 
 from __future__ import annotations
