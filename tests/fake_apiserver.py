@@ -88,6 +88,7 @@ def _json_copy(value: Any) -> Any:
     except TypeError:
         return copy.deepcopy(value)
 
+
 ExpiredAs = Literal["event", "http"]
 
 GIT_VERSION: Final = "v1.36.0"
