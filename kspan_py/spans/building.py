@@ -86,6 +86,12 @@ class SpanDraft:
     _problem: Problem | Literal[False] | None = field(
         default=False, init=False, repr=False, compare=False
     )
+    # False while the draft may still change; once it is a KubeSpan (final), None until its
+    # attributes are first read, then them: each sink, the export filter and the OTLP size
+    # bound read them, and making them was the largest part of encoding a span.
+    _final_attributes: Attributes | Literal[False] | None = field(
+        default=False, init=False, repr=False, compare=False
+    )
 
     @property
     def name(self) -> str:
@@ -152,8 +158,20 @@ class SpanDraft:
         return max(self.end_ns, self.start_ns)
 
     def attributes(self) -> Attributes:
-        """The span's attributes, string values cut to the span limits (spans/limits.py)."""
-        return SPAN_LIMITS.cut_values(self._attributes())
+        """The span's attributes, string values cut to the span limits (spans/limits.py).
+        Made once for a finished span: the same dict at every read (not to be changed)."""
+        made = self._final_attributes
+        if made:
+            return made
+        attributes = SPAN_LIMITS.cut_values(self._attributes())
+        if made is None:
+            self._final_attributes = attributes
+        return attributes
+
+    def finish(self) -> None:
+        """The draft no longer changes (it became a KubeSpan): its attributes may be kept."""
+        if self._final_attributes is False:
+            self._final_attributes = None
 
     def _attributes(self) -> Attributes:
         subject = self.subject
@@ -223,6 +241,7 @@ class KubeSpan(ReadableSpan):
 
     def __init__(self, draft: SpanDraft, resource: Resource, shift_ns: int = 0) -> None:
         # No super().__init__(): every field it would copy is read from the draft instead.
+        draft.finish()
         self.draft = draft
         self._span_resource = resource
         self.shift_ns = shift_ns
