@@ -60,3 +60,14 @@ def test_where_an_occurrence_was_placed_is_kept_through_rebuilds() -> None:
     assert seen.placement(7, now_ns=1) == (trace, 99)
     assert seen.placement(4321, now_ns=1) == (4321 << 64, 4322)
     assert seen.placement(7, now_ns=10**13) is None  # expired
+
+
+def test_the_table_holds_at_most_two_slots_an_occurrence_once_grown() -> None:
+    """Its memory follows what it holds: 40 bytes a slot, and never more than two slots for
+    each occurrence alive once it has grown (it was up to four, rounded to powers of two)."""
+    seen = SeenOccurrences(ttl_ns=10**12, max_size=1 << 20)
+    for alive in (5_000, 20_000, 77_777):
+        for span_id in range(len(seen) + 1, alive + 1):
+            seen.set(span_id * 0x9E3779B97F4A7C15 % (1 << 64) or 1, 0)
+        assert len(seen) == alive
+        assert alive / 0.75 <= seen.slots <= 2 * alive
