@@ -113,29 +113,8 @@ async def replay(
     }
 
     async def read() -> None:
-        batch: list[ObjectChange | EventChange] = []
-        # Updates the reader left out (Unchanged) still count towards a batch, so that event
-        # time moves on where it would have had they been read here: the same spans either way.
-        left_out = 0
-        in_snapshot = False
-        for item in _items(settings.paths):
-            if isinstance(item, Snapshot):
-                in_snapshot = not item.end
-            elif isinstance(item, ObjectChange | EventChange):
-                summary.values += 1
-                summary.objects += isinstance(item, ObjectChange)
-                batch.append(item)
-            else:
-                count_other(item, summary, strict=settings.strict)
-                if isinstance(item, Unchanged):
-                    left_out += item.count
-            # Event time moves on between batches: never inside a snapshot.
-            while len(batch) + left_out >= ADVANCE_EVERY and not in_snapshot:
-                left_out -= ADVANCE_EVERY - len(batch)  # the rest were read after the batch
-                await changes.put((batch, True))
-                batch = []
-        if batch:
-            await changes.put((batch, False))  # the flush that follows finishes everything
+        for batch in batched(_items(settings.paths), summary, strict=settings.strict):
+            await changes.put(batch)
         await changes.put(_DONE)
 
     async def link() -> None:
@@ -170,6 +149,48 @@ async def replay(
     finally:
         await shutdown_sinks(sinks, settings.sinks.shutdown_timeout_s)
     return summary
+
+
+def batched(
+    items: Iterable[CaptureItem], summary: ReplaySummary, *, strict: bool
+) -> Iterator[tuple[list[ObjectChange | EventChange], bool]]:
+    """The changes read, in batches, each with whether event time moves on after it; counted.
+
+    As ``replay_changes`` (explain and kspan_py.link) moves it: after every ADVANCE_EVERY values
+    read, never inside a snapshot, and not after the last few; so the command line and the
+    library give the same spans for the same input. Updates the reader process left out
+    (``Unchanged``) count as values read where they were: event time moves on where it would
+    have, had they been read here.
+    """
+    batch: list[ObjectChange | EventChange] = []
+    left_out = 0  # values read since the batch began that are not in it
+    in_snapshot = False
+    for item in items:
+        if isinstance(item, Snapshot):
+            in_snapshot = not item.end
+        elif isinstance(item, ObjectChange | EventChange):
+            summary.values += 1
+            summary.objects += isinstance(item, ObjectChange)
+            batch.append(item)
+        else:
+            count_other(item, summary, strict=strict)
+            if isinstance(item, Unchanged):
+                left_out += item.count
+        if len(batch) + left_out >= ADVANCE_EVERY and not in_snapshot:
+            if isinstance(item, Unchanged):
+                # The batch ended inside this run of left-out updates: the rest of the run
+                # begins the next batch (a long run, the next few).
+                left_out += len(batch) - ADVANCE_EVERY
+                yield batch, True
+                while left_out >= ADVANCE_EVERY:
+                    left_out -= ADVANCE_EVERY
+                    yield [], True
+            else:  # (a change, or the end of a snapshot that went past a batch's size)
+                left_out = 0
+                yield batch, True
+            batch = []
+    if batch:
+        yield batch, False  # the flush that follows finishes everything
 
 
 class RetimeError(ValueError):

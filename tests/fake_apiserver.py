@@ -82,7 +82,9 @@ def _json_copy(value: Any) -> Any:
     """A deep copy of JSON-shaped data (what the server stores and serves), through orjson:
     several times faster than copy.deepcopy, which was most of the server's work when the live
     benchmark wrote 10,000 events/s. What orjson cannot write (an integer beyond 64 bits a
-    hostile test stored, a key that is not a string) is copied by copy.deepcopy."""
+    hostile test stored, a key that is not a string, a lone surrogate) is copied by
+    copy.deepcopy. Not for what JSON cannot carry: orjson writes NaN and infinities as null, a
+    tuple as a list, a datetime as its ISO text (the server only ever holds parsed JSON)."""
     try:
         return orjson.loads(orjson.dumps(value))
     except TypeError:

@@ -262,3 +262,22 @@ def test_ci_installs_chromium_with_apt_get_when_it_is_missing(tmp_path: Path) ->
     assert calls.read_text().splitlines() == ["update -qq", "install -y -qq chromium"]
     assert "chromium is missing" not in result.stderr
     assert "ci: lint failed" in result.stderr  # it went on to `make lint` (no make here)
+
+
+def test_the_two_otlp_json_files_must_differ(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each OTLP/JSON sink writes its lines in parts: on one file they would interleave."""
+    same = tmp_path / "out.jsonl"
+    args = ["replay", "--exporter", "otlp-json", "--exporter", "otlp-logs-json"]
+    files = [
+        "--otlp-json-file",
+        str(same),
+        "--otlp-logs-json-file",
+        str(tmp_path / "." / same.name),
+    ]
+    assert main([*args, *files]) == 2
+    assert "name the same file" in capsys.readouterr().err
+    assert not same.exists()
+    files[-1] = str(tmp_path / "logs.jsonl")
+    assert main([*args, *files]) == 0

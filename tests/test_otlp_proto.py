@@ -150,6 +150,20 @@ def test_a_resource_attribute_protobuf_refuses_is_left_out_as_the_sdks_encoder_l
     assert [kv.key for kv in kept] == ["ok", "n"]
 
 
+def test_a_resource_attribute_whose_key_protobuf_refuses_takes_nothing_else_with_it() -> None:
+    """A key that is not UTF-8 is refused before anything of it is added: the attribute
+    before it stays, as the SDK's encoder keeps it."""
+    resource = Resource({"service.name": "svc", "good": "g", "bad\udcff": "v", "after": "a"})
+    spans = [
+        KubeSpan(span.draft, resource)
+        for span in replay_file(ROLLOUT)
+        if isinstance(span, KubeSpan)
+    ]
+    assert_encodes_as_the_sdk(spans)
+    kept = DraftEncoder().request(spans).resource_spans[0].resource.attributes
+    assert [kv.key for kv in kept] == ["service.name", "good", "after"]
+
+
 def test_spans_that_are_not_kube_spans_are_encoded_by_the_sdks_encoder_among_the_others() -> None:
     """Lists, numbers, remote parents, other scopes; resources equal but not the same object,
     their spans interleaved: grouped as the SDK groups them, in the order given."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from kspan_py.config import ConfigError, SinkSettings
@@ -15,6 +17,7 @@ EXPORTER_NAMES = ("otlp", "otlp-json", "otlp-logs", "otlp-logs-json", "console",
 
 
 def make_sinks(settings: SinkSettings) -> dict[str, SpanExporter]:
+    _check_distinct_files(settings)
     sinks: dict[str, SpanExporter] = {}
     for name in settings.exporters:
         if name in sinks or name == "none":
@@ -57,3 +60,16 @@ def make_sinks(settings: SinkSettings) -> dict[str, SpanExporter]:
         else:
             raise ConfigError(f"--exporter: {name!r} is not one of {', '.join(EXPORTER_NAMES)}")
     return sinks
+
+
+def _check_distinct_files(settings: SinkSettings) -> None:
+    """The two OTLP/JSON sinks each write a line at a time, in parts as they encode it (a line
+    whole or not at all, for one writer): two of them on one file would interleave their parts
+    and take back each other's writes."""
+    if not {"otlp-json", "otlp-logs-json"} <= set(settings.exporters):
+        return
+    traces, logs = settings.otlp_json_file, settings.otlp_logs_json_file
+    if traces and logs and os.path.realpath(traces) == os.path.realpath(logs):
+        raise ConfigError(
+            "--otlp-json-file and --otlp-logs-json-file name the same file: give each its own"
+        )

@@ -97,10 +97,12 @@ def _add_attributes_one_by_one(into: object, attributes: Mapping[str, object] | 
     refuses (a lone surrogate, from OTEL_RESOURCE_ATTRIBUTES that was not UTF-8) is left out
     and logged, the others kept."""
     for key, value in (attributes or {}).items():
+        before = len(into)  # type: ignore[arg-type]
         try:
             _add_attributes(into, {key: value})
         except (TypeError, ValueError) as error:
-            del into[len(into) - 1 :]  # type: ignore[attr-defined,arg-type]
+            # Whatever was added of it (a bad key is refused before anything is added).
+            del into[before:]  # type: ignore[attr-defined]
             log.error("attribute %r not encoded: %s", key, error)
 
 
@@ -191,12 +193,13 @@ class DraftEncoder:
                     if not isinstance(span, KubeSpan):
                         _add_sdk_span(scope_spans, span)
                         continue
+                    before = len(scope_spans.spans)
                     try:
                         _add_draft_span(scope_spans, span.draft, span.shift_ns)
                     except (TypeError, ValueError):
                         # What protobuf refuses (a lone surrogate in a string, a value of no
                         # attribute type): the SDK's encoder decides, as it would have.
-                        del scope_spans.spans[len(scope_spans.spans) - 1 :]
+                        del scope_spans.spans[before:]
                         _add_sdk_span(scope_spans, span)
         return request
 

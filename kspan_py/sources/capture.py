@@ -86,9 +86,9 @@ class Unchanged:
     """Object updates the reader process left out (``read_capture(..., drop_unchanged=True)``):
     MODIFIED versions identical, in everything kspan-py reads of an object, to the version of
     that object before them; a status field no rule reads (a ReplicaSet's availableReplicas,
-    a Pod's IP) was all that changed. Counted, never linked: ``count`` of them since the last
-    item. A count of -1 takes one back: a version left out was sent after all, because a
-    version written before it arrived after it (the reader process's ``_UnchangedUpdates``)."""
+    a Node's heartbeat) was all that changed. Counted, never linked: ``count`` of them since
+    the last item. A count of -1 takes one back: a version left out was sent after all, because
+    a version written before it arrived after it (the reader process's ``_UnchangedUpdates``)."""
 
     count: int
 
@@ -859,16 +859,17 @@ def serve_capture(
                 elif packed[0] == _OBJECT:
                     unchanged.offer(packed, frame)
                 else:
-                    if unchanged.dropped:  # the count, where they were (before this item)
-                        frame.append((_UNCHANGED, unchanged.take_count()))
+                    unchanged.count_before(frame)
                     frame.append(packed)
                 if len(frame) >= _FRAME_ITEMS:
                     _send(out, frame)
                     frame = []
-            if unchanged is not None and unchanged.dropped:
-                frame.append((_UNCHANGED, unchanged.take_count()))
+            if unchanged is not None:
+                unchanged.count_before(frame)
             frame.append((_END,))
         except CaptureError as error:
+            if unchanged is not None:  # what was read before the error is counted
+                unchanged.count_before(frame)
             frame.append((_CAPTURE_ERROR, str(error)))
         except Exception:
             frame.append((_FAILED, traceback.format_exc()))
@@ -878,7 +879,7 @@ def serve_capture(
 
 
 _UNCHANGED_REMEMBERED = 1 << 16
-"""Objects whose last version the reader process remembers (a hash and a write order each):
+"""Objects whose newest version the reader process remembers (Pods are not compared):
 past that many, it forgets them all, and the next version of each is sent whole. A version
 held then is forgotten too: a late, older version of its object is then judged against the
 version sent before it (the only case where the graph sees other than it would have)."""
@@ -889,11 +890,12 @@ class _UnchangedUpdates:
     """Which object updates to leave out of the pipe: the ones identical to the version before.
 
     A controller rewrites its object's status many times (a ReplicaSet's availableReplicas, a
-    Pod's conditions and IPs) where nothing kspan-py reads changes: a third of the object
-    updates of a rollout. Left out here, they are never sent, unpacked or applied. What is
+    Deployment's counts, a Node's heartbeat) where nothing kspan-py reads changes: two thirds
+    of a rollout's ReplicaSet and Deployment updates, nearly every Node update. Left out here,
+    they are never sent, unpacked or applied. Pods are always sent (see ``offer``). What is
     compared is the packed record (every field the graph reads) without its resourceVersion,
-    by its hash: equal packed records hash equally, and two different versions of one object
-    share a 64-bit hash with odds of 2**-64.
+    itself (not a hash: Python's hash makes -1 and -2 equal), against the newest version of
+    the object seen.
 
     One thing the left-out version still says is its write order: a version of the object
     that arrives after it but was written before it (a reordered input) is stale, and the
@@ -902,43 +904,54 @@ class _UnchangedUpdates:
     """
 
     def __init__(self) -> None:
-        # key -> (hash of the record without its version, latest write order seen, held item).
-        # A plain dict, emptied when full: an LRU's bookkeeping cost more than the updates it
-        # saved; forgetting only means the next version of each object is sent whole.
-        self._last: dict[object, tuple[int, int, Packed | None]] = {}
+        # key -> (the newest version's record without its version, its write order, the
+        # newest version left out if it is that one). A plain dict, emptied when full: an
+        # LRU's bookkeeping cost more than the updates it saved; forgetting only means the next
+        # version of each object is sent whole.
+        self._last: dict[object, tuple[Packed, int, Packed | None]] = {}
         self.dropped = 0
 
     def offer(self, packed: Packed, frame: list[Packed]) -> None:
         """Append packed to frame unless it is a left-out update (then counted)."""
         ref = packed[2]
-        key = ref[3] or ref  # the uid; the whole reference for an object without one
         version = write_order(packed[3])
-        if not version:  # no write order to reason with: always sent
+        if not version or ref[0] == "Pod":
+            # No write order to reason with; or a Pod, whose record carries its status (runs,
+            # conditions): comparing every Pod version cost the reader more than the fifth of
+            # them left out saved the graph. Sent.
+            self.count_before(frame)
             frame.append(packed)
             return
-        signature = hash(packed[:3] + packed[4:])
+        key = ref[3] or ref  # the uid; the whole reference for an object without one
+        record = packed[:3] + packed[4:]  # all the graph reads of it, but the version
         last = self._last.get(key)
-        latest = version
-        if last is not None:
-            last_signature, latest, held = last
-            if packed[1] == _MODIFIED and signature == last_signature and version > latest:
-                self._last[key] = (signature, version, packed)
-                self.dropped += 1
-                return
-            late = held is not None and version < write_order(held[3])
-            if late:
+        if last is None:
+            if len(self._last) >= _UNCHANGED_REMEMBERED:
+                self._last.clear()
+            self._last[key] = (record, version, None)
+        else:
+            last_record, latest, held = last
+            if version > latest:
+                if packed[1] == _MODIFIED and record == last_record:
+                    self._last[key] = (last_record, version, packed)
+                    self.dropped += 1
+                    return
+                self._last[key] = (record, version, None)  # (a held version need not go)
+            elif held is not None:
+                # Written before the version held back: the graph judges a late version by
+                # the latest one it applied, which must then be the held one. What it compares
+                # with stays the latest version, not this late one.
                 self.dropped -= 1  # sent after all: not counted as left out (-1 if it was)
-            if self.dropped:  # the count, where they were (before this item)
-                frame.append((_UNCHANGED, self.take_count()))
-            if late and held is not None:
-                frame.append(held)  # written after this late version: the graph sees it first
-            latest = max(latest, version)
-        elif self.dropped:
-            frame.append((_UNCHANGED, self.take_count()))
-        if len(self._last) >= _UNCHANGED_REMEMBERED:
-            self._last.clear()
-        self._last[key] = (signature, latest, None)
+                self.count_before(frame)
+                frame.append(held)
+                self._last[key] = (last_record, latest, None)
+        self.count_before(frame)
         frame.append(packed)
+
+    def count_before(self, frame: list[Packed]) -> None:
+        """The count of what was left out, where it was: before the item sent next."""
+        if self.dropped:
+            frame.append((_UNCHANGED, self.take_count()))
 
     def take_count(self) -> int:
         count, self.dropped = self.dropped, 0

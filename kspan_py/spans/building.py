@@ -161,7 +161,7 @@ class SpanDraft:
         """The span's attributes, string values cut to the span limits (spans/limits.py).
         Made once for a finished span: the same dict at every read (not to be changed)."""
         made = self._final_attributes
-        if made:
+        if made is not None and made is not False:
             return made
         attributes = SPAN_LIMITS.cut_values(self._attributes())
         if made is None:
