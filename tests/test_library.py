@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import re
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from kspan_py.graph.causality import replay_changes
 from kspan_py.model import EventChange, ObjectChange, Snapshot
 from kspan_py.sources.capture import Bookmark, Skipped, read_capture
 from kspan_py.views import group_traces
-from tests.tracing import CAPTURES, ROOT, span_id
+from tests.tracing import CAPTURES, ROOT, otlp_json_span_times, span_id, span_times
 
 ROLLOUT = CAPTURES / "real-1.36" / "rollout.events.jsonl"
 
@@ -83,22 +82,7 @@ def test_the_command_line_and_link_give_the_same_spans(capture: Path, tmp_path: 
     out = tmp_path / "spans.jsonl"
     args = ["replay", str(capture), "--exporter", "otlp-json", "--otlp-json-file", str(out)]
     assert main(args) == 0
-    from_cli = {
-        (s["spanId"], s.get("parentSpanId"), int(s["startTimeUnixNano"]), int(s["endTimeUnixNano"]))
-        for line in out.read_text().splitlines()
-        for resource in json.loads(line)["resourceSpans"]
-        for scope in resource["scopeSpans"]
-        for s in scope["spans"]
-    }
-    from_library = {
-        (
-            f"{span.context.span_id:016x}",
-            f"{span.parent.span_id:016x}" if span.parent else None,
-            span.start_time,
-            span.end_time,
-        )
-        for trace in kspan_py.link(kspan_py.read_capture(str(capture)))
-        for span in trace.spans
-        if span.context is not None
-    }
+    from_cli = otlp_json_span_times(out)
+    traces = kspan_py.link(kspan_py.read_capture(str(capture)))
+    from_library = span_times(span for trace in traces for span in trace.spans)
     assert from_cli == from_library

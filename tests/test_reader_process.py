@@ -30,7 +30,7 @@ from kspan_py.model import ChangeType, EventChange, ObjectChange
 from kspan_py.pipeline import link
 from kspan_py.sources.capture import CaptureError, Unchanged, read_capture, reads_in_a_process
 from kspan_py.views.traces import Trace
-from tests.tracing import CAPTURES
+from tests.tracing import CAPTURES, otlp_json_span_times, span_times
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc for child processes")
 
@@ -484,22 +484,7 @@ def test_replay_through_the_reader_process_gives_the_spans_link_gives(tmp_path: 
     out = tmp_path / "spans.jsonl"
     args = ["replay", str(capture), "--exporter", "otlp-json", "--otlp-json-file", str(out)]
     assert cli_main(args) == 0
-    from_cli = {
-        (s["spanId"], s.get("parentSpanId"), int(s["startTimeUnixNano"]), int(s["endTimeUnixNano"]))
-        for line in out.read_text().splitlines()
-        for resource in json.loads(line)["resourceSpans"]
-        for scope in resource["scopeSpans"]
-        for s in scope["spans"]
-    }
-    from_library = {
-        (
-            f"{span.context.span_id:016x}",
-            f"{span.parent.span_id:016x}" if span.parent else None,
-            span.start_time,
-            span.end_time,
-        )
-        for trace in link(read_capture(str(capture), reader_process=False))
-        for span in trace.spans
-        if span.context is not None
-    }
+    from_cli = otlp_json_span_times(out)
+    traces = link(read_capture(str(capture), reader_process=False))
+    from_library = span_times(span for trace in traces for span in trace.spans)
     assert from_cli and from_cli == from_library

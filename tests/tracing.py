@@ -22,6 +22,34 @@ GOLDEN = Path(__file__).resolve().parent / "golden"
 
 Changes = list[ObjectChange | EventChange | Snapshot]
 
+SpanTimes = set[tuple[str, str | None, int, int]]
+"""Each span as (its id, its parent's, its start, its end): what must agree between paths."""
+
+
+def otlp_json_span_times(path: Path) -> SpanTimes:
+    """The spans of an OTLP/JSON file (``--exporter otlp-json``)."""
+    return {
+        (s["spanId"], s.get("parentSpanId"), int(s["startTimeUnixNano"]), int(s["endTimeUnixNano"]))
+        for line in path.read_text().splitlines()
+        for resource in json.loads(line)["resourceSpans"]
+        for scope in resource["scopeSpans"]
+        for s in scope["spans"]
+    }
+
+
+def span_times(spans: Iterable[ReadableSpan]) -> SpanTimes:
+    """The same of spans made in this process."""
+    return {
+        (
+            f"{span.context.span_id:016x}",
+            f"{span.parent.span_id:016x}" if span.parent else None,
+            span.start_time or 0,
+            span.end_time or 0,
+        )
+        for span in spans
+        if span.context is not None
+    }
+
 
 def changes_of(lines: Iterable[str], label: str = "test") -> Changes:
     items = decode_values("\n".join(lines), label)
