@@ -556,3 +556,30 @@ def test_gzip_members_joined_are_one_capture(tmp_path: Path) -> None:
     second = gzip.compress(("\n".join(LINES[50:]) + "\n").encode())
     capture.write_bytes(first + second + b"\0" * 16)
     assert _items(capture) == _items(ROLLOUT)
+
+
+def test_names_that_are_not_utf8_are_exported_with_replacement_characters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A command line or an environment the locale could not decode reaches Python with lone
+    surrogates, which no OTLP request can carry: each batch holding one was refused whole.
+    They are written as U+FFFD instead, and the run says which setting it was."""
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "team=ops\udcff")
+    out = tmp_path / "spans.jsonl"
+    events = CAPTURES / "real-1.36" / "crashloop.events.jsonl"
+    args = ["replay", str(events), "--exporter", "otlp-json", "--otlp-json-file", str(out)]
+    names = ["--cluster-name", "prod\udcff", "--service-name", "kspan\udcfe"]
+    assert main([*args, *names]) == 0
+    resources = [
+        {kv["key"]: kv["value"]["stringValue"] for kv in rs["resource"]["attributes"]}
+        for line in out.read_text().splitlines()
+        for rs in json.loads(line)["resourceSpans"]
+    ]
+    assert resources
+    for resource in resources:
+        assert resource["k8s.cluster.name"] == "prod\ufffd"
+        assert resource["service.name"] == "kspan\ufffd"
+        assert resource["team"] == "ops\ufffd"
+    err = capsys.readouterr().err
+    for what in ("--cluster-name", "--service-name", "OTEL_RESOURCE_ATTRIBUTES"):
+        assert f"{what} is not valid UTF-8" in err

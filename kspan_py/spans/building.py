@@ -14,6 +14,7 @@ OTLP/JSON file sink) reads the draft directly.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,7 +27,13 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util.types import Attributes as OtelAttributes
 
-from kspan_py.model import GenerationChange, KubeEvent, LifecycleFact, ObjectRef
+from kspan_py.model import (
+    GenerationChange,
+    KubeEvent,
+    LifecycleFact,
+    ObjectRef,
+    replace_lone_surrogates,
+)
 from kspan_py.spans.attributes import (
     CLUSTER_NAME,
     CLUSTER_UID,
@@ -341,6 +348,23 @@ class KubeSpan(ReadableSpan):
         return text
 
 
+log = logging.getLogger(__name__)
+
+_NOT_UTF8 = (
+    "%s is not valid UTF-8 (bytes the locale could not decode): they are written as U+FFFD, "
+    "which OTLP can carry"
+)
+
+
+def _utf8(text: str, what: str) -> str:
+    """text as OTLP can carry it: a command line or an environment that was not UTF-8 reaches
+    Python with lone surrogates, and every request holding one would be refused whole."""
+    valid: str = replace_lone_surrogates(text)
+    if valid != text:
+        log.warning(_NOT_UTF8, what)
+    return valid
+
+
 class SpanBuilder:
     """Builds ReadableSpans, sharing one Resource per (component, instance)."""
 
@@ -358,18 +382,23 @@ class SpanBuilder:
         # kspan.component, so backends that split by service still tell components apart.
         cluster: dict[str, str] = {}
         if cluster_name:
-            cluster[CLUSTER_NAME] = cluster_name
+            cluster[CLUSTER_NAME] = _utf8(cluster_name, "--cluster-name")
         if cluster_uid:
-            cluster[CLUSTER_UID] = cluster_uid
+            cluster[CLUSTER_UID] = _utf8(cluster_uid, "--cluster-uid")
         created = Resource.create(cluster)
         attributes = dict(created.attributes)
         if SERVICE_INSTANCE_ID not in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", ""):
             # The SDK makes up a random instance id per process; ids here must be reproducible.
             attributes.pop(SERVICE_INSTANCE_ID, None)
         attributes.pop(SERVICE_NAME, None)
-        self._base = Resource(attributes, created.schema_url)
-        self._fallback_service = os.environ.get("OTEL_SERVICE_NAME") or UNKNOWN_COMPONENT
-        self._service_name = service_name
+        valid = replace_lone_surrogates(dict(attributes))  # (it mends in place)
+        if valid != attributes:
+            log.warning(_NOT_UTF8, "OTEL_RESOURCE_ATTRIBUTES")
+        self._base = Resource(valid, created.schema_url)
+        self._fallback_service = _utf8(
+            os.environ.get("OTEL_SERVICE_NAME") or UNKNOWN_COMPONENT, "OTEL_SERVICE_NAME"
+        )
+        self._service_name = _utf8(service_name, "--service-name")
         self._shift_ns = time_shift_ns
         self._resources: dict[tuple[str, str], Resource] = {}
 
