@@ -23,6 +23,7 @@ from pathlib import Path
 
 from kspan_py import logs
 from kspan_py.checkpoint import CheckpointWrites
+from kspan_py.collecting import tune_garbage_collector
 from kspan_py.config import (
     ENV_PREFIX,
     SECOND_NS,
@@ -40,14 +41,7 @@ from kspan_py.config import (
 )
 from kspan_py.escaping import printable
 from kspan_py.logs import FORMATS
-from kspan_py.runner import (
-    ReplaySummary,
-    RetimeError,
-    StrictModeError,
-    counted,
-    replay,
-    tune_garbage_collector,
-)
+from kspan_py.runner import ReplaySummary, RetimeError, StrictModeError, counted, replay
 from kspan_py.sharding import Shard
 from kspan_py.sinks import EXPORTER_NAMES, make_sinks
 from kspan_py.sinks.otlp import PROTOCOLS, resolve_logs_protocol, resolve_protocol

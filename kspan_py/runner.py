@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import gc
 import logging
 import time
 from collections import Counter
@@ -217,19 +216,6 @@ def last_time(paths: Iterable[str]) -> int:
 def _items(paths: Iterable[str]) -> Iterator[CaptureItem]:
     for path in paths:
         yield from read_capture(path, drop_unchanged=True)
-
-
-def tune_garbage_collector() -> None:
-    """Collector settings for a process that links: ``replay`` and ``run`` alike.
-
-    The graph keeps many small long-lived records (acts, drafts, stored objects) and makes
-    many short-lived ones; with the default thresholds, the collections of the oldest
-    generation rescan the long-lived ones over and over (about 20% of a large replay, and
-    23-28% of a live run's sustained rate, both measured with ``make bench``). What exists once
-    the process is set up (modules, settings) is frozen out of collection, and collections
-    come less often. Reference cycles are still collected, only later."""
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
 
 
 def count_other(

@@ -582,9 +582,11 @@ _TYPE_INDEX = {change_type: index for index, change_type in enumerate(_TYPES)}
  _UNCHANGED) = range(9)  # fmt: skip
 # The child imports this very package: run with -P (no working directory on its path, where
 # another kspan_py could be), it finds what the parent found, or this package's directory first.
+# Its collector is tuned as the commands' are (2.85 -> 2.57 s on the 305 MB bench capture).
 _CHILD = (
     "import sys; root = sys.argv[1]; root in sys.path or sys.path.insert(0, root); "
     "from kspan_py.sources.capture import serve_capture; "
+    "from kspan_py.collecting import tune_garbage_collector; tune_garbage_collector(); "
     "serve_capture(sys.argv[2], int(sys.argv[3]), on_parent_death=sys.argv[4] == '1', "
     "drop_unchanged=sys.argv[5] == '1')"
 )
