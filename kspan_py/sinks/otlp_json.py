@@ -32,8 +32,8 @@ import itertools
 import json
 import logging
 import os
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 import orjson
 from opentelemetry.sdk.resources import Resource
@@ -277,6 +277,23 @@ PARTS_JOINED = 2048
 """Encoded pieces gathered before request_parts hands them on as one: about 40 spans (a few
 dozen KB); what a writer holds of a request, whatever the batch's size."""
 
+_T = TypeVar("_T")
+
+
+def member_parts(
+    parts: list[str], members: Iterable[_T], add: Callable[[list[str], _T], None]
+) -> Iterator[bytes]:
+    """Add each member's text to parts, comma-separated (a JSON array's items), and hand the
+    parts on encoded whenever PARTS_JOINED have gathered: the spans of a request, or its log
+    records."""
+    for index, member in enumerate(members):
+        if index:
+            parts.append(",")
+        add(parts, member)
+        if len(parts) >= PARTS_JOINED:
+            yield encoded(parts)
+            parts.clear()
+
 
 def request_parts(spans: Sequence[ReadableSpan]) -> Iterator[bytes]:
     """One OTLP/JSON ExportTraceServiceRequest (a single line, no newline), in parts: spans
@@ -301,13 +318,7 @@ def request_parts(spans: Sequence[ReadableSpan]) -> Iterator[bytes]:
             if scope_index:
                 parts.append(",")
             parts.append(scope_head(scope, "spans"))
-            for span_index, span in enumerate(members):
-                if span_index:
-                    parts.append(",")
-                _add_span(parts, span)
-                if len(parts) >= PARTS_JOINED:
-                    yield encoded(parts)
-                    parts.clear()
+            yield from member_parts(parts, members, _add_span)
             parts.append("]}")
         parts.append("]}")
     parts.append("]}")

@@ -38,10 +38,10 @@ from kspan_py.model import KubeEvent
 from kspan_py.model.timestamps import format_time_ns
 from kspan_py.sinks.otlp import sdk_exporter
 from kspan_py.sinks.otlp_json import (
-    PARTS_JOINED,
     add_attributes,
     encoded,
     json_string,
+    member_parts,
     resource_head,
     scope_head,
 )
@@ -200,13 +200,7 @@ def logs_request_parts(logs: Sequence[EventLog]) -> Iterator[bytes]:
             parts.append(",")
         parts.append(resource_head(resource, "scopeLogs"))
         parts.append(scope_head(SCOPE, "logRecords"))
-        for record_index, log in enumerate(records):
-            if record_index:
-                parts.append(",")
-            _add_record(parts, log)
-            if len(parts) >= PARTS_JOINED:
-                yield encoded(parts)
-                parts.clear()
+        yield from member_parts(parts, records, _add_record)
         parts.append("]}]}")
     parts.append("]}")
     yield encoded(parts)
