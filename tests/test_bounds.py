@@ -7,12 +7,16 @@ import asyncio
 import json
 import os
 import signal
+import tracemalloc
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from kspan_py.checkpoint import CheckpointFile
+from kspan_py.config import GraphSettings
+from kspan_py.graph.causality import CausalGraph
+from kspan_py.model import ChangeType, EventChange, ObjectRef, Uid
 from tests.fake_apiserver import FakeApiServer
 from tests.test_live import (
     CRASHLOOP,
@@ -27,7 +31,7 @@ from tests.test_live import (
     values_of,
 )
 from tests.test_monitoring import free_port, get, samples
-from tests.tracing import replay_file, span_id
+from tests.tracing import kube_event, replay_file, span_id
 
 HOUR_NS = 3600 * 10**9
 
@@ -177,3 +181,37 @@ async def test_an_event_dated_years_ahead_is_skipped_live_and_blinds_nothing(
         spans = await live.finish()
     assert live.summary.skipped["time in the future"] == 1
     assert {span_id(s) for s in spans} == {span_id(s) for s in expected}
+
+
+def test_an_object_active_for_hours_keeps_the_graphs_memory_flat() -> None:
+    """A Pod's BackOff repeating every 10 s for 8 h of event time, and a StatefulSet creating
+    its Pod under one name every 5 min: what the graph holds stops growing once the link
+    horizon (1 h) has passed. Each occurrence's entry in its object's timeline, and each act on
+    a name, used to stay for as long as the object or the name kept being active."""
+    graph = CausalGraph(GraphSettings())
+    pod = ObjectRef("Pod", "ns", "web-1", Uid("p1"))
+    statefulset = ObjectRef("StatefulSet", "ns", "db", Uid("s1"))
+    traced: dict[int, int] = {}
+    tracemalloc.start()
+    try:
+        for n in range(1, 8 * 360 + 1):
+            at_s = 1_800_000_000 + n * 10
+            backoff = kube_event(regarding=pod, reason="BackOff", uid="b", count=n, at_s=at_s)
+            graph.ingest(EventChange(ChangeType.MODIFIED, backoff))
+            if n % 30 == 0:
+                created = kube_event(
+                    regarding=statefulset,
+                    reason="SuccessfulCreate",
+                    message="create Pod db-0 in StatefulSet db successful",
+                    component="statefulset-controller",
+                    uid=f"c{n}",
+                    at_s=at_s,
+                    rv=n,
+                )
+                graph.ingest(EventChange(ChangeType.ADDED, created))
+            graph.advance()
+            if n in (2 * 360, 8 * 360):
+                traced[n] = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert traced[8 * 360] - traced[2 * 360] < 64 * 1024

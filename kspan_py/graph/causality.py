@@ -14,7 +14,7 @@ import dataclasses
 import heapq
 import logging
 import sys
-from bisect import bisect_right, insort
+from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -941,8 +941,12 @@ class CausalGraph:
         while timelines and timelines[0][0] < timeline_horizon:
             _, object_key = timelines.popleft()
             timeline = self._timelines.get(object_key)
-            if timeline is not None and timeline[-1][0] < timeline_horizon:
+            if timeline is None:
+                continue
+            if timeline[-1][0] < timeline_horizon:
                 del self._timelines[object_key]
+            else:  # still active: what is past the horizon goes (an Event repeating for days)
+                del timeline[: bisect_left(timeline, (timeline_horizon,))]
         times, names_queue, name_queue = (
             self._act_expiry_times,
             self._act_expiry_names,
@@ -952,8 +956,12 @@ class CausalGraph:
             times.popleft()
             names, name = names_queue.popleft(), name_queue.popleft()
             named = names.get(name)
-            if named is not None and named[-1].time_ns < act_horizon:
+            if named is None:
+                continue
+            if named[-1].time_ns < act_horizon:
                 del names[name]
+            elif named[0].time_ns < act_horizon:  # a name acted on again and again
+                names[name] = tuple(act for act in named if act.time_ns >= act_horizon)
         if now_ns >= self._next_change_sweep:
             self._next_change_sweep = now_ns + self._settings.change_gap_ns
             stale = now_ns - self._settings.max_change_ns - self._settings.change_gap_ns
