@@ -579,10 +579,11 @@ def test_a_replay_writes_its_file_anew(tmp_path: Path) -> None:
 
 _FILE_SIZE_LIMIT_SCRIPT = """
 import resource, signal, sys
+from pathlib import Path
 from kspan_py.sinks.otlp_json import OtlpJsonFileSink
-from tests.tracing import CAPTURES, replay_file
+from tests.tracing import replay_file
 
-spans = replay_file(CAPTURES / "real-1.36" / "rollout.core.jsonl")
+spans = replay_file(Path(sys.argv[3]))
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
 resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[2]), int(sys.argv[2])))
 sink = OtlpJsonFileSink(sys.argv[1])
@@ -590,20 +591,28 @@ print(sink.export(spans[:5]).name, sink.export(spans[5:]).name, sink.failure_rea
 """
 
 
-def test_a_write_cut_short_is_taken_back_whole(tmp_path: Path) -> None:
-    """A disk that fills up in the middle of a line: the part written is taken back, so the
-    retry does not follow half a line with the whole one."""
-    path = tmp_path / "spans.jsonl"
-    small = len(request_json(replay_file(Path(ROLLOUT))[:5])) + 1
+def export_under_file_size_limit(capture: Path, path: Path, limit: int) -> list[str]:
+    """In a child limited to files of ``limit`` bytes, the spans of capture exported to path as
+    two batches (its first five, then the rest): each export's result, then the sink's
+    failure reason."""
     result = subprocess.run(
-        [sys.executable, "-c", _FILE_SIZE_LIMIT_SCRIPT, str(path), str(small + 1000)],
+        [sys.executable, "-c", _FILE_SIZE_LIMIT_SCRIPT, str(path), str(limit), str(capture)],
         capture_output=True,
         text=True,
         timeout=60,
         cwd=Path(__file__).resolve().parent.parent,
         check=True,
     )
-    assert result.stdout.split() == ["SUCCESS", "FAILURE", "write", "failed", "(EFBIG)"]
+    return result.stdout.split()
+
+
+def test_a_write_cut_short_is_taken_back_whole(tmp_path: Path) -> None:
+    """A disk that fills up in the middle of a line: the part written is taken back, so the
+    retry does not follow half a line with the whole one."""
+    path = tmp_path / "spans.jsonl"
+    small = len(request_json(replay_file(Path(ROLLOUT))[:5])) + 1
+    outcome = export_under_file_size_limit(Path(ROLLOUT), path, small + 1000)
+    assert outcome == ["SUCCESS", "FAILURE", "write", "failed", "(EFBIG)"]
     assert path.stat().st_size == small
     assert len(_json_spans(path)) == 5
 

@@ -8,8 +8,6 @@ import json
 import os
 import re
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
@@ -34,6 +32,7 @@ from tests.otlp_receivers import (
     http_receiver,
     plain_attributes,
 )
+from tests.test_export_bounds import export_under_file_size_limit
 from tests.tracing import CAPTURES, replay_file
 
 __all__ = ["grpc_receiver", "http_receiver"]  # fixtures, used by name
@@ -311,18 +310,6 @@ def test_otlp_json_file_is_byte_identical_across_replays(tmp_path: Path) -> None
 
 BIG_LISTING = CAPTURES / "big-listing.jsonl"
 
-_FILE_SIZE_LIMIT_SCRIPT = """
-import resource, signal, sys
-from kspan_py.sinks.otlp_json import OtlpJsonFileSink
-from tests.tracing import CAPTURES, replay_file
-
-spans = replay_file(CAPTURES / "big-listing.jsonl")
-signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
-resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[2]), int(sys.argv[2])))
-sink = OtlpJsonFileSink(sys.argv[1])
-print(sink.export(spans[:5]).name, sink.export(spans[5:]).name, sink.failure_reason)
-"""
-
 
 def test_a_line_written_in_several_writes_is_taken_back_whole_when_the_disk_fills(
     tmp_path: Path,
@@ -333,15 +320,8 @@ def test_a_line_written_in_several_writes_is_taken_back_whole_when_the_disk_fill
     small, big = len(request_json(spans[:5])) + 1, len(request_json(spans[5:])) + 1
     assert big > 2 * WRITE_BYTES, "the second line takes several writes"
     path = tmp_path / "spans.jsonl"
-    result = subprocess.run(
-        [sys.executable, "-c", _FILE_SIZE_LIMIT_SCRIPT, str(path), str(small + WRITE_BYTES + 10)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=Path(__file__).resolve().parent.parent,
-        check=True,
-    )
-    assert result.stdout.split() == ["SUCCESS", "FAILURE", "write", "failed", "(EFBIG)"]
+    outcome = export_under_file_size_limit(BIG_LISTING, path, small + WRITE_BYTES + 10)
+    assert outcome == ["SUCCESS", "FAILURE", "write", "failed", "(EFBIG)"]
     assert path.read_bytes() == request_json(spans[:5]) + b"\n"
 
 
