@@ -51,8 +51,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from synthetic_cluster import rolling_update, write_capture
 
 from kspan_py.config import OtlpSettings
-from kspan_py.sinks.otlp import encoded_size_bound, make_otlp_exporter
+from kspan_py.sinks.otlp import make_otlp_exporter
 from kspan_py.sinks.otlp_proto import DraftEncoder
+from kspan_py.sinks.otlp_size import encoded_size_bound
 from tests.tracing import replay_file
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -161,7 +161,9 @@ class SinkOutlet:
         chunks = getattr(self.sink, "chunks", None)
         if chunks is None:
             parts = [spans]
-        elif getattr(self.sink, "cpu_only", False):
+        elif getattr(self.sink, "cpu_only", False) or getattr(self.sink, "chunks_cpu_only", False):
+            # Encoding only (the gRPC sink makes its requests as it sizes them): in a thread it
+            # would only fight the graph for the GIL (it cost twice its own CPU time there).
             parts = list(chunks(spans))
         else:
             # Sizing a large batch takes a while: beside the export, not in the event loop.

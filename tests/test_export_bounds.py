@@ -27,8 +27,9 @@ from opentelemetry.trace import SpanContext, Status, StatusCode, TraceFlags
 from kspan_py.cli import EXIT_NOT_EXPORTED, main
 from kspan_py.config import OtlpSettings
 from kspan_py.model import Snapshot
-from kspan_py.sinks.otlp import BoundedOtlpSink, encoded_size_bound, make_otlp_exporter
+from kspan_py.sinks.otlp import BoundedOtlpSink, make_otlp_exporter
 from kspan_py.sinks.otlp_json import OtlpJsonFileSink, request_json
+from kspan_py.sinks.otlp_size import encoded_size_bound
 from kspan_py.sources.capture import CaptureWriter, Skipped, read_capture
 from kspan_py.spans import limits
 from kspan_py.spans.limits import DEFAULT_VALUE_LENGTH, read_value_limits

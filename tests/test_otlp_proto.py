@@ -24,9 +24,10 @@ from opentelemetry.trace import SpanContext, TraceFlags
 
 from kspan_py.cli import main
 from kspan_py.config import OtlpSettings
-from kspan_py.sinks.otlp import BoundedOtlpSink, encoded_size_bound, make_otlp_exporter
-from kspan_py.sinks.otlp_proto import DraftEncoder
+from kspan_py.sinks.otlp import BoundedOtlpSink, make_otlp_exporter
+from kspan_py.sinks.otlp_proto import DraftEncoder, EncodedChunk
 from kspan_py.sinks.otlp_proto_grpc import DraftOtlpGrpcSpanExporter
+from kspan_py.sinks.otlp_size import encoded_size_bound
 from kspan_py.spans.building import SCOPE, KubeSpan, SpanBuilder, SpanDraft
 from tests.hostile_messages import CRAFTED, hostile_event
 from tests.otlp_receivers import GrpcReceiver, HttpReceiver, grpc_receiver, http_receiver
@@ -165,6 +166,12 @@ def _resource_attributes_kept(resource: Resource) -> list[str]:
 def test_spans_that_are_not_kube_spans_are_encoded_by_the_sdks_encoder_among_the_others() -> None:
     """Lists, numbers, remote parents, other scopes; resources equal but not the same object,
     their spans interleaved: grouped as the SDK groups them, in the order given."""
+    assert_encodes_as_the_sdk(_mixed_spans())
+
+
+def _mixed_spans() -> list[ReadableSpan]:
+    """KubeSpans of the rollout interleaved with hostile spans that are not, under resources
+    equal but not the same object, and other scopes."""
     kube_spans = replay_file(ROLLOUT)
     others = _hostile_spans()
     twin = Resource(dict(kube_spans[0].resource.attributes), kube_spans[0].resource.schema_url)
@@ -188,7 +195,59 @@ def test_spans_that_are_not_kube_spans_are_encoded_by_the_sdks_encoder_among_the
     for index in range(max(len(kube_spans), len(others))):
         mixed.extend(kube_spans[index : index + 1])
         mixed.extend(others[index : index + 1])
-    assert_encodes_as_the_sdk(mixed)
+    return mixed
+
+
+@pytest.mark.parametrize(
+    ("max_spans", "max_bytes"), [(3, 1 << 20), (1000, 9_000), (7, 20_000), (1000, 2_500)]
+)
+def test_the_grpc_sinks_chunks_are_requests_made_as_they_are_sized(
+    max_spans: int, max_bytes: int
+) -> None:
+    """The gRPC exporter's chunks carry their request, made while the spans were sized: each
+    is what the SDK's encoder makes of the chunk (no group left behind by a span that moved
+    to the next request), within the limits, the spans all there in their order."""
+    spans = _mixed_spans()
+    sink = make_otlp_exporter(OtlpSettings(max_request_spans=max_spans))
+    sink.max_bytes = max_bytes
+    try:
+        chunks = sink.chunks(spans)
+    finally:
+        sink.shutdown()
+    assert len(chunks) > 1
+    for chunk in chunks:
+        assert isinstance(chunk, EncodedChunk)
+        theirs = encode_spans(chunk)
+        assert chunk.request == theirs
+        assert chunk.request.SerializeToString(deterministic=True) == theirs.SerializeToString(
+            deterministic=True
+        )
+        assert len(chunk) <= max_spans
+        assert chunk.request.ByteSize() <= max_bytes or len(chunk) == 1
+    sent = [span for chunk in chunks for span in chunk]
+    assert [span.context.span_id for span in sent] == [span.context.span_id for span in spans]
+    # A span over max_bytes alone goes with its values cut, and is counted.
+    assert sink.shrunk == sum(
+        1 for ours, given in zip(sent, spans, strict=True) if ours is not given
+    )
+
+
+def test_a_span_the_sdks_encoder_refuses_too_leaves_the_export_to_fail_and_be_counted() -> None:
+    """Chunking does not raise: the chunk is left unencoded, and its export raises, as the
+    SDK's encoder does (the outlet logs and counts it); the other chunks are encoded."""
+    builder = SpanBuilder()
+    normal = hostile_event("Pulled", "fine")
+    fine = builder.build(SpanDraft(1, 3, None, normal.time_ns, normal.time_ns, normal, "y"))
+    warning = hostile_event("BackOff", "lone \udcff surrogate")
+    refused = builder.build(SpanDraft(1, 4, None, warning.time_ns, warning.time_ns, warning, ""))
+    sink = make_otlp_exporter(OtlpSettings(max_request_spans=1))
+    try:
+        chunks = sink.chunks([fine, refused])
+        assert [list(chunk) for chunk in chunks] == [[fine], [refused]]
+        with pytest.raises(ValueError):
+            sink.export(chunks[1])
+    finally:
+        sink.shutdown()
 
 
 def test_the_size_bound_is_never_below_the_size_of_the_request_made_from_drafts() -> None:

@@ -12,8 +12,13 @@ Pods finishing in one advance of event time) made requests of 11,520 spans and 7
 Collector refuses (RESOURCE_EXHAUSTED above its default 4 MiB receive limit), and the exporter
 then drops the batch. So ``BoundedOtlpSink.chunks`` splits every batch by span count and by an
 upper bound of its encoded size, and the outlet exports (and retries) one chunk at a time. The
-bound is computed from the values' lengths, not by encoding: encoding twice would double the
-sink's cost; tests/test_export_bounds.py checks it never falls below the SDK encoder's size.
+bound is computed from the values' lengths, not by encoding (otlp_size.py): encoding twice would
+double the sink's cost; tests/test_export_bounds.py checks it never falls below the SDK
+encoder's size. Over gRPC the requests are made while they are sized (``DraftEncoder.chunks``,
+the bound counted as each span is encoded) and sent as made; that chunking is CPU alone, so the
+outlet does it in its own thread (``chunks_cpu_only``): in a worker thread it fought the graph
+for the GIL and cost twice its own time (issue 14: gRPC went from 1.23 to 1.14 times the
+otlp-json sink's CPU).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import Status, StatusCode
 
 from kspan_py.config import OTEL_LOGS_PROTOCOL_ENV, OTEL_PROTOCOL_ENV, ConfigError, OtlpSettings
+from kspan_py.sinks.otlp_size import encoded_size_bound, resource_size
 from kspan_py.spans.building import KubeSpan
 
 log = logging.getLogger(__name__)
@@ -141,71 +147,6 @@ def _sdk_exporter(settings: OtlpSettings) -> SpanExporter:
     return grpc_exporter
 
 
-# Protobuf framing, generously: a field's tag and length prefix take at most 1 + 5 bytes, and
-# each message below nests a few of them. The constants are upper bounds, not averages.
-_SPAN_FIXED = 160  # ids, times, kind, flags, status and the Span's own framing
-_FIELD = 12  # a string or a nested message: tag, length, and its wrapper's tag and length
-_KEY_VALUE = 3 * _FIELD  # KeyValue { key, AnyValue { value } }
-_NUMBER = 12  # a varint or a double, with its tag
-_EVENT_FIXED = 40
-_LINK_FIXED = 80
-_RESOURCE_FIXED = 64  # ResourceSpans, ScopeSpans and the scope's name and version
-
-
-def _text_size(text: str) -> int:
-    # isascii() is a flag CPython keeps: only non-ASCII text is encoded to measure it.
-    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
-
-
-def _value_size(value: object) -> int:
-    if isinstance(value, str):
-        return _text_size(value) + _FIELD
-    if isinstance(value, bytes):
-        return len(value) + _FIELD
-    if isinstance(value, Sequence):
-        return _FIELD + sum(_value_size(item) + _FIELD for item in value)
-    return _NUMBER
-
-
-def _attributes_size(attributes: Mapping[str, object] | None) -> int:
-    """_KEY_VALUE + _text_size(key) + _value_size(value) summed over the attributes, string
-    values (nearly all are) measured inline: the bound is paid for every span exported, beside
-    its encoding, and a call for each text was a seventh of it."""
-    size = 0
-    for key, value in (attributes or {}).items():
-        size += _KEY_VALUE + (len(key) if key.isascii() else _text_size(key))
-        if value.__class__ is str:
-            size += _FIELD + (len(value) if value.isascii() else _text_size(value))
-        else:
-            size += _value_size(value)
-    return size
-
-
-def encoded_size_bound(span: ReadableSpan) -> int:
-    """At least the bytes the span takes in an ExportTraceServiceRequest (resource apart)."""
-    if isinstance(span, KubeSpan):
-        draft = span.draft
-        size = _SPAN_FIXED + _text_size(draft.name) + _attributes_size(draft.attributes())
-        size += sum(
-            _EVENT_FIXED + _text_size(name) + _attributes_size(attributes)
-            for name, _, attributes in draft.span_events()
-        )
-        size += sum(_LINK_FIXED + _KEY_VALUE + _text_size(why) for *_, why in draft.links or ())
-        message = draft.error_message
-        return size + (_text_size(message) if message else 0)
-    size = _SPAN_FIXED + _text_size(span.name) + _attributes_size(span.attributes)
-    size += sum(
-        _EVENT_FIXED + _text_size(event.name) + _attributes_size(event.attributes)
-        for event in span.events
-    )
-    size += sum(_LINK_FIXED + _attributes_size(link.attributes) for link in span.links)
-    return size + _text_size(span.status.description or "")
-
-
-def _resource_size(span: ReadableSpan) -> int:
-    return _RESOURCE_FIXED + _attributes_size(span.resource.attributes)
-
-
 class BoundedOtlpSink(SpanExporter):
     """An SDK OTLP exporter that is handed chunks within a Collector's request limits.
 
@@ -218,18 +159,36 @@ class BoundedOtlpSink(SpanExporter):
         self.max_bytes = max_bytes
         self.shrunk = 0
         """Spans that alone were over max_bytes, exported with their values cut shorter."""
+        self.chunks_cpu_only = hasattr(exporter, "encoded_chunks")
+        """Chunking is encoding, CPU alone: the outlet does it in its own thread (outlets.py)."""
 
-    def chunks(self, spans: Sequence[ReadableSpan]) -> Iterator[list[ReadableSpan]]:
+    def chunks(self, spans: Sequence[ReadableSpan]) -> list[list[ReadableSpan]]:
+        """The spans in requests within max_spans and max_bytes, each exported on its own."""
+        encoded_chunks = getattr(self.exporter, "encoded_chunks", None)
+        if encoded_chunks is not None:
+            # The gRPC exporter's requests, made as they are sized and sent as made.
+            try:
+                chunks: list[list[ReadableSpan]] = encoded_chunks(
+                    spans, max_spans=self.max_spans, max_bytes=self.max_bytes, shrink=self._shrink
+                )
+                return chunks
+            except Exception:  # raised again by the export, which logs and counts it
+                # A span the SDK's encoder refuses too (a lone surrogate in its name or its
+                # status): chunked by the bound alone, the export that encodes it fails.
+                pass
+        return list(self._bounded(spans))
+
+    def _bounded(self, spans: Sequence[ReadableSpan]) -> Iterator[list[ReadableSpan]]:
         chunk: list[ReadableSpan] = []
         size = 0
         resources: set[int] = set()
         for span in spans:
             own = encoded_size_bound(span)
-            grows = own if id(span.resource) in resources else own + _resource_size(span)
+            grows = own if id(span.resource) in resources else own + resource_size(span.resource)
             if chunk and (len(chunk) >= self.max_spans or size + grows > self.max_bytes):
                 yield chunk
                 chunk, size, resources = [], 0, set()
-                grows = own + _resource_size(span)
+                grows = own + resource_size(span.resource)
             resources.add(id(span.resource))
             chunk.append(self._shrink(span, grows) if grows > self.max_bytes else span)
             size += grows
@@ -254,7 +213,7 @@ class BoundedOtlpSink(SpanExporter):
             + sum(1 + len(event.attributes or {}) for event in built.events)
         )
         # Each string at most this many characters (4 bytes each at worst), framing apart.
-        length = max(16, (self.max_bytes // 2 - _resource_size(span)) // (4 * strings))
+        length = max(16, (self.max_bytes // 2 - resource_size(span.resource)) // (4 * strings))
 
         def cut(attributes: Mapping[str, object] | None) -> dict[str, object]:
             return {

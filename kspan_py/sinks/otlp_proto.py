@@ -19,6 +19,12 @@ every bundled capture. That fixes the details: spans grouped by equal resource, 
 scope, in the order first seen; an UNSET status present but empty; flags saying the parent is
 not remote.
 
+The OTLP sink asks for requests within a Collector's limits (``DraftEncoder.chunks``): each is
+filled a span at a time, its size bound (otlp_size.py) counted as the span is encoded, and a
+span that would take it over the limit taken back into the next request, so every span is
+encoded once. A span's attributes that repeat (its object's, its reason) are kept encoded
+(``_SpanAttributeTexts``) and merged in by the run.
+
 The gRPC exporter that uses it (otlp_proto_grpc.py) is the SDK's own OTLPSpanExporter (retries,
 headers, TLS, compression, environment variables all its own) with its translation step,
 ``_translate_data``, replaced. The OTLP/HTTP exporter has no such step (its ``export`` calls
@@ -29,18 +35,30 @@ left as it is, with the SDK's encoder.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource as ResourceMessage
-from opentelemetry.proto.trace.v1.trace_pb2 import ScopeSpans, Span, SpanFlags
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, SpanFlags
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope as SdkScope
 
-from kspan_py.spans.attributes import LINK_REASON
+from kspan_py.sinks.otlp_size import (
+    EVENT_FIXED,
+    FIELD,
+    KEY_VALUE,
+    LINK_FIXED,
+    SPAN_FIXED,
+    encoded_size_bound,
+    resource_size,
+    scope_size,
+    text_size,
+    value_size,
+)
+from kspan_py.spans.attributes import EVENT_MESSAGE, EVENT_NAME, EVENT_UID, LINK_REASON
 from kspan_py.spans.building import KubeSpan, SpanDraft
 
 log = logging.getLogger(__name__)
@@ -106,23 +124,99 @@ def _add_attributes_one_by_one(into: object, attributes: Mapping[str, object] | 
             log.error("attribute %r not encoded: %s", key, error)
 
 
-def _add_draft_span(into: ScopeSpans, draft: SpanDraft, shift_ns: int) -> None:
-    """A KubeSpan's message, from its draft: what the SDK's encoder makes of the span."""
+class _SpanAttributeTexts(dict[tuple[str, str], bytes]):
+    """(key, string value) -> a Span message holding that one attribute, serialised by protobuf.
+
+    Most of a span's attributes repeat from span to span (its object's kind, name, uid and
+    namespace, the reason, the link rule): their KeyValues are made once, and a span's run of
+    them is added by one ``MergeFromString``. Protobuf merges a message's encoding into it by
+    appending to its repeated fields, so the attributes keep their order and the request is the
+    one the SDK's encoder makes (tests/test_otlp_proto.py). Made a KeyValue at a time, through
+    protobuf's Python API, the attributes were half of encoding a span. A kept text's length is
+    also exactly what the attribute adds to the span: the size bound needs nothing more."""
+
+    KEPT = 16384
+    """Entries kept before the table starts again: about 3 MB, and the values that repeat
+    (a namespace, a kind) come back at once."""
+
+    UNIQUE = frozenset({EVENT_UID, EVENT_NAME, EVENT_MESSAGE})
+    """Keys whose values are an Event's own: added directly, never kept."""
+
+    def __missing__(self, item: tuple[str, str]) -> bytes:
+        alone = Span()
+        alone.attributes.add(key=item[0]).value.string_value = item[1]
+        text = alone.SerializeToString()
+        if len(self) >= self.KEPT:
+            self.clear()
+        self[item] = text
+        return text
+
+
+def _add_sized_attributes(into: object, attributes: Mapping[str, object]) -> int:
+    """``_add_attributes``, returning at least the bytes the attributes take (otlp_size.py's
+    bound, counted in the same pass: a second pass over the values cost a fifth of encoding)."""
+    size = 0
+    add = into.add  # type: ignore[attr-defined]
+    for key, value in attributes.items():
+        size += KEY_VALUE + (len(key) if key.isascii() else text_size(key))
+        if value.__class__ is str:
+            add(key=key).value.string_value = value
+            size += FIELD + (len(value) if value.isascii() else text_size(value))
+        else:
+            _set_value(add(key=key).value, value)
+            size += value_size(value)
+    return size
+
+
+def _add_span_attributes(
+    span: Span, attributes: Mapping[str, object], texts: _SpanAttributeTexts
+) -> int:
+    """A span's attributes, the strings that repeat merged in from their kept texts; returns at
+    least the bytes they take, as ``_add_sized_attributes``."""
+    size = 0
+    merged: list[bytes] = []
+    unique = texts.UNIQUE
+    add = span.attributes.add
+    for item in attributes.items():
+        key, value = item
+        if value.__class__ is str and key not in unique:
+            text = texts[item]  # type: ignore[index]
+            merged.append(text)
+            size += len(text)
+            continue
+        if merged:  # the attributes before it, first
+            span.MergeFromString(b"".join(merged))
+            merged.clear()
+        _set_value(add(key=key).value, value)
+        size += KEY_VALUE + text_size(key) + value_size(value)
+    if merged:
+        span.MergeFromString(b"".join(merged))
+    return size
+
+
+def _add_draft_span(
+    into: ScopeSpans, draft: SpanDraft, shift_ns: int, texts: _SpanAttributeTexts
+) -> int:
+    """A KubeSpan's message, from its draft: what the SDK's encoder makes of the span. Returns
+    at least the bytes it takes in the request (``otlp_size.encoded_size_bound``)."""
     parent_id = draft.parent_id
+    name = draft.name
     span = into.spans.add(
         trace_id=draft.trace_id.to_bytes(16, "big"),
         span_id=draft.span_id.to_bytes(8, "big"),
         parent_span_id=None if parent_id is None else parent_id.to_bytes(8, "big"),
-        name=draft.name,
+        name=name,
         kind=_INTERNAL,
         start_time_unix_nano=draft.start_ns + shift_ns,
         end_time_unix_nano=draft.end + shift_ns,
         flags=_LOCAL_PARENT,
     )
-    _add_attributes(span.attributes, draft.attributes())
-    for name, time_ns, attributes in draft.span_events():
-        _add_attributes(
-            span.events.add(time_unix_nano=time_ns + shift_ns, name=name).attributes, attributes
+    size = SPAN_FIXED + text_size(name) + _add_span_attributes(span, draft.attributes(), texts)
+    for event_name, time_ns, attributes in draft.span_events():
+        size += EVENT_FIXED + text_size(event_name)
+        size += _add_sized_attributes(
+            span.events.add(time_unix_nano=time_ns + shift_ns, name=event_name).attributes,
+            attributes,
         )
     if draft.links:
         for trace_id, span_id, reason in draft.links:
@@ -132,12 +226,115 @@ def _add_draft_span(into: ScopeSpans, draft: SpanDraft, shift_ns: int) -> None:
                 flags=_LOCAL_PARENT,
             )
             link.attributes.add(key=LINK_REASON).value.string_value = reason
+            size += LINK_FIXED + KEY_VALUE + text_size(reason)
     message = draft.error_message
     if message is None:
         span.status.SetInParent()  # the SDK's encoder sets an UNSET status, empty
     else:
         span.status.code = _ERROR  # type: ignore[assignment]
         span.status.message = message
+        size += text_size(message)
+    return size
+
+
+class EncodedChunk(list[ReadableSpan]):
+    """One request's spans, and the request made of them while they were sized
+    (``DraftEncoder.chunks``): the exporter sends it as it is, not encoding them again."""
+
+    __slots__ = ("request",)
+
+    def __init__(self, request: ExportTraceServiceRequest) -> None:
+        super().__init__()
+        self.request = request
+
+
+_Scopes = dict[SdkScope | None, ScopeSpans]
+_Added = tuple[
+    ScopeSpans,
+    tuple[int, int] | None,  # the object key added for it
+    Resource | None,  # the resource group made for it
+    tuple[ResourceSpans, _Scopes, SdkScope | None] | None,  # the scope group made for it
+]
+
+
+class _RequestBeingFilled:
+    """A request spans are added to one at a time, grouped as the SDK's encoder groups them
+    (by equal resource, then equal scope, in the order first seen; each span in the order
+    given), with an upper bound of its size; the last span added can be taken back."""
+
+    __slots__ = ("_by_object", "_by_resource", "_last", "encoder", "size", "spans")
+
+    def __init__(self, encoder: DraftEncoder) -> None:
+        self.encoder = encoder
+        self.spans = EncodedChunk(ExportTraceServiceRequest())
+        self.size = 0
+        # Spans share their resource and scope objects: found by object first, and equal
+        # objects merged, each hashed once, not once a span (a resource's hash serialises
+        # its attributes).
+        self._by_object: dict[tuple[int, int], ScopeSpans] = {}
+        self._by_resource: dict[Resource, tuple[ResourceSpans, _Scopes]] = {}
+        self._last: _Added | None = None
+
+    def add(self, span: ReadableSpan) -> int:
+        """Adds the span's message; returns at least the bytes the request grew by."""
+        resource, scope = span.resource, span.instrumentation_scope
+        key = (id(resource), id(scope))
+        scope_spans = self._by_object.get(key)
+        grown = 0
+        new_key: tuple[int, int] | None = None
+        new_resource: Resource | None = None
+        new_scope: tuple[ResourceSpans, _Scopes, SdkScope | None] | None = None
+        if scope_spans is None:
+            new_key = key
+            found = self._by_resource.get(resource)
+            if found is None:
+                resource_spans = self.spans.request.resource_spans.add(
+                    schema_url=resource.schema_url
+                )
+                resource_spans.resource.CopyFrom(self.encoder.resource_message(resource))
+                found = self._by_resource[resource] = (resource_spans, {})
+                new_resource = resource
+                grown += resource_size(resource)
+            resource_spans, scopes = found
+            scope_spans = scopes.get(scope or None)
+            if scope_spans is None:
+                scope_spans = resource_spans.scope_spans.add(
+                    schema_url=scope.schema_url if scope is not None else None
+                )
+                _set_scope(scope_spans.scope, scope)
+                scopes[scope or None] = scope_spans
+                new_scope = (resource_spans, scopes, scope or None)
+                grown += scope_size(scope)
+            self._by_object[key] = scope_spans
+        self._last = (scope_spans, new_key, new_resource, new_scope)
+        if isinstance(span, KubeSpan):
+            before = len(scope_spans.spans)
+            try:
+                return grown + _add_draft_span(
+                    scope_spans, span.draft, span.shift_ns, self.encoder.attribute_texts
+                )
+            except (TypeError, ValueError):
+                # What protobuf refuses (a lone surrogate in a string, a value of no attribute
+                # type): the SDK's encoder decides, as it would have.
+                del scope_spans.spans[before:]
+        _add_sdk_span(scope_spans, span)
+        return grown + encoded_size_bound(span)
+
+    def take_back(self) -> None:
+        """Removes the span the last ``add`` added, and the groups made for it."""
+        assert self._last is not None
+        scope_spans, new_key, new_resource, new_scope = self._last
+        self._last = None
+        del scope_spans.spans[-1]
+        if new_key is not None:
+            del self._by_object[new_key]
+        if new_resource is not None:
+            del self.spans.request.resource_spans[-1]
+            del self._by_resource[new_resource]
+        elif new_scope is not None:
+            resource_spans, scopes, scope = new_scope
+            del resource_spans.scope_spans[-1]
+            del scopes[scope]
 
 
 class DraftEncoder:
@@ -145,6 +342,7 @@ class DraftEncoder:
 
     def __init__(self) -> None:
         self._resources: dict[Resource, ResourceMessage] = {}
+        self.attribute_texts = _SpanAttributeTexts()
 
     def resource_message(self, resource: Resource) -> ResourceMessage:
         found = self._resources.get(resource)
@@ -158,50 +356,43 @@ class DraftEncoder:
 
     def request(self, spans: Sequence[ReadableSpan]) -> ExportTraceServiceRequest:
         """The request ``encode_spans(spans)`` makes, made from the drafts of KubeSpans."""
-        # Grouped as the SDK's encoder groups them, by equal resource and then equal scope, in
-        # the order first seen. Spans share their resource and scope objects: grouped by
-        # object first, then objects that are equal merged, each hashed once, not once a span
-        # (a resource's hash serialises its attributes).
-        by_object: dict[tuple[int, int], list[int]] = {}
-        for index, span in enumerate(spans):
-            key = (id(span.resource), id(span.instrumentation_scope))
-            found = by_object.get(key)
-            if found is None:
-                found = by_object[key] = []
-            found.append(index)
-        groups: dict[Resource, dict[SdkScope | None, list[int]]] = {}
-        for indices in by_object.values():
-            first = spans[indices[0]]
-            scopes = groups.setdefault(first.resource, {})
-            group = scopes.get(first.instrumentation_scope or None)
-            if group is None:
-                scopes[first.instrumentation_scope or None] = indices
-            else:  # equal objects, not the same: their spans in the order given
-                group.extend(indices)
-                group.sort()
-        request = ExportTraceServiceRequest()
-        for resource, scopes in groups.items():
-            resource_spans = request.resource_spans.add(schema_url=resource.schema_url)
-            resource_spans.resource.CopyFrom(self.resource_message(resource))
-            for scope, members in scopes.items():
-                scope_spans = resource_spans.scope_spans.add(
-                    schema_url=scope.schema_url if scope is not None else None
-                )
-                _set_scope(scope_spans.scope, scope)
-                for index in members:
-                    span = spans[index]
-                    if not isinstance(span, KubeSpan):
-                        _add_sdk_span(scope_spans, span)
-                        continue
-                    before = len(scope_spans.spans)
-                    try:
-                        _add_draft_span(scope_spans, span.draft, span.shift_ns)
-                    except (TypeError, ValueError):
-                        # What protobuf refuses (a lone surrogate in a string, a value of no
-                        # attribute type): the SDK's encoder decides, as it would have.
-                        del scope_spans.spans[before:]
-                        _add_sdk_span(scope_spans, span)
-        return request
+        filling = _RequestBeingFilled(self)
+        for span in spans:
+            filling.add(span)
+        return filling.spans.request
+
+    def chunks(
+        self,
+        spans: Sequence[ReadableSpan],
+        *,
+        max_spans: int,
+        max_bytes: int,
+        shrink: Callable[[ReadableSpan, int], ReadableSpan],
+    ) -> Iterator[EncodedChunk]:
+        """The spans in requests of at most max_spans spans and (by the bound) max_bytes bytes,
+        each encoded as it is filled: the request ``encode_spans(chunk)`` makes. A span over
+        max_bytes alone is exported as ``shrink`` makes it (values cut to fit)."""
+        filling = _RequestBeingFilled(self)
+        for given in spans:
+            if len(filling.spans) >= max_spans:
+                yield filling.spans
+                filling = _RequestBeingFilled(self)
+            span = given
+            grown = filling.add(span)
+            if filling.size + grown > max_bytes:
+                filling.take_back()
+                if filling.spans:
+                    yield filling.spans
+                    filling = _RequestBeingFilled(self)
+                grown = filling.add(span)
+                if grown > max_bytes:
+                    filling.take_back()
+                    span = shrink(span, grown)
+                    grown = filling.add(span)
+            filling.spans.append(span)
+            filling.size += grown
+        if filling.spans:
+            yield filling.spans
 
 
 def _set_scope(message: InstrumentationScope, scope: SdkScope | None) -> None:

@@ -9,22 +9,39 @@ of its own: importing grpc takes a while, and only an OTLP gRPC sink needs it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan
 
-from kspan_py.sinks.otlp_proto import DraftEncoder
+from kspan_py.sinks.otlp_proto import DraftEncoder, EncodedChunk
 
 
 class DraftOtlpGrpcSpanExporter(OTLPSpanExporter):
-    """OTLPSpanExporter (gRPC) whose requests are encoded from the spans' drafts."""
+    """OTLPSpanExporter (gRPC) whose requests are encoded from the spans' drafts.
+
+    The OTLP sink asks it for its chunks (``encoded_chunks``): requests encoded as they are
+    sized, which it then sends as they are."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.encoder = DraftEncoder()
 
+    def encoded_chunks(
+        self,
+        spans: Sequence[ReadableSpan],
+        *,
+        max_spans: int,
+        max_bytes: int,
+        shrink: Callable[[ReadableSpan, int], ReadableSpan],
+    ) -> list[EncodedChunk]:
+        return list(
+            self.encoder.chunks(spans, max_spans=max_spans, max_bytes=max_bytes, shrink=shrink)
+        )
+
     def _translate_data(self, data: Sequence[ReadableSpan]) -> ExportTraceServiceRequest:
+        if isinstance(data, EncodedChunk):
+            return data.request
         return self.encoder.request(data)
