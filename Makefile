@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python -m compileall -q kspan_py
 	$(BIN)/python benchmarks/classify_bench.py --quick
 	$(BIN)/python benchmarks/replay_bench.py
+	$(BIN)/python benchmarks/export_bench.py --quick --end-to-end-deployments 300 --repeat 3
 	$(BIN)/python benchmarks/live_bench.py --rates 2500,5000,10000
 	$(BIN)/python benchmarks/state_bench.py --quick
 

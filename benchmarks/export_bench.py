@@ -25,6 +25,8 @@ capture's spans too.
     python benchmarks/export_bench.py            # 200 Deployments x 10 pods
     python benchmarks/export_bench.py --quick    # 20 x 10, a few seconds
     python benchmarks/export_bench.py --end-to-end CAPTURE   # and the replays of CAPTURE
+    python benchmarks/export_bench.py --quick --end-to-end-deployments 300   # `make bench`: of a
+        300 x 10 spread capture made for it
 """
 
 from __future__ import annotations
@@ -250,8 +252,29 @@ def main(argv: list[str] | None = None) -> int:
         metavar="CAPTURE",
         help="also replay CAPTURE into each sink (benchmarks/replay_bench.py --keep makes one)",
     )
+    parser.add_argument(
+        "--end-to-end-deployments",
+        type=int,
+        metavar="N",
+        help="as --end-to-end, on a spread capture of N Deployments x --replicas pods made for it "
+        "(replay_bench.py's spread shape; what `make bench` runs)",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="replays of each sink (fastest kept)")
     args = parser.parse_args(argv)
+    if args.end_to_end_deployments is not None:
+        if args.end_to_end is not None:
+            parser.error("--end-to-end and --end-to-end-deployments: one or the other")
+        with tempfile.TemporaryDirectory(prefix="kspan-export-bench-") as tmp:
+            capture = Path(tmp) / f"spread-{args.end_to_end_deployments}.jsonl"
+            cluster, stream = rolling_update(
+                deployments=args.end_to_end_deployments, replicas=args.replicas
+            )
+            write_capture(capture, stream, cluster.api.stats)
+            return _run(args, capture)
+    return _run(args, args.end_to_end)
+
+
+def _run(args: argparse.Namespace, end_to_end_capture: Path | None) -> int:
     deployments = 20 if args.quick else args.deployments
 
     with tempfile.TemporaryDirectory(prefix="kspan-export-bench-") as tmp:
@@ -288,13 +311,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{figures['requests']} requests, the largest {figures['largest_request_bytes']:,} "
         f"bytes ({figures['chunking_ms']} ms to split)"
     )
-    if args.end_to_end is not None:
-        capture_spans = replay_file(args.end_to_end)
+    if end_to_end_capture is not None:
+        capture_spans = replay_file(end_to_end_capture)
         capture_encoders = encoders(capture_spans)
-        print_encoders(str(args.end_to_end), len(capture_spans), capture_encoders)
+        print_encoders(str(end_to_end_capture), len(capture_spans), capture_encoders)
         del capture_spans
-        ends = end_to_end(args.end_to_end, args.repeat)
-        print_end_to_end(args.end_to_end, ends)
+        ends = end_to_end(end_to_end_capture, args.repeat)
+        print_end_to_end(end_to_end_capture, ends)
         print(json.dumps({**figures, "capture_encoders": capture_encoders, "end_to_end": ends}))
     else:
         print(json.dumps(figures))
