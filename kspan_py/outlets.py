@@ -159,24 +159,27 @@ class SinkOutlet:
     async def _deliver(self, spans: list[ReadableSpan]) -> bool:
         chunks: Callable[[Sequence[ReadableSpan]], Iterable[list[ReadableSpan]]] | None
         chunks = getattr(self.sink, "chunks", None)
+        parts: Iterable[list[ReadableSpan]]
         if chunks is None:
             parts = [spans]
         elif getattr(self.sink, "cpu_only", False) or getattr(self.sink, "chunks_cpu_only", False):
             # Encoding only (the gRPC sink makes its requests as it sizes them): in a thread it
             # would only fight the graph for the GIL (it cost twice its own CPU time there).
-            parts = list(chunks(spans))
+            # Each request is made as the one before it has gone: one held at a time, and the
+            # loop has its turn between them.
+            parts = chunks(spans)
         else:
             # Sizing a large batch takes a while: beside the export, not in the event loop.
             parts = await asyncio.to_thread(lambda: list(chunks(spans)))
-        for index, part in enumerate(parts):
-            if not await self._deliver_part(part, rest=parts[index + 1 :]):
+        sent = 0
+        for part in parts:
+            sent += len(part)  # a sink's chunks hold the batch's spans one for one
+            if not await self._deliver_part(part, rest=len(spans) - sent):
                 return False
         return True
 
-    async def _deliver_part(
-        self, spans: list[ReadableSpan], *, rest: list[list[ReadableSpan]]
-    ) -> bool:
-        """Export one request's spans; rest: the batch's requests after it, given up with it."""
+    async def _deliver_part(self, spans: list[ReadableSpan], *, rest: int) -> bool:
+        """Export one request's spans; rest: the batch's spans after them, given up with them."""
         attempt = 0
         while True:
             if await self._export(spans):
@@ -189,13 +192,13 @@ class SinkOutlet:
             if self._retry is None:
                 # The rest of the batch is not tried: the sink has just refused, and each try
                 # of a collector that is down costs the exporter's whole timeout.
-                failed = len(spans) + sum(len(part) for part in rest)
+                failed = len(spans) + rest
                 self.stats.failed += failed
                 self.stats.failed_by_reason[reason] += failed
                 log.error("sink %s did not take %d spans: %s", self.name, failed, reason)
                 return False
             if self._past_shutdown_deadline():
-                self._drop_with_rest([spans, *rest], f"{reason} at shutdown")
+                self._drop_with_rest(len(spans) + rest, f"{reason} at shutdown")
                 return False
             delay = self._random.uniform(0.5, 1.0) * min(
                 self._retry.max_s, self._retry.initial_s * 2**attempt
@@ -244,8 +247,9 @@ class SinkOutlet:
     def _past_shutdown_deadline(self) -> bool:
         return self._closing_at is not None and self._remaining_s() <= 0
 
-    def _drop_with_rest(self, parts: list[list[ReadableSpan]], reason: str) -> None:
-        self.stats.dropped[reason] += sum(len(part) for part in parts)
+    def _drop_with_rest(self, count: int, reason: str) -> None:
+        """Drop the rest of the batch being delivered (count spans) and everything queued."""
+        self.stats.dropped[reason] += count
         while self._queue:
             self._drop(self._queue.popleft(), reason)
         log.error("sink %s: shutting down, spans dropped: %s", self.name, reason)

@@ -184,7 +184,8 @@ def test_the_summary_counts_in_english(tmp_path: Path, capsys: pytest.CaptureFix
         if '"kind":"Event"' in text.replace(" ", "")
     )
     one.write_text(line + "\n")
-    assert main(["replay", str(one), "--exporter", "otlp-json", "--otlp-json-file", "-"]) == 0
+    spans = str(tmp_path / "spans.jsonl")
+    assert main(["replay", str(one), "--exporter", "otlp-json", "--otlp-json-file", spans]) == 0
     error = capsys.readouterr().err
     assert "read 1 value: 1 event occurrence, 0 objects, 0 skipped; 1 span in 1 trace" in error
 

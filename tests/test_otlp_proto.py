@@ -25,7 +25,7 @@ from opentelemetry.trace import SpanContext, TraceFlags
 from kspan_py.cli import main
 from kspan_py.config import OtlpSettings
 from kspan_py.sinks.otlp import BoundedOtlpSink, make_otlp_exporter
-from kspan_py.sinks.otlp_proto import DraftEncoder, EncodedChunk
+from kspan_py.sinks.otlp_proto import DraftEncoder, EncodedChunk, _RequestBeingFilled
 from kspan_py.sinks.otlp_proto_grpc import DraftOtlpGrpcSpanExporter
 from kspan_py.sinks.otlp_size import encoded_size_bound
 from kspan_py.spans.building import SCOPE, KubeSpan, SpanBuilder, SpanDraft
@@ -211,7 +211,7 @@ def test_the_grpc_sinks_chunks_are_requests_made_as_they_are_sized(
     sink = make_otlp_exporter(OtlpSettings(max_request_spans=max_spans))
     sink.max_bytes = max_bytes
     try:
-        chunks = sink.chunks(spans)
+        chunks = list(sink.chunks(spans))
     finally:
         sink.shutdown()
     assert len(chunks) > 1
@@ -242,7 +242,7 @@ def test_a_span_the_sdks_encoder_refuses_too_leaves_the_export_to_fail_and_be_co
     refused = builder.build(SpanDraft(1, 4, None, warning.time_ns, warning.time_ns, warning, ""))
     sink = make_otlp_exporter(OtlpSettings(max_request_spans=1))
     try:
-        chunks = sink.chunks([fine, refused])
+        chunks = list(sink.chunks([fine, refused]))
         assert [list(chunk) for chunk in chunks] == [[fine], [refused]]
         with pytest.raises(ValueError):
             sink.export(chunks[1])
@@ -331,3 +331,56 @@ def test_a_replay_reaches_grpc_and_http_receivers_as_the_same_requests(
     assert _received(grpc_receiver) == _received(http_receiver)
     assert grpc_receiver.spans() == http_receiver.spans()
     assert len(grpc_receiver.spans()) == len(replay_file(capture))
+
+
+def test_each_span_counts_at_least_what_it_adds_to_the_request() -> None:
+    """The bound counted while encoding (``_RequestBeingFilled.add``) is never below what the
+    span, with any group made for it, adds to the request: over every bundled capture, hostile
+    text, and spans that are not KubeSpans, alone and one after another."""
+    spans = [*_hostile_spans(), *_mixed_spans()]
+    for path in [*sorted((CAPTURES / "real-1.36").glob("*.jsonl")), *CAPTURES.glob("*.jsonl")]:
+        spans.extend(replay_file(path))
+    encoder = DraftEncoder()
+    for span in spans:
+        alone = _RequestBeingFilled(encoder)
+        assert alone.add(span) >= alone.spans.request.ByteSize(), span.name
+    for start in range(0, len(spans), 25):
+        filling = _RequestBeingFilled(encoder)
+        for span in spans[start : start + 25]:
+            before = filling.spans.request.ByteSize()
+            grown = filling.add(span)
+            assert grown >= filling.spans.request.ByteSize() - before, span.name
+
+
+def test_a_span_shrunk_before_a_refused_one_is_counted_once() -> None:
+    """The encoder gives up on a request holding a span the SDK refuses too; the spans from
+    that request on are chunked by the bound alone, and a span shrunk in it is counted (and
+    logged) once, not once by each."""
+    builder = SpanBuilder()
+    large = hostile_event("BackOff", "x" * 4000)
+    shrunk = builder.build(SpanDraft(1, 3, None, large.time_ns, large.time_ns, large, "y"))
+    warning = hostile_event("BackOff", "lone \udcff surrogate")
+    refused = builder.build(SpanDraft(1, 4, None, warning.time_ns, warning.time_ns, warning, ""))
+    sink = make_otlp_exporter(OtlpSettings())
+    sink.max_bytes = 3000
+    try:
+        chunks = list(sink.chunks([shrunk, refused]))
+    finally:
+        sink.shutdown()
+    assert [span.context.span_id for chunk in chunks for span in chunk] == [3, 4]
+    assert sink.shrunk == 1
+
+
+def test_an_encoded_chunk_changed_after_it_was_made_is_encoded_again() -> None:
+    spans = replay_file(ROLLOUT)
+    sink = make_otlp_exporter(OtlpSettings(max_request_spans=10))
+    try:
+        chunk = next(iter(sink.chunks(spans)))
+        assert isinstance(chunk, EncodedChunk) and chunk.holds_its_request()
+        chunk.pop()
+        assert not chunk.holds_its_request()
+        exporter = sink.exporter
+        assert isinstance(exporter, DraftOtlpGrpcSpanExporter)
+        assert exporter._translate_data(chunk) == encode_spans(chunk)
+    finally:
+        sink.shutdown()

@@ -160,23 +160,31 @@ class BoundedOtlpSink(SpanExporter):
         self.shrunk = 0
         """Spans that alone were over max_bytes, exported with their values cut shorter."""
         self.chunks_cpu_only = hasattr(exporter, "encoded_chunks")
-        """Chunking is encoding, CPU alone: the outlet does it in its own thread (outlets.py)."""
+        """Chunking is encoding, CPU alone: the outlet does it in its own thread, a request at
+        a time (outlets.py)."""
 
-    def chunks(self, spans: Sequence[ReadableSpan]) -> list[list[ReadableSpan]]:
-        """The spans in requests within max_spans and max_bytes, each exported on its own."""
+    def chunks(self, spans: Sequence[ReadableSpan]) -> Iterator[list[ReadableSpan]]:
+        """The spans in requests within max_spans and max_bytes, one for one and in order, each
+        exported on its own; made as they are asked for."""
         encoded_chunks = getattr(self.exporter, "encoded_chunks", None)
-        if encoded_chunks is not None:
-            # The gRPC exporter's requests, made as they are sized and sent as made.
-            try:
-                chunks: list[list[ReadableSpan]] = encoded_chunks(
-                    spans, max_spans=self.max_spans, max_bytes=self.max_bytes, shrink=self._shrink
-                )
-                return chunks
-            except Exception:  # raised again by the export, which logs and counts it
-                # A span the SDK's encoder refuses too (a lone surrogate in its name or its
-                # status): chunked by the bound alone, the export that encodes it fails.
-                pass
-        return list(self._bounded(spans))
+        if encoded_chunks is None:
+            yield from self._bounded(spans)
+            return
+        # The gRPC exporter's requests, made as they are sized and sent as made.
+        done, shrunk = 0, self.shrunk
+        try:
+            for chunk in encoded_chunks(
+                spans, max_spans=self.max_spans, max_bytes=self.max_bytes, shrink=self._shrink
+            ):
+                done, shrunk = done + len(chunk), self.shrunk
+                yield chunk
+        except (TypeError, ValueError):
+            # A span the SDK's encoder refuses too (a lone surrogate in its name or its
+            # status): from the request it was in on, chunked by the bound alone; the export
+            # that encodes that request fails, as it did, and is counted. What was shrunk in
+            # the request given up is shrunk again, and counted once.
+            self.shrunk = shrunk
+            yield from self._bounded(spans[done:])
 
     def _bounded(self, spans: Sequence[ReadableSpan]) -> Iterator[list[ReadableSpan]]:
         chunk: list[ReadableSpan] = []

@@ -60,6 +60,7 @@ from kspan_py.sinks.otlp_size import (
 )
 from kspan_py.spans.attributes import EVENT_MESSAGE, EVENT_NAME, EVENT_UID, LINK_REASON
 from kspan_py.spans.building import KubeSpan, SpanDraft
+from kspan_py.spans.problems import ERROR as PROBLEM_ERROR
 
 log = logging.getLogger(__name__)
 
@@ -136,10 +137,16 @@ class _SpanAttributeTexts(dict[tuple[str, str], bytes]):
     also exactly what the attribute adds to the span: the size bound needs nothing more."""
 
     KEPT = 16384
-    """Entries kept before the table starts again: about 3 MB, and the values that repeat
-    (a namespace, a kind) come back at once."""
+    """Entries kept before the table starts again: 4-5 MB of names and uids (at most about 20 MB
+    of the longest values kept, four-byte characters), and the values that repeat (a namespace,
+    a kind) come back at once."""
 
-    UNIQUE = frozenset({EVENT_UID, EVENT_NAME, EVENT_MESSAGE})
+    LONGEST = 128
+    """Longer values are added directly, never kept: they are free text (an error a registry
+    gave), which seldom repeats, and would make the table's size the values' (4,096 characters
+    each at the span limits)."""
+
+    UNIQUE = frozenset({EVENT_UID, EVENT_NAME, EVENT_MESSAGE, PROBLEM_ERROR})
     """Keys whose values are an Event's own: added directly, never kept."""
 
     def __missing__(self, item: tuple[str, str]) -> bytes:
@@ -175,11 +182,11 @@ def _add_span_attributes(
     least the bytes they take, as ``_add_sized_attributes``."""
     size = 0
     merged: list[bytes] = []
-    unique = texts.UNIQUE
+    unique, longest = texts.UNIQUE, texts.LONGEST
     add = span.attributes.add
     for item in attributes.items():
         key, value = item
-        if value.__class__ is str and key not in unique:
+        if value.__class__ is str and len(value) <= longest and key not in unique:
             text = texts[item]  # type: ignore[index]
             merged.append(text)
             size += len(text)
@@ -198,7 +205,8 @@ def _add_draft_span(
     into: ScopeSpans, draft: SpanDraft, shift_ns: int, texts: _SpanAttributeTexts
 ) -> int:
     """A KubeSpan's message, from its draft: what the SDK's encoder makes of the span. Returns
-    at least the bytes it takes in the request (``otlp_size.encoded_size_bound``)."""
+    at least the bytes it takes in the request (otlp_size.py's framing constants; a kept
+    attribute counted at its exact size)."""
     parent_id = draft.parent_id
     name = draft.name
     span = into.spans.add(
@@ -241,11 +249,18 @@ class EncodedChunk(list[ReadableSpan]):
     """One request's spans, and the request made of them while they were sized
     (``DraftEncoder.chunks``): the exporter sends it as it is, not encoding them again."""
 
-    __slots__ = ("request",)
+    __slots__ = ("encoded", "request")
 
     def __init__(self, request: ExportTraceServiceRequest) -> None:
         super().__init__()
         self.request = request
+        self.encoded = 0
+        """How many spans the request holds, set once it is made."""
+
+    def holds_its_request(self) -> bool:
+        """Nothing was added to or taken from the list since its request was made (a list
+        changed after would send a request that does not hold it: encoded again, then)."""
+        return self.encoded == len(self) > 0
 
 
 _Scopes = dict[SdkScope | None, ScopeSpans]
@@ -320,6 +335,11 @@ class _RequestBeingFilled:
         _add_sdk_span(scope_spans, span)
         return grown + encoded_size_bound(span)
 
+    def done(self) -> EncodedChunk:
+        """The spans added, holding their request."""
+        self.spans.encoded = len(self.spans)
+        return self.spans
+
     def take_back(self) -> None:
         """Removes the span the last ``add`` added, and the groups made for it."""
         assert self._last is not None
@@ -374,15 +394,15 @@ class DraftEncoder:
         max_bytes alone is exported as ``shrink`` makes it (values cut to fit)."""
         filling = _RequestBeingFilled(self)
         for given in spans:
-            if len(filling.spans) >= max_spans:
-                yield filling.spans
+            if filling.spans and len(filling.spans) >= max_spans:
+                yield filling.done()
                 filling = _RequestBeingFilled(self)
             span = given
             grown = filling.add(span)
             if filling.size + grown > max_bytes:
                 filling.take_back()
                 if filling.spans:
-                    yield filling.spans
+                    yield filling.done()
                     filling = _RequestBeingFilled(self)
                 grown = filling.add(span)
                 if grown > max_bytes:
@@ -392,7 +412,7 @@ class DraftEncoder:
             filling.spans.append(span)
             filling.size += grown
         if filling.spans:
-            yield filling.spans
+            yield filling.done()
 
 
 def _set_scope(message: InstrumentationScope, scope: SdkScope | None) -> None:

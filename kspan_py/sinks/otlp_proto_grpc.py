@@ -9,7 +9,7 @@ of its own: importing grpc takes a while, and only an OTLP gRPC sink needs it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
@@ -36,12 +36,10 @@ class DraftOtlpGrpcSpanExporter(OTLPSpanExporter):
         max_spans: int,
         max_bytes: int,
         shrink: Callable[[ReadableSpan, int], ReadableSpan],
-    ) -> list[EncodedChunk]:
-        return list(
-            self.encoder.chunks(spans, max_spans=max_spans, max_bytes=max_bytes, shrink=shrink)
-        )
+    ) -> Iterator[EncodedChunk]:
+        return self.encoder.chunks(spans, max_spans=max_spans, max_bytes=max_bytes, shrink=shrink)
 
     def _translate_data(self, data: Sequence[ReadableSpan]) -> ExportTraceServiceRequest:
-        if isinstance(data, EncodedChunk):
+        if isinstance(data, EncodedChunk) and data.holds_its_request():
             return data.request
         return self.encoder.request(data)

@@ -1,0 +1,77 @@
+"""The outlet between the graph and a sink: a sink that makes its requests as it sizes them (the
+OTLP gRPC sink) has each made only once the one before it has gone, and a refusal counts the
+whole rest of the batch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.trace import SpanContext, TraceFlags
+
+from kspan_py.outlets import Delivery, SinkOutlet
+
+
+def _spans(count: int) -> list[ReadableSpan]:
+    return [
+        ReadableSpan(
+            name=f"s{index}",
+            context=SpanContext(1, index + 1, is_remote=False, trace_flags=TraceFlags(1)),
+            resource=Resource({}),
+        )
+        for index in range(count)
+    ]
+
+
+class _RequestsAsSized(SpanExporter):
+    """A sink whose chunks are made as they are asked for, noting when each is made and sent,
+    refusing from the request ``refuse_from`` on."""
+
+    chunks_cpu_only = True
+
+    def __init__(self, size: int, refuse_from: int | None = None) -> None:
+        self.size = size
+        self.refuse_from = refuse_from
+        self.log: list[str] = []
+        self._sent = 0
+
+    def chunks(self, spans: Sequence[ReadableSpan]) -> Iterator[list[ReadableSpan]]:
+        for start in range(0, len(spans), self.size):
+            self.log.append(f"made {start // self.size}")
+            yield list(spans[start : start + self.size])
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        index = self._sent
+        if self.refuse_from is not None and index >= self.refuse_from:
+            self.log.append(f"refused {index}")
+            return SpanExportResult.FAILURE
+        self._sent += 1
+        self.log.append(f"sent {index}")
+        return SpanExportResult.SUCCESS
+
+
+async def _deliver(sink: _RequestsAsSized, spans: list[ReadableSpan]) -> SinkOutlet:
+    outlet = SinkOutlet("test", sink, capacity_batches=4)
+    await outlet.put(Delivery(spans, 1))
+    await outlet.close()
+    await outlet.run()
+    return outlet
+
+
+async def test_a_request_is_made_only_once_the_one_before_it_has_gone() -> None:
+    sink = _RequestsAsSized(size=10)
+    outlet = await _deliver(sink, _spans(35))
+    assert sink.log == [
+        *("made 0", "sent 0", "made 1", "sent 1", "made 2", "sent 2", "made 3", "sent 3")
+    ]
+    assert outlet.stats.exported == 35
+
+
+async def test_a_refused_request_counts_the_rest_of_its_batch_as_not_taken() -> None:
+    sink = _RequestsAsSized(size=10, refuse_from=1)
+    outlet = await _deliver(sink, _spans(35))
+    assert sink.log == ["made 0", "sent 0", "made 1", "refused 1"]  # the rest is not tried
+    assert outlet.stats.exported == 10
+    assert outlet.stats.failed == 25
