@@ -38,11 +38,11 @@ class SeenOccurrences:
         self._allocate(_MIN_CAPACITY)
 
     def _allocate(self, capacity: int) -> None:
-        self._ids = array("Q", bytes(8 * capacity))
-        self._expiry = array("q", bytes(8 * capacity))
-        self._trace_high = array("Q", bytes(8 * capacity))
-        self._trace_low = array("Q", bytes(8 * capacity))
-        self._placed_span = array("Q", bytes(8 * capacity))
+        self._ids = _zeros("Q", capacity)
+        self._expiry = _zeros("q", capacity)
+        self._trace_high = _zeros("Q", capacity)
+        self._trace_low = _zeros("Q", capacity)
+        self._placed_span = _zeros("Q", capacity)
         self._capacity = capacity
         self._used = 0  # slots holding an id, expired or not
 
@@ -98,9 +98,12 @@ class SeenOccurrences:
 
     def _rebuild(self, now_ns: int) -> None:
         """Drop expired entries (and the oldest beyond max_size); the load is then a half (at
-        most three quarters before the next rebuild)."""
+        most three quarters before the next rebuild).
+
+        The new table is made one array at a time, each old one let go once its successor is
+        filled: the table's memory then peaks at about its new size, not at old and new
+        together (the rebuild was the moment of a large replay's peak, ``make bench``)."""
         old_ids, old_expiry = self._ids, self._expiry
-        old_high, old_low, old_placed = self._trace_high, self._trace_low, self._placed_span
         live = sum(
             1
             for span_id, expiry in zip(old_ids, old_expiry, strict=True)
@@ -110,9 +113,9 @@ class SeenOccurrences:
         if live > self._max_size:  # rare: more occurrences within the ttl than allowed
             kept = sorted(e for i, e in zip(old_ids, old_expiry, strict=True) if i != _EMPTY)
             oldest_kept = kept[-self._max_size]
-        self._allocate(max(_MIN_CAPACITY, 2 * min(live, self._max_size)))
-        ids, expiries, capacity = self._ids, self._expiry, self._capacity
-        high, low, placed = self._trace_high, self._trace_low, self._placed_span
+        capacity = max(_MIN_CAPACITY, 2 * min(live, self._max_size))
+        ids = _zeros("Q", capacity)
+        moved_from, moved_to = array("q"), array("q")  # where each kept entry goes
         for old_slot, (span_id, expiry) in enumerate(zip(old_ids, old_expiry, strict=True)):
             if span_id == _EMPTY or expiry < oldest_kept:
                 continue
@@ -120,8 +123,25 @@ class SeenOccurrences:
             while ids[slot] != _EMPTY:
                 slot = slot + 1 if slot + 1 < capacity else 0
             ids[slot] = span_id
-            expiries[slot] = expiry
-            high[slot] = old_high[old_slot]
-            low[slot] = old_low[old_slot]
-            placed[slot] = old_placed[old_slot]
-            self._used += 1
+            moved_from.append(old_slot)
+            moved_to.append(slot)
+        del old_ids, old_expiry
+        self._ids, self._capacity, self._used = ids, capacity, len(moved_to)
+        self._expiry = _moved(self._expiry, "q", capacity, moved_from, moved_to)
+        self._trace_high = _moved(self._trace_high, "Q", capacity, moved_from, moved_to)
+        self._trace_low = _moved(self._trace_low, "Q", capacity, moved_from, moved_to)
+        self._placed_span = _moved(self._placed_span, "Q", capacity, moved_from, moved_to)
+
+
+def _zeros(typecode: str, length: int) -> array[int]:
+    """An array of length zeros, made without a temporary of its size (``bytes(n)`` is one)."""
+    return array(typecode, (0,)) * length
+
+
+def _moved(
+    old: array[int], typecode: str, capacity: int, moved_from: array[int], moved_to: array[int]
+) -> array[int]:
+    new = _zeros(typecode, capacity)
+    for old_slot, slot in zip(moved_from, moved_to, strict=True):
+        new[slot] = old[old_slot]
+    return new
