@@ -186,9 +186,12 @@ class CausalGraph:
         self._timelines: dict[str, list[tuple[int, int, str, int]]] = {}
         # What _forget may drop, in arrival order: timelines live a few windows, acts an hour,
         # so each has its own queue (one queue would let an act hold back every timeline).
-        # Acts are many: their queue is three deques (time, names, name) that share the act's
-        # int and the strings and dict its acts are stored under, rather than tuples per act.
-        self._timeline_expiry: deque[tuple[int, str]] = deque()
+        # Both are many (a timeline entry for each occurrence of the last windows, an act for
+        # each act of the hour): their queues are deques side by side, (time, object key) and
+        # (time, names, name), that share the occurrence's int and the strings and dict it is
+        # stored under, rather than a tuple per entry.
+        self._timeline_expiry_times: deque[int] = deque()
+        self._timeline_expiry_keys: deque[str] = deque()
         self._act_expiry_times: deque[int] = deque()
         self._act_expiry_names: deque[_ActsByName] = deque()
         self._act_expiry_name: deque[str] = deque()
@@ -279,15 +282,17 @@ class CausalGraph:
             # created twice under one name) came then.
             self._aggregated[span_id] = event
             event = dataclasses.replace(event, time_ns=event.first_ns)
-        heapq.heappush(
-            self._pending, (event.time_ns, event.resource_version, event.uid, event.count)
-        )
+        # One tuple is the occurrence's place in both the pending heap and its object's
+        # timeline (thousands are pending at once in a burst of rollouts).
+        entry = (event.time_ns, event.resource_version, event.uid, event.count)
+        heapq.heappush(self._pending, entry)
         object_key = event.regarding.key
         timeline = self._timelines.get(object_key)
         if timeline is None:
             timeline = self._timelines[object_key] = []
-        insort(timeline, (event.time_ns, event.resource_version, event.uid, event.count))
-        self._timeline_expiry.append((event.time_ns, object_key))
+        insort(timeline, entry)
+        self._timeline_expiry_times.append(event.time_ns)
+        self._timeline_expiry_keys.append(object_key)
         child = named_child(event) or self._rescaled(event)
         own_acts = (
             self._register_acts(event, key, child, last_ns, span_id) if child is not None else ()
@@ -937,9 +942,10 @@ class CausalGraph:
         act_horizon = now_ns - self._settings.link_horizon_ns - 2 * self._settings.window_ns
         # Entries arrive in roughly time order; stop at the first one still needed (a late
         # one behind it waits a little longer, which is harmless).
-        timelines = self._timeline_expiry
-        while timelines and timelines[0][0] < timeline_horizon:
-            _, object_key = timelines.popleft()
+        timeline_times, timeline_keys = self._timeline_expiry_times, self._timeline_expiry_keys
+        while timeline_times and timeline_times[0] < timeline_horizon:
+            timeline_times.popleft()
+            object_key = timeline_keys.popleft()
             timeline = self._timelines.get(object_key)
             if timeline is None:
                 continue
