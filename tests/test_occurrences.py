@@ -63,7 +63,7 @@ def test_where_an_occurrence_was_placed_is_kept_through_rebuilds() -> None:
 
 
 def test_the_table_holds_at_most_two_slots_an_occurrence_once_grown() -> None:
-    """Its memory follows what it holds: 40 bytes a slot, and never more than two slots for
+    """Its memory follows what it holds: 28 bytes a slot, and never more than two slots for
     each occurrence alive once it has grown (it was up to four, rounded to powers of two)."""
     seen = SeenOccurrences(ttl_ns=10**12, max_size=1 << 20)
     for alive in (5_000, 20_000, 77_777):
@@ -71,3 +71,24 @@ def test_the_table_holds_at_most_two_slots_an_occurrence_once_grown() -> None:
             seen.set(span_id * 0x9E3779B97F4A7C15 % (1 << 64) or 1, 0)
         assert len(seen) == alive
         assert alive / 0.75 <= seen.slots <= 2 * alive
+
+
+def test_traces_are_kept_once_and_forgotten_with_their_occurrences() -> None:
+    """A trace id is kept once for the occurrences placed in it (a slot of 4 bytes names it),
+    and is let go when the last of them expires: a run of hours keeps only the live traces."""
+    ttl = 1_000
+    seen = SeenOccurrences(ttl_ns=ttl, max_size=1 << 20)
+    for now in range(0, 200_000, 10):  # 20,000 occurrences, a new trace every 4th
+        span_id = now + 1
+        trace = ((now // 40 + 1) << 64) | (now // 40 + 7)
+        seen.set(span_id, now)
+        seen.set(span_id, now, trace, span_id)
+        assert seen.placement(span_id, now) == (trace, span_id)
+        if now >= 40:
+            earlier = now - 40 + 1
+            assert seen.placement(earlier, now) == (
+                (((now - 40) // 40 + 1) << 64) | ((now - 40) // 40 + 7),
+                earlier,
+            )
+    alive_traces = ttl // 40 + 1
+    assert seen.trace_slots <= max(128, 4 * alive_traces, seen.slots // 4)

@@ -9,8 +9,13 @@ span id (the occurrence's identity in the output already: two occurrences with o
 would be one span) and its expiry, 16 bytes in two arrays, open addressing with linear probing.
 
 Each entry also holds where the occurrence was placed once it is linked (its trace, and the span
-it lives in: its own, or the span of repeats it was folded into), 24 bytes more: a repeat of an
+it lives in: its own, or the span of repeats it was folded into), 12 bytes more: a repeat of an
 Event joins the place of the occurrence before it, and a link names a trace as well as a span.
+Traces are far fewer than occurrences (a rollout's hundreds of occurrences share one), so a
+trace id (16 bytes) is kept once, in a packed table of its own, and an entry holds its slot there
+(4 bytes): 28 bytes a slot instead of 40. The trace table is compacted with the occurrences, and
+is never smaller than an eighth of their table, so that new traces rebuild it rarely. Where every
+occurrence is a trace of its own it costs about what a trace id in every slot did.
 
 Expiry follows the cache it replaces: an entry lives ``ttl_ns`` of event time after it was last
 set; an expired entry is absent at once and its slot is reclaimed when the table is rebuilt.
@@ -25,8 +30,10 @@ from __future__ import annotations
 
 from array import array
 
-_EMPTY = 0  # span ids are never 0 (an all-zero id is invalid in OTLP; see spans.ids)
+_EMPTY = 0  # span ids are never 0 (an all-zero id is invalid in OTLP; see spans.ids), nor traces
 _MIN_CAPACITY = 1 << 10
+_MIN_TRACE_CAPACITY = 1 << 7
+_LOW_64 = 0xFFFF_FFFF_FFFF_FFFF
 
 
 class SeenOccurrences:
@@ -35,24 +42,32 @@ class SeenOccurrences:
     def __init__(self, ttl_ns: int, max_size: int) -> None:
         self._ttl_ns = ttl_ns
         self._max_size = max_size
-        self._allocate(_MIN_CAPACITY)
+        self._ids = _zeros("Q", _MIN_CAPACITY)
+        self._expiry = _zeros("q", _MIN_CAPACITY)
+        self._trace_slot = _zeros("I", _MIN_CAPACITY)  # where its trace is in the trace table
+        self._placed_span = _zeros("Q", _MIN_CAPACITY)
+        self._capacity = _MIN_CAPACITY
+        self._used = 0  # slots holding an id, expired or not
+        self._new_trace_table(_MIN_TRACE_CAPACITY)
 
-    def _allocate(self, capacity: int) -> None:
-        self._ids = _zeros("Q", capacity)
-        self._expiry = _zeros("q", capacity)
+    def _new_trace_table(self, capacity: int) -> None:
         self._trace_high = _zeros("Q", capacity)
         self._trace_low = _zeros("Q", capacity)
-        self._placed_span = _zeros("Q", capacity)
-        self._capacity = capacity
-        self._used = 0  # slots holding an id, expired or not
+        self._trace_capacity = capacity
+        self._traces_used = 0
 
     def __len__(self) -> int:
         return self._used
 
     @property
     def slots(self) -> int:
-        """The table's capacity: what its memory is (40 bytes a slot)."""
+        """The table's capacity: what its memory is (28 bytes a slot, and the trace table)."""
         return self._capacity
+
+    @property
+    def trace_slots(self) -> int:
+        """The trace table's capacity (16 bytes a slot)."""
+        return self._trace_capacity
 
     def _slot(self, span_id: int) -> int:
         """The slot holding span_id, or the empty slot where it would go."""
@@ -78,7 +93,8 @@ class SeenOccurrences:
         placed = self._placed_span[slot]
         if not placed:
             return None
-        return (self._trace_high[slot] << 64) | self._trace_low[slot], placed
+        trace = self._trace_slot[slot]
+        return (self._trace_high[trace] << 64) | self._trace_low[trace], placed
 
     def set(self, span_id: int, now_ns: int, trace_id: int = 0, placed_span: int = 0) -> None:
         """Remember span_id (again) until now_ns + ttl; with placed_span, where it was placed
@@ -90,15 +106,30 @@ class SeenOccurrences:
             self._placed_span[slot] = 0
             self._used += 1
         if placed_span:
-            self._trace_high[slot] = trace_id >> 64
-            self._trace_low[slot] = trace_id & 0xFFFF_FFFF_FFFF_FFFF
+            self._trace_slot[slot] = self._trace_at(trace_id >> 64, trace_id & _LOW_64)
             self._placed_span[slot] = placed_span
-        if 4 * self._used > 3 * self._capacity:
+        if 4 * self._used > 3 * self._capacity or 4 * self._traces_used > 3 * self._trace_capacity:
             self._rebuild(now_ns)
 
+    def _trace_at(self, high: int, low: int) -> int:
+        """The trace table's slot holding the trace (high, low), put there if new."""
+        highs, lows, capacity = self._trace_high, self._trace_low, self._trace_capacity
+        slot = low % capacity
+        while True:
+            found_low, found_high = lows[slot], highs[slot]
+            if found_low == low and found_high == high:
+                return slot
+            if found_low == _EMPTY and found_high == _EMPTY:
+                highs[slot], lows[slot] = high, low
+                self._traces_used += 1
+                return slot
+            slot += 1
+            if slot == capacity:
+                slot = 0
+
     def _rebuild(self, now_ns: int) -> None:
-        """Drop expired entries (and the oldest beyond max_size); the load is then a half (at
-        most three quarters before the next rebuild).
+        """Drop expired entries (and the oldest beyond max_size), and the traces no entry left
+        names; the load is then a half (at most three quarters before the next rebuild).
 
         The new table is made one array at a time, each old one let go once its successor is
         filled: the table's memory then peaks at about its new size, not at old and new
@@ -128,9 +159,30 @@ class SeenOccurrences:
         del old_ids, old_expiry
         self._ids, self._capacity, self._used = ids, capacity, len(moved_to)
         self._expiry = _moved(self._expiry, "q", capacity, moved_from, moved_to)
-        self._trace_high = _moved(self._trace_high, "Q", capacity, moved_from, moved_to)
-        self._trace_low = _moved(self._trace_low, "Q", capacity, moved_from, moved_to)
         self._placed_span = _moved(self._placed_span, "Q", capacity, moved_from, moved_to)
+        self._trace_slot = self._traces_compacted(moved_from, moved_to)
+
+    def _traces_compacted(self, moved_from: array[int], moved_to: array[int]) -> array[int]:
+        """A new trace table holding the traces of the placed entries kept; their new slots
+        there, by their new slot in the table (``_placed_span`` already moved)."""
+        old_slots, placed = self._trace_slot, self._placed_span
+        old_high, old_low = self._trace_high, self._trace_low
+        named = _zeros("b", self._trace_capacity)  # old trace slots still named
+        for old_slot, slot in zip(moved_from, moved_to, strict=True):
+            if placed[slot]:
+                named[old_slots[old_slot]] = 1
+        traces = sum(named)
+        self._new_trace_table(max(_MIN_TRACE_CAPACITY, 2 * traces, self._capacity // 8))
+        renamed = array("l", named)  # old trace slot -> new
+        for old_trace, is_named in enumerate(named):
+            if is_named:
+                renamed[old_trace] = self._trace_at(old_high[old_trace], old_low[old_trace])
+        del named, old_high, old_low
+        new_slots = _zeros("I", self._capacity)
+        for old_slot, slot in zip(moved_from, moved_to, strict=True):
+            if placed[slot]:
+                new_slots[slot] = renamed[old_slots[old_slot]]
+        return new_slots
 
 
 def _zeros(typecode: str, length: int) -> array[int]:
