@@ -84,7 +84,10 @@ class ObjectStore:
         self._objects: dict[str, StoredObject] = {}
         # (kind, namespace) -> name -> key: the name strings are the records' own.
         self._by_name: dict[tuple[str, str], dict[str, str]] = {}
-        self._deletions: deque[tuple[int, str]] = deque()
+        # Deleted objects in the order they went: (when, key) side by side, not a tuple each
+        # (a rollout deletes thousands of Pods within the grace period).
+        self._deletion_times: deque[int] = deque()
+        self._deletion_keys: deque[str] = deque()
         # (namespace, autoscaler name) -> the object it scales (few: one per autoscaler)
         self._scale_targets: dict[tuple[str, str], ObjectRef] = {}
 
@@ -131,7 +134,8 @@ class ObjectStore:
             self._record_generation(stored, obj, now_ns)
         if change.type is ChangeType.DELETED and stored.deleted_ns is None:
             stored.deleted_ns = now_ns
-            self._deletions.append((now_ns, key))
+            self._deletion_times.append(now_ns)
+            self._deletion_keys.append(key)
         return fresh
 
     def _record_generation(self, stored: StoredObject, obj: KubeObject, now_ns: int) -> None:
@@ -253,8 +257,10 @@ class ObjectStore:
     def expire(self, now_ns: int) -> int:
         """Forget deleted objects whose grace period has passed; returns how many."""
         removed = 0
-        while self._deletions and now_ns - self._deletions[0][0] > self._deleted_grace_ns:
-            _, key = self._deletions.popleft()
+        times, keys = self._deletion_times, self._deletion_keys
+        while times and now_ns - times[0] > self._deleted_grace_ns:
+            times.popleft()
+            key = keys.popleft()
             stored = self._objects.pop(key, None)
             if stored is not None:
                 removed += 1
