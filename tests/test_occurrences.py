@@ -92,3 +92,31 @@ def test_traces_are_kept_once_and_forgotten_with_their_occurrences() -> None:
             )
     alive_traces = ttl // 40 + 1
     assert seen.trace_slots <= max(128, 4 * alive_traces, seen.slots // 4)
+
+
+def test_placements_read_back_as_set_through_growth_and_expiry() -> None:
+    """Own spans and folded ones (a repeat in a span of repeats), in few traces and in many:
+    what ``placement`` says matches a plain dict while the occurrence is alive."""
+    rng = random.Random(11)
+    ttl = 200
+    seen = SeenOccurrences(ttl_ns=ttl, max_size=1_000_000)
+    placed: dict[int, tuple[int, int]] = {}
+    expiry: dict[int, int] = {}
+    now = 0
+    for _ in range(12_000):
+        now += rng.randrange(2)
+        span_id = rng.randrange(1, 4_000) << rng.choice((0, 40))
+        alive = expiry.get(span_id, -1) >= now
+        if alive and span_id in placed:
+            assert seen.placement(span_id, now) == placed[span_id]
+        elif not alive:
+            assert seen.placement(span_id, now) is None
+        if not alive:
+            placed.pop(span_id, None)  # (a slot not yet reclaimed may say its old place)
+        seen.set(span_id, now)
+        expiry[span_id] = now + ttl
+        if rng.random() < 0.8:
+            trace = rng.randrange(1, 50 if rng.random() < 0.9 else 1 << 128)
+            into = span_id if rng.random() < 0.7 else rng.randrange(1, 1 << 64)
+            seen.set(span_id, now, trace, into)
+            placed[span_id] = (trace, into)

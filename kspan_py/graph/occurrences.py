@@ -8,14 +8,16 @@ of thousands, more than anything else the graph holds. A cache of Python objects
 span id (the occurrence's identity in the output already: two occurrences with one span id
 would be one span) and its expiry, 16 bytes in two arrays, open addressing with linear probing.
 
-Each entry also holds where the occurrence was placed once it is linked (its trace, and the span
-it lives in: its own, or the span of repeats it was folded into), 12 bytes more: a repeat of an
-Event joins the place of the occurrence before it, and a link names a trace as well as a span.
-Traces are far fewer than occurrences (a rollout's hundreds of occurrences share one), so a
-trace id (16 bytes) is kept once, in a packed table of its own, and an entry holds its slot there
-(4 bytes): 28 bytes a slot instead of 40. The trace table is compacted with the occurrences, and
-is never smaller than an eighth of their table, so that new traces rebuild it rarely. Where every
-occurrence is a trace of its own it costs about what a trace id in every slot did.
+Each entry also says where the occurrence was placed once it is linked (its trace, and the span
+it lives in), 4 bytes more: a repeat of an Event joins the place of the occurrence before it,
+and a link names a trace as well as a span. Traces are far fewer than occurrences (a rollout's
+hundreds of occurrences share one), so a trace id (16 bytes) is kept once, in a packed table of
+its own, and an entry holds its slot there. The span is nearly always the occurrence's own; a
+repeat folded into a span of repeats has that span's id in a second small table, keyed by its
+own. So an entry is 20 bytes a slot, where a trace id and a span id in every slot made it 40.
+Both small tables are compacted with the occurrences, and are never smaller than an eighth of
+their table, so that new entries in them rebuild it rarely. Where every occurrence is a trace of
+its own, or a folded repeat, it costs about what the 40 bytes did.
 
 Expiry follows the cache it replaces: an entry lives ``ttl_ns`` of event time after it was last
 set; an expired entry is absent at once and its slot is reclaimed when the table is rebuilt.
@@ -32,8 +34,12 @@ from array import array
 
 _EMPTY = 0  # span ids are never 0 (an all-zero id is invalid in OTLP; see spans.ids), nor traces
 _MIN_CAPACITY = 1 << 10
-_MIN_TRACE_CAPACITY = 1 << 7
+_MIN_SIDE_CAPACITY = 1 << 7
 _LOW_64 = 0xFFFF_FFFF_FFFF_FFFF
+# An entry's place: 0 while it is not linked, else its trace's slot + 1, with _FOLDED when the
+# span it lives in is not its own (that span is then in the folded table).
+_FOLDED = 1 << 31
+_TRACE = _FOLDED - 1
 
 
 class SeenOccurrences:
@@ -44,11 +50,11 @@ class SeenOccurrences:
         self._max_size = max_size
         self._ids = _zeros("Q", _MIN_CAPACITY)
         self._expiry = _zeros("q", _MIN_CAPACITY)
-        self._trace_slot = _zeros("I", _MIN_CAPACITY)  # where its trace is in the trace table
-        self._placed_span = _zeros("Q", _MIN_CAPACITY)
+        self._place = _zeros("I", _MIN_CAPACITY)
         self._capacity = _MIN_CAPACITY
         self._used = 0  # slots holding an id, expired or not
-        self._new_trace_table(_MIN_TRACE_CAPACITY)
+        self._new_trace_table(_MIN_SIDE_CAPACITY)
+        self._new_folded_table(_MIN_SIDE_CAPACITY)
 
     def _new_trace_table(self, capacity: int) -> None:
         self._trace_high = _zeros("Q", capacity)
@@ -56,18 +62,29 @@ class SeenOccurrences:
         self._trace_capacity = capacity
         self._traces_used = 0
 
+    def _new_folded_table(self, capacity: int) -> None:
+        self._folded_ids = _zeros("Q", capacity)
+        self._folded_into = _zeros("Q", capacity)
+        self._folded_capacity = capacity
+        self._folded_used = 0
+
     def __len__(self) -> int:
         return self._used
 
     @property
     def slots(self) -> int:
-        """The table's capacity: what its memory is (28 bytes a slot, and the trace table)."""
+        """The table's capacity: what its memory is (20 bytes a slot, and the small tables)."""
         return self._capacity
 
     @property
     def trace_slots(self) -> int:
         """The trace table's capacity (16 bytes a slot)."""
         return self._trace_capacity
+
+    @property
+    def folded_slots(self) -> int:
+        """The folded table's capacity (16 bytes a slot)."""
+        return self._folded_capacity
 
     def _slot(self, span_id: int) -> int:
         """The slot holding span_id, or the empty slot where it would go."""
@@ -90,11 +107,14 @@ class SeenOccurrences:
         slot = self._slot(span_id)
         if self._ids[slot] != span_id or self._expiry[slot] < now_ns:
             return None
-        placed = self._placed_span[slot]
-        if not placed:
+        place = self._place[slot]
+        if not place:
             return None
-        trace = self._trace_slot[slot]
-        return (self._trace_high[trace] << 64) | self._trace_low[trace], placed
+        trace = (place & _TRACE) - 1
+        trace_id = (self._trace_high[trace] << 64) | self._trace_low[trace]
+        if place & _FOLDED:
+            return trace_id, self._folded_into[self._folded_slot(span_id)]
+        return trace_id, span_id
 
     def set(self, span_id: int, now_ns: int, trace_id: int = 0, placed_span: int = 0) -> None:
         """Remember span_id (again) until now_ns + ttl; with placed_span, where it was placed
@@ -103,12 +123,23 @@ class SeenOccurrences:
         self._expiry[slot] = now_ns + self._ttl_ns
         if self._ids[slot] == _EMPTY:
             self._ids[slot] = span_id
-            self._placed_span[slot] = 0
+            self._place[slot] = 0
             self._used += 1
         if placed_span:
-            self._trace_slot[slot] = self._trace_at(trace_id >> 64, trace_id & _LOW_64)
-            self._placed_span[slot] = placed_span
-        if 4 * self._used > 3 * self._capacity or 4 * self._traces_used > 3 * self._trace_capacity:
+            place = self._trace_at(trace_id >> 64, trace_id & _LOW_64) + 1
+            if placed_span != span_id:
+                folded = self._folded_slot(span_id)
+                if self._folded_ids[folded] == _EMPTY:
+                    self._folded_ids[folded] = span_id
+                    self._folded_used += 1
+                self._folded_into[folded] = placed_span
+                place |= _FOLDED
+            self._place[slot] = place
+        if (
+            4 * self._used > 3 * self._capacity
+            or 4 * self._traces_used > 3 * self._trace_capacity
+            or 4 * self._folded_used > 3 * self._folded_capacity
+        ):
             self._rebuild(now_ns)
 
     def _trace_at(self, high: int, low: int) -> int:
@@ -127,9 +158,22 @@ class SeenOccurrences:
             if slot == capacity:
                 slot = 0
 
+    def _folded_slot(self, span_id: int) -> int:
+        """The folded table's slot holding span_id, or the empty slot where it would go."""
+        ids, capacity = self._folded_ids, self._folded_capacity
+        slot = span_id % capacity
+        while True:
+            found = ids[slot]
+            if found in (span_id, _EMPTY):
+                return slot
+            slot += 1
+            if slot == capacity:
+                slot = 0
+
     def _rebuild(self, now_ns: int) -> None:
-        """Drop expired entries (and the oldest beyond max_size), and the traces no entry left
-        names; the load is then a half (at most three quarters before the next rebuild).
+        """Drop expired entries (and the oldest beyond max_size), the traces no entry left
+        names and the folded spans of entries dropped; the load is then a half (at most three
+        quarters before the next rebuild).
 
         The new table is made one array at a time, each old one let go once its successor is
         filled: the table's memory then peaks at about its new size, not at old and new
@@ -159,30 +203,42 @@ class SeenOccurrences:
         del old_ids, old_expiry
         self._ids, self._capacity, self._used = ids, capacity, len(moved_to)
         self._expiry = _moved(self._expiry, "q", capacity, moved_from, moved_to)
-        self._placed_span = _moved(self._placed_span, "Q", capacity, moved_from, moved_to)
-        self._trace_slot = self._traces_compacted(moved_from, moved_to)
+        self._place = self._places_compacted(moved_from, moved_to)
 
-    def _traces_compacted(self, moved_from: array[int], moved_to: array[int]) -> array[int]:
-        """A new trace table holding the traces of the placed entries kept; their new slots
-        there, by their new slot in the table (``_placed_span`` already moved)."""
-        old_slots, placed = self._trace_slot, self._placed_span
+    def _places_compacted(self, moved_from: array[int], moved_to: array[int]) -> array[int]:
+        """New trace and folded tables holding what the entries kept name; the entries' new
+        places, by their new slot (``_ids`` already moved)."""
+        old_places, ids = self._place, self._ids
         old_high, old_low = self._trace_high, self._trace_low
         named = _zeros("b", self._trace_capacity)  # old trace slots still named
+        folded_ids, folded_into = array("Q"), array("Q")
         for old_slot, slot in zip(moved_from, moved_to, strict=True):
-            if placed[slot]:
-                named[old_slots[old_slot]] = 1
-        traces = sum(named)
-        self._new_trace_table(max(_MIN_TRACE_CAPACITY, 2 * traces, self._capacity // 8))
+            place = old_places[old_slot]
+            if place:
+                named[(place & _TRACE) - 1] = 1
+                if place & _FOLDED:
+                    span_id = ids[slot]
+                    folded_ids.append(span_id)
+                    folded_into.append(self._folded_into[self._folded_slot(span_id)])
+        side_minimum = max(_MIN_SIDE_CAPACITY, self._capacity // 8)
+        self._new_trace_table(max(side_minimum, 2 * sum(named)))
         renamed = array("l", named)  # old trace slot -> new
         for old_trace, is_named in enumerate(named):
             if is_named:
                 renamed[old_trace] = self._trace_at(old_high[old_trace], old_low[old_trace])
         del named, old_high, old_low
-        new_slots = _zeros("I", self._capacity)
+        self._new_folded_table(max(side_minimum, 2 * len(folded_ids)))
+        for span_id, into in zip(folded_ids, folded_into, strict=True):
+            folded = self._folded_slot(span_id)
+            self._folded_ids[folded], self._folded_into[folded] = span_id, into
+        self._folded_used = len(folded_ids)
+        del folded_ids, folded_into
+        places = _zeros("I", self._capacity)
         for old_slot, slot in zip(moved_from, moved_to, strict=True):
-            if placed[slot]:
-                new_slots[slot] = renamed[old_slots[old_slot]]
-        return new_slots
+            place = old_places[old_slot]
+            if place:
+                places[slot] = (renamed[(place & _TRACE) - 1] + 1) | (place & _FOLDED)
+        return places
 
 
 def _zeros(typecode: str, length: int) -> array[int]:
