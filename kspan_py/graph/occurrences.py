@@ -190,7 +190,7 @@ class SeenOccurrences:
             oldest_kept = kept[-self._max_size]
         capacity = max(_MIN_CAPACITY, 2 * min(live, self._max_size))
         ids = _zeros("Q", capacity)
-        moved_from, moved_to = array("q"), array("q")  # where each kept entry goes
+        moved_from, moved_to = array("I"), array("I")  # where each kept entry goes
         for old_slot, (span_id, expiry) in enumerate(zip(old_ids, old_expiry, strict=True)):
             if span_id == _EMPTY or expiry < oldest_kept:
                 continue
@@ -222,7 +222,7 @@ class SeenOccurrences:
                     folded_into.append(self._folded_into[self._folded_slot(span_id)])
         side_minimum = max(_MIN_SIDE_CAPACITY, self._capacity // 8)
         self._new_trace_table(max(side_minimum, 2 * sum(named)))
-        renamed = array("l", named)  # old trace slot -> new
+        renamed = array("I", named)  # old trace slot -> new
         for old_trace, is_named in enumerate(named):
             if is_named:
                 renamed[old_trace] = self._trace_at(old_high[old_trace], old_low[old_trace])
