@@ -19,10 +19,10 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from cachetools import TTLCache
 from opentelemetry.sdk.trace import ReadableSpan
 
 from kspan_py.config import GraphSettings
-from kspan_py.graph.expiring import ExpiringMap
 from kspan_py.graph.held import ExportedHeld
 from kspan_py.graph.lifecycle import (
     KUBELET,
@@ -218,16 +218,16 @@ class CausalGraph:
         # Where recent causes were placed, for span links: a node's latest problem
         # (NODE_ANCHOR + name) and each container's latest run ("run:" + pod key/container),
         # as (trace id, span id, event time).
-        self._anchors: ExpiringMap[str, tuple[int, int, int]] = ExpiringMap(
-            100_000, ttl_s, self._clock
+        self._anchors: TTLCache[str, tuple[int, int, int]] = TTLCache(
+            maxsize=100_000, ttl=ttl_s, timer=self._clock
         )
         self._series_due: dict[int, int] = {}  # span of repeats -> when it is due (event time)
         self._replaced_by: dict[OccurrenceKey, int] = {}  # loss not linked yet -> the act
         # Pods lost otherwise than by their controller's deletion, per controller, for the
         # replacements to link to: owner key -> pod name -> (the first sign of its loss, its
         # time, its resourceVersion).
-        self._losses: ExpiringMap[str, dict[str, tuple[OccurrenceKey, int, int]]] = ExpiringMap(
-            100_000, ttl_s, self._clock
+        self._losses: TTLCache[str, dict[str, tuple[OccurrenceKey, int, int]]] = TTLCache(
+            maxsize=100_000, ttl=ttl_s, timer=self._clock
         )
         # Rescales whose autoscaler is not known yet: (namespace, name) -> [(occurrence, last)]
         self._rescales_waiting: dict[tuple[str, str], list[tuple[OccurrenceKey, int]]] = {}
