@@ -46,3 +46,15 @@ def test_beyond_its_size_the_earliest_put_are_forgotten_first() -> None:
     assert held.get(5000, 5000.0) == (5000, 5000, None)
     assert held.get(1, 5000.0) is None
     assert len(held) <= 2000
+
+
+def test_beyond_its_size_what_is_read_stays() -> None:
+    """A crash-looping Pod's life is read at each run under it: it is not the one to go."""
+    held = ExportedHeld(ttl_s=10.0**9, max_size=1000)
+    held.put(1, 1, 1, None, now_s=1.0)
+    for n in range(2, 5001):
+        held.put(n, n, n, None, now_s=float(n))
+        if n % 500 == 0:
+            assert held.get(1, float(n)) == (1, 1, None)
+    assert held.get(1, 5000.0) == (1, 1, None)
+    assert held.get(2, 5000.0) is None
