@@ -105,7 +105,7 @@ async def replay(
     # A batch, and whether event time moves on after it: as replay_changes (explain and
     # kspan_py.link) moves it, every ADVANCE_EVERY changes and not after the last few, so the
     # command line and the library give the same spans for the same input.
-    changes: asyncio.Queue[tuple[list[ObjectChange | EventChange], bool] | None] = asyncio.Queue(4)
+    changes: asyncio.Queue[tuple[list[ObjectChange | EventChange], bool] | None] = asyncio.Queue(1)
     outlets = {
         name: SinkOutlet(name, sink, capacity_batches=settings.sinks.queue_batches)
         for name, sink in sinks.items()

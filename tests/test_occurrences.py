@@ -63,7 +63,7 @@ def test_where_an_occurrence_was_placed_is_kept_through_rebuilds() -> None:
 
 
 def test_the_table_holds_at_most_two_slots_an_occurrence_once_grown() -> None:
-    """Its memory follows what it holds: 40 bytes a slot, and never more than two slots for
+    """Its memory follows what it holds: 28 bytes a slot, and never more than two slots for
     each occurrence alive once it has grown (it was up to four, rounded to powers of two)."""
     seen = SeenOccurrences(ttl_ns=10**12, max_size=1 << 20)
     for alive in (5_000, 20_000, 77_777):
@@ -71,3 +71,52 @@ def test_the_table_holds_at_most_two_slots_an_occurrence_once_grown() -> None:
             seen.set(span_id * 0x9E3779B97F4A7C15 % (1 << 64) or 1, 0)
         assert len(seen) == alive
         assert alive / 0.75 <= seen.slots <= 2 * alive
+
+
+def test_traces_are_kept_once_and_forgotten_with_their_occurrences() -> None:
+    """A trace id is kept once for the occurrences placed in it (a slot of 4 bytes names it),
+    and is let go when the last of them expires: a run of hours keeps only the live traces."""
+    ttl = 1_000
+    seen = SeenOccurrences(ttl_ns=ttl, max_size=1 << 20)
+    for now in range(0, 200_000, 10):  # 20,000 occurrences, a new trace every 4th
+        span_id = now + 1
+        trace = ((now // 40 + 1) << 64) | (now // 40 + 7)
+        seen.set(span_id, now)
+        seen.set(span_id, now, trace, span_id)
+        assert seen.placement(span_id, now) == (trace, span_id)
+        if now >= 40:
+            earlier = now - 40 + 1
+            assert seen.placement(earlier, now) == (
+                (((now - 40) // 40 + 1) << 64) | ((now - 40) // 40 + 7),
+                earlier,
+            )
+    alive_traces = ttl // 40 + 1
+    assert seen.trace_slots <= max(128, 4 * alive_traces, seen.slots // 4)
+
+
+def test_placements_read_back_as_set_through_growth_and_expiry() -> None:
+    """Own spans and folded ones (a repeat in a span of repeats), in few traces and in many:
+    what ``placement`` says matches a plain dict while the occurrence is alive."""
+    rng = random.Random(11)
+    ttl = 200
+    seen = SeenOccurrences(ttl_ns=ttl, max_size=1_000_000)
+    placed: dict[int, tuple[int, int]] = {}
+    expiry: dict[int, int] = {}
+    now = 0
+    for _ in range(12_000):
+        now += rng.randrange(2)
+        span_id = rng.randrange(1, 4_000) << rng.choice((0, 40))
+        alive = expiry.get(span_id, -1) >= now
+        if alive and span_id in placed:
+            assert seen.placement(span_id, now) == placed[span_id]
+        elif not alive:
+            assert seen.placement(span_id, now) is None
+        if not alive:
+            placed.pop(span_id, None)  # (a slot not yet reclaimed may say its old place)
+        seen.set(span_id, now)
+        expiry[span_id] = now + ttl
+        if rng.random() < 0.8:
+            trace = rng.randrange(1, 50 if rng.random() < 0.9 else 1 << 128)
+            into = span_id if rng.random() < 0.7 else rng.randrange(1, 1 << 64)
+            seen.set(span_id, now, trace, into)
+            placed[span_id] = (trace, into)

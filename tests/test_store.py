@@ -1,8 +1,12 @@
-"""The object store: ownership chains, generation history, deleted objects' grace period."""
+"""The object store: ownership chains, generation and size histories, deleted objects' grace
+period."""
 
 from __future__ import annotations
 
-from kspan_py.graph.store import ObjectStore
+import random
+from bisect import bisect_left, insort
+
+from kspan_py.graph.store import _REPLICAS_KEPT, ObjectStore, StoredObject
 from kspan_py.model import (
     ChangeType,
     GenerationChange,
@@ -82,3 +86,37 @@ def test_deleted_objects_stay_for_their_grace_period() -> None:
     assert store.expire(71 * S) == 1
     assert store.get(ObjectRef("Pod", "ns", "p")) is None
     assert len(store) == 0
+
+
+def test_a_replicasets_size_history_follows_write_order_whatever_the_arrival() -> None:
+    """spec.replicas by resourceVersion (packed): late writes go in their place, a write seen
+    again changes nothing, a status update (same size) is no change, the latest 32 are kept;
+    the size in force before a write is the one the reference list of pairs gives."""
+    rng = random.Random(4)
+    for _ in range(50):
+        stored = StoredObject("ReplicaSet", "ns", "web", None, "apps/v1")
+        reference: list[tuple[int, int]] = []
+        for _ in range(rng.randrange(1, 80)):
+            version, size = rng.randrange(1, 200), rng.randrange(4)
+            ObjectStore._record_replicas(stored, size, version)
+            if reference and version <= reference[-1][0]:
+                if all(v != version for v, _ in reference):
+                    insort(reference, (version, size))
+            elif not reference or reference[-1][1] != size:
+                reference.append((version, size))
+            del reference[:-_REPLICAS_KEPT]
+            history = stored.replicas
+            assert history is not None
+            assert list(zip(history.versions, history.sizes, strict=True)) == reference
+            probe = rng.randrange(1, 210)
+            expected = (
+                None
+                if probe <= reference[0][0]
+                else reference[bisect_left(reference, (probe, -1)) - 1][1]
+            )
+            store = ObjectStore(0)
+            store._objects["k"] = stored
+            assert (
+                store.replicas_before(ObjectRef("ReplicaSet", "ns", "web", Uid("k")), probe)
+                == expected
+            )

@@ -23,6 +23,7 @@ from cachetools import TTLCache
 from opentelemetry.sdk.trace import ReadableSpan
 
 from kspan_py.config import GraphSettings
+from kspan_py.graph.held import ExportedHeld
 from kspan_py.graph.lifecycle import (
     KUBELET,
     NODE_ANCHOR,
@@ -85,6 +86,9 @@ ADVANCE_EVERY = 512
 
 _MAX_SEEN = 2_000_000
 """Occurrences remembered at most (the oldest go first): a bound for a cluster in an event storm."""
+
+_MAX_EXPORTED_HELD = 100_000
+"""Held spans (changes' roots, Pods' lives) remembered after their export, at most."""
 
 _ActsByName = dict[str, tuple[NamedAct, ...]]  # child name -> acts that named it, oldest first
 Subject = KubeEvent | LifecycleFact
@@ -186,9 +190,12 @@ class CausalGraph:
         self._timelines: dict[str, list[tuple[int, int, str, int]]] = {}
         # What _forget may drop, in arrival order: timelines live a few windows, acts an hour,
         # so each has its own queue (one queue would let an act hold back every timeline).
-        # Acts are many: their queue is three deques (time, names, name) that share the act's
-        # int and the strings and dict its acts are stored under, rather than tuples per act.
-        self._timeline_expiry: deque[tuple[int, str]] = deque()
+        # Both are many (a timeline entry for each occurrence of the last windows, an act for
+        # each act of the hour): their queues are deques side by side, (time, object key) and
+        # (time, names, name), that share the occurrence's int and the strings and dict it is
+        # stored under, rather than a tuple per entry.
+        self._timeline_expiry_times: deque[int] = deque()
+        self._timeline_expiry_keys: deque[str] = deque()
         self._act_expiry_times: deque[int] = deque()
         self._act_expiry_names: deque[_ActsByName] = deque()
         self._act_expiry_name: deque[str] = deque()
@@ -205,9 +212,7 @@ class CausalGraph:
         self._held_due: list[tuple[int, int]] = []
         # Held spans exported: span id -> (start, end, parent), so that what comes later keeps
         # its time under them (see _draft).
-        self._exported_held: TTLCache[int, tuple[int, int, int | None]] = TTLCache(
-            maxsize=100_000, ttl=ttl_s, timer=self._clock
-        )
+        self._exported_held = ExportedHeld(ttl_s, _MAX_EXPORTED_HELD)
         self._next_change_sweep = 0
         self._lifecycle = LifecycleDeriver()
         # Where recent causes were placed, for span links: a node's latest problem
@@ -279,15 +284,17 @@ class CausalGraph:
             # created twice under one name) came then.
             self._aggregated[span_id] = event
             event = dataclasses.replace(event, time_ns=event.first_ns)
-        heapq.heappush(
-            self._pending, (event.time_ns, event.resource_version, event.uid, event.count)
-        )
+        # One tuple is the occurrence's place in both the pending heap and its object's
+        # timeline (thousands are pending at once in a burst of rollouts).
+        entry = (event.time_ns, event.resource_version, event.uid, event.count)
+        heapq.heappush(self._pending, entry)
         object_key = event.regarding.key
         timeline = self._timelines.get(object_key)
         if timeline is None:
             timeline = self._timelines[object_key] = []
-        insort(timeline, (event.time_ns, event.resource_version, event.uid, event.count))
-        self._timeline_expiry.append((event.time_ns, object_key))
+        insort(timeline, entry)
+        self._timeline_expiry_times.append(event.time_ns)
+        self._timeline_expiry_keys.append(object_key)
         child = named_child(event) or self._rescaled(event)
         own_acts = (
             self._register_acts(event, key, child, last_ns, span_id) if child is not None else ()
@@ -604,7 +611,7 @@ class CausalGraph:
         life_id = lifecycle_span_id(life_uid)
         if life_id in self._drafts:
             return life_id  # (_draft moves its start back to a child's that starts earlier)
-        if life_id in self._exported_held:
+        if self._exported_held.has(life_id, self._clock()):
             return life_id  # exported already (the change went quiet once): still the parent
         stored = self.store.get(pod)
         node = stored.node if stored is not None else ""
@@ -640,7 +647,7 @@ class CausalGraph:
     def _open_root(
         self, top: ObjectRef, generation: GenerationChange, trace_id: int, root_id: int
     ) -> None:
-        if root_id in self._drafts or root_id in self._exported_held:
+        if root_id in self._drafts or self._exported_held.has(root_id, self._clock()):
             return
         self._drafts[root_id] = SpanDraft(
             trace_id=trace_id,
@@ -693,7 +700,7 @@ class CausalGraph:
             # effect; when their times say otherwise, one of them is truncated to the second
             # (a floor) or written late, and the effect starts with its cause.
             parent = self._drafts.get(parent_id)
-            exported = self._exported_held.get(parent_id) if parent is None else None
+            exported = self._exported_held.get(parent_id, self._clock()) if parent is None else None
             parent_start = (
                 parent.start_ns if parent is not None else exported[0] if exported else None
             )
@@ -861,7 +868,7 @@ class CausalGraph:
         if generation is None:
             return None
         root_id = change_span_id(top.key, generation.generation)
-        if root_id not in self._drafts and root_id not in self._exported_held:
+        if root_id not in self._drafts and not self._exported_held.has(root_id, self._clock()):
             return None
         root_trace = change_trace_id(top.key, generation.generation)
         return (root_trace, root_id) if root_trace != trace_id else None
@@ -926,7 +933,9 @@ class CausalGraph:
             if not held:
                 del self._held[draft.trace_id]
             del self._drafts[span_id]
-            self._exported_held[span_id] = (draft.start_ns, draft.end_ns, draft.parent_id)
+            self._exported_held.put(
+                span_id, draft.start_ns, draft.end_ns, draft.parent_id, self._clock()
+            )
             done.append(self._builder.build(draft))
         return done
 
@@ -937,9 +946,10 @@ class CausalGraph:
         act_horizon = now_ns - self._settings.link_horizon_ns - 2 * self._settings.window_ns
         # Entries arrive in roughly time order; stop at the first one still needed (a late
         # one behind it waits a little longer, which is harmless).
-        timelines = self._timeline_expiry
-        while timelines and timelines[0][0] < timeline_horizon:
-            _, object_key = timelines.popleft()
+        timeline_times, timeline_keys = self._timeline_expiry_times, self._timeline_expiry_keys
+        while timeline_times and timeline_times[0] < timeline_horizon:
+            timeline_times.popleft()
+            object_key = timeline_keys.popleft()
             timeline = self._timelines.get(object_key)
             if timeline is None:
                 continue

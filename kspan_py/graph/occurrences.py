@@ -8,9 +8,16 @@ of thousands, more than anything else the graph holds. A cache of Python objects
 span id (the occurrence's identity in the output already: two occurrences with one span id
 would be one span) and its expiry, 16 bytes in two arrays, open addressing with linear probing.
 
-Each entry also holds where the occurrence was placed once it is linked (its trace, and the span
-it lives in: its own, or the span of repeats it was folded into), 24 bytes more: a repeat of an
-Event joins the place of the occurrence before it, and a link names a trace as well as a span.
+Each entry also says where the occurrence was placed once it is linked (its trace, and the span
+it lives in), 4 bytes more: a repeat of an Event joins the place of the occurrence before it,
+and a link names a trace as well as a span. Traces are far fewer than occurrences (a rollout's
+hundreds of occurrences share one), so a trace id (16 bytes) is kept once, in a packed table of
+its own, and an entry holds its slot there. The span is nearly always the occurrence's own; a
+repeat folded into a span of repeats has that span's id in a second small table, keyed by its
+own. So an entry is 20 bytes a slot, where a trace id and a span id in every slot made it 40.
+Both small tables are compacted with the occurrences, and are never smaller than an eighth of
+their table, so that new entries in them rebuild it rarely. Where every occurrence is a trace of
+its own, or a folded repeat, it costs about what the 40 bytes did.
 
 Expiry follows the cache it replaces: an entry lives ``ttl_ns`` of event time after it was last
 set; an expired entry is absent at once and its slot is reclaimed when the table is rebuilt.
@@ -25,8 +32,14 @@ from __future__ import annotations
 
 from array import array
 
-_EMPTY = 0  # span ids are never 0 (an all-zero id is invalid in OTLP; see spans.ids)
+_EMPTY = 0  # span ids are never 0 (an all-zero id is invalid in OTLP; see spans.ids), nor traces
 _MIN_CAPACITY = 1 << 10
+_MIN_SIDE_CAPACITY = 1 << 7
+_LOW_64 = 0xFFFF_FFFF_FFFF_FFFF
+# An entry's place: 0 while it is not linked, else its trace's slot + 1, with _FOLDED when the
+# span it lives in is not its own (that span is then in the folded table).
+_FOLDED = 1 << 31
+_TRACE = _FOLDED - 1
 
 
 class SeenOccurrences:
@@ -35,24 +48,43 @@ class SeenOccurrences:
     def __init__(self, ttl_ns: int, max_size: int) -> None:
         self._ttl_ns = ttl_ns
         self._max_size = max_size
-        self._allocate(_MIN_CAPACITY)
-
-    def _allocate(self, capacity: int) -> None:
-        self._ids = array("Q", bytes(8 * capacity))
-        self._expiry = array("q", bytes(8 * capacity))
-        self._trace_high = array("Q", bytes(8 * capacity))
-        self._trace_low = array("Q", bytes(8 * capacity))
-        self._placed_span = array("Q", bytes(8 * capacity))
-        self._capacity = capacity
+        self._ids = _zeros("Q", _MIN_CAPACITY)
+        self._expiry = _zeros("q", _MIN_CAPACITY)
+        self._place = _zeros("I", _MIN_CAPACITY)
+        self._capacity = _MIN_CAPACITY
         self._used = 0  # slots holding an id, expired or not
+        self._new_trace_table(_MIN_SIDE_CAPACITY)
+        self._new_folded_table(_MIN_SIDE_CAPACITY)
+
+    def _new_trace_table(self, capacity: int) -> None:
+        self._trace_high = _zeros("Q", capacity)
+        self._trace_low = _zeros("Q", capacity)
+        self._trace_capacity = capacity
+        self._traces_used = 0
+
+    def _new_folded_table(self, capacity: int) -> None:
+        self._folded_ids = _zeros("Q", capacity)
+        self._folded_into = _zeros("Q", capacity)
+        self._folded_capacity = capacity
+        self._folded_used = 0
 
     def __len__(self) -> int:
         return self._used
 
     @property
     def slots(self) -> int:
-        """The table's capacity: what its memory is (40 bytes a slot)."""
+        """The table's capacity: what its memory is (20 bytes a slot, and the small tables)."""
         return self._capacity
+
+    @property
+    def trace_slots(self) -> int:
+        """The trace table's capacity (16 bytes a slot)."""
+        return self._trace_capacity
+
+    @property
+    def folded_slots(self) -> int:
+        """The folded table's capacity (16 bytes a slot)."""
+        return self._folded_capacity
 
     def _slot(self, span_id: int) -> int:
         """The slot holding span_id, or the empty slot where it would go."""
@@ -75,10 +107,14 @@ class SeenOccurrences:
         slot = self._slot(span_id)
         if self._ids[slot] != span_id or self._expiry[slot] < now_ns:
             return None
-        placed = self._placed_span[slot]
-        if not placed:
+        place = self._place[slot]
+        if not place:
             return None
-        return (self._trace_high[slot] << 64) | self._trace_low[slot], placed
+        trace = (place & _TRACE) - 1
+        trace_id = (self._trace_high[trace] << 64) | self._trace_low[trace]
+        if place & _FOLDED:
+            return trace_id, self._folded_into[self._folded_slot(span_id)]
+        return trace_id, span_id
 
     def set(self, span_id: int, now_ns: int, trace_id: int = 0, placed_span: int = 0) -> None:
         """Remember span_id (again) until now_ns + ttl; with placed_span, where it was placed
@@ -87,20 +123,62 @@ class SeenOccurrences:
         self._expiry[slot] = now_ns + self._ttl_ns
         if self._ids[slot] == _EMPTY:
             self._ids[slot] = span_id
-            self._placed_span[slot] = 0
+            self._place[slot] = 0
             self._used += 1
         if placed_span:
-            self._trace_high[slot] = trace_id >> 64
-            self._trace_low[slot] = trace_id & 0xFFFF_FFFF_FFFF_FFFF
-            self._placed_span[slot] = placed_span
-        if 4 * self._used > 3 * self._capacity:
+            place = self._trace_at(trace_id >> 64, trace_id & _LOW_64) + 1
+            if placed_span != span_id:
+                folded = self._folded_slot(span_id)
+                if self._folded_ids[folded] == _EMPTY:
+                    self._folded_ids[folded] = span_id
+                    self._folded_used += 1
+                self._folded_into[folded] = placed_span
+                place |= _FOLDED
+            self._place[slot] = place
+        if (
+            4 * self._used > 3 * self._capacity
+            or 4 * self._traces_used > 3 * self._trace_capacity
+            or 4 * self._folded_used > 3 * self._folded_capacity
+        ):
             self._rebuild(now_ns)
 
+    def _trace_at(self, high: int, low: int) -> int:
+        """The trace table's slot holding the trace (high, low), put there if new."""
+        highs, lows, capacity = self._trace_high, self._trace_low, self._trace_capacity
+        slot = low % capacity
+        while True:
+            found_low, found_high = lows[slot], highs[slot]
+            if found_low == low and found_high == high:
+                return slot
+            if found_low == _EMPTY and found_high == _EMPTY:
+                highs[slot], lows[slot] = high, low
+                self._traces_used += 1
+                return slot
+            slot += 1
+            if slot == capacity:
+                slot = 0
+
+    def _folded_slot(self, span_id: int) -> int:
+        """The folded table's slot holding span_id, or the empty slot where it would go."""
+        ids, capacity = self._folded_ids, self._folded_capacity
+        slot = span_id % capacity
+        while True:
+            found = ids[slot]
+            if found in (span_id, _EMPTY):
+                return slot
+            slot += 1
+            if slot == capacity:
+                slot = 0
+
     def _rebuild(self, now_ns: int) -> None:
-        """Drop expired entries (and the oldest beyond max_size); the load is then a half (at
-        most three quarters before the next rebuild)."""
+        """Drop expired entries (and the oldest beyond max_size), the traces no entry left
+        names and the folded spans of entries dropped; the load is then a half (at most three
+        quarters before the next rebuild).
+
+        The new table is made one array at a time, each old one let go once its successor is
+        filled: the table's memory then peaks at about its new size, not at old and new
+        together (the rebuild was the moment of a large replay's peak, ``make bench``)."""
         old_ids, old_expiry = self._ids, self._expiry
-        old_high, old_low, old_placed = self._trace_high, self._trace_low, self._placed_span
         live = sum(
             1
             for span_id, expiry in zip(old_ids, old_expiry, strict=True)
@@ -110,9 +188,9 @@ class SeenOccurrences:
         if live > self._max_size:  # rare: more occurrences within the ttl than allowed
             kept = sorted(e for i, e in zip(old_ids, old_expiry, strict=True) if i != _EMPTY)
             oldest_kept = kept[-self._max_size]
-        self._allocate(max(_MIN_CAPACITY, 2 * min(live, self._max_size)))
-        ids, expiries, capacity = self._ids, self._expiry, self._capacity
-        high, low, placed = self._trace_high, self._trace_low, self._placed_span
+        capacity = max(_MIN_CAPACITY, 2 * min(live, self._max_size))
+        ids = _zeros("Q", capacity)
+        moved_from, moved_to = array("I"), array("I")  # where each kept entry goes
         for old_slot, (span_id, expiry) in enumerate(zip(old_ids, old_expiry, strict=True)):
             if span_id == _EMPTY or expiry < oldest_kept:
                 continue
@@ -120,8 +198,58 @@ class SeenOccurrences:
             while ids[slot] != _EMPTY:
                 slot = slot + 1 if slot + 1 < capacity else 0
             ids[slot] = span_id
-            expiries[slot] = expiry
-            high[slot] = old_high[old_slot]
-            low[slot] = old_low[old_slot]
-            placed[slot] = old_placed[old_slot]
-            self._used += 1
+            moved_from.append(old_slot)
+            moved_to.append(slot)
+        del old_ids, old_expiry
+        self._ids, self._capacity, self._used = ids, capacity, len(moved_to)
+        self._expiry = _moved(self._expiry, "q", capacity, moved_from, moved_to)
+        self._place = self._places_compacted(moved_from, moved_to)
+
+    def _places_compacted(self, moved_from: array[int], moved_to: array[int]) -> array[int]:
+        """New trace and folded tables holding what the entries kept name; the entries' new
+        places, by their new slot (``_ids`` already moved)."""
+        old_places, ids = self._place, self._ids
+        old_high, old_low = self._trace_high, self._trace_low
+        named = _zeros("b", self._trace_capacity)  # old trace slots still named
+        folded_ids, folded_into = array("Q"), array("Q")
+        for old_slot, slot in zip(moved_from, moved_to, strict=True):
+            place = old_places[old_slot]
+            if place:
+                named[(place & _TRACE) - 1] = 1
+                if place & _FOLDED:
+                    span_id = ids[slot]
+                    folded_ids.append(span_id)
+                    folded_into.append(self._folded_into[self._folded_slot(span_id)])
+        side_minimum = max(_MIN_SIDE_CAPACITY, self._capacity // 8)
+        self._new_trace_table(max(side_minimum, 2 * sum(named)))
+        renamed = array("I", named)  # old trace slot -> new
+        for old_trace, is_named in enumerate(named):
+            if is_named:
+                renamed[old_trace] = self._trace_at(old_high[old_trace], old_low[old_trace])
+        del named, old_high, old_low
+        self._new_folded_table(max(side_minimum, 2 * len(folded_ids)))
+        for span_id, into in zip(folded_ids, folded_into, strict=True):
+            folded = self._folded_slot(span_id)
+            self._folded_ids[folded], self._folded_into[folded] = span_id, into
+        self._folded_used = len(folded_ids)
+        del folded_ids, folded_into
+        places = _zeros("I", self._capacity)
+        for old_slot, slot in zip(moved_from, moved_to, strict=True):
+            place = old_places[old_slot]
+            if place:
+                places[slot] = (renamed[(place & _TRACE) - 1] + 1) | (place & _FOLDED)
+        return places
+
+
+def _zeros(typecode: str, length: int) -> array[int]:
+    """An array of length zeros, made without a temporary of its size (``bytes(n)`` is one)."""
+    return array(typecode, (0,)) * length
+
+
+def _moved(
+    old: array[int], typecode: str, capacity: int, moved_from: array[int], moved_to: array[int]
+) -> array[int]:
+    new = _zeros(typecode, capacity)
+    for old_slot, slot in zip(moved_from, moved_to, strict=True):
+        new[slot] = old[old_slot]
+    return new

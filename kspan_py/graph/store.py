@@ -11,7 +11,8 @@ with generations, have a generation history.
 from __future__ import annotations
 
 import sys
-from bisect import bisect_left, insort
+from array import array
+from bisect import bisect_left
 from collections import deque
 
 from kspan_py.model import (
@@ -28,6 +29,19 @@ from kspan_py.model import (
 
 _MAX_OWNER_DEPTH = 8  # ownership chains are short (CronJob > Job > Pod); this only stops cycles
 _REPLICAS_KEPT = 32  # a rollout of many steps within the hour of acts still resolves
+
+
+class ReplicaHistory:
+    """A ReplicaSet's spec.replicas by write order: resourceVersions and sizes side by side,
+    oldest first. Packed (16 bytes a change) rather than a tuple of two ints a change (about
+    100 bytes): a rollout changes each ReplicaSet's size ten times or more, and a Deployment
+    keeps its old ReplicaSets."""
+
+    __slots__ = ("sizes", "versions")
+
+    def __init__(self) -> None:
+        self.versions = array("q")  # (write_order: at most 18 digits, an int64)
+        self.sizes = array("q")  # (spec.replicas: an int64 when kept, see model.normalising)
 
 
 class StoredObject:
@@ -67,9 +81,8 @@ class StoredObject:
         self.deleted_ns: int | None = None
         self.as_owner: OwnerRef | None = None  # the reference its children share, once named
         self.node = ""  # a Pod's node, once its status names one
-        # A ReplicaSet's spec.replicas by write order: [(resourceVersion, replicas)], the
-        # latest _REPLICAS_KEPT changes of it.
-        self.replicas: list[tuple[int, int]] | None = None
+        # A ReplicaSet's spec.replicas by write order, the latest _REPLICAS_KEPT changes of it.
+        self.replicas: ReplicaHistory | None = None
         self.rolling_out: bool | None = None  # what the workload's latest status says
         self.version = 0  # the latest resourceVersion applied (server write order), 0: none
 
@@ -84,7 +97,10 @@ class ObjectStore:
         self._objects: dict[str, StoredObject] = {}
         # (kind, namespace) -> name -> key: the name strings are the records' own.
         self._by_name: dict[tuple[str, str], dict[str, str]] = {}
-        self._deletions: deque[tuple[int, str]] = deque()
+        # Deleted objects in the order they went: (when, key) side by side, not a tuple each
+        # (a rollout deletes thousands of Pods within the grace period).
+        self._deletion_times: deque[int] = deque()
+        self._deletion_keys: deque[str] = deque()
         # (namespace, autoscaler name) -> the object it scales (few: one per autoscaler)
         self._scale_targets: dict[tuple[str, str], ObjectRef] = {}
 
@@ -131,7 +147,8 @@ class ObjectStore:
             self._record_generation(stored, obj, now_ns)
         if change.type is ChangeType.DELETED and stored.deleted_ns is None:
             stored.deleted_ns = now_ns
-            self._deletions.append((now_ns, key))
+            self._deletion_times.append(now_ns)
+            self._deletion_keys.append(key)
         return fresh
 
     def _record_generation(self, stored: StoredObject, obj: KubeObject, now_ns: int) -> None:
@@ -164,27 +181,33 @@ class ObjectStore:
             return  # no write order: the history could not be read by it
         history = stored.replicas
         if history is None:
-            history = stored.replicas = []
-        if history and version <= history[-1][0]:
-            if any(v == version for v, _ in history):
+            history = stored.replicas = ReplicaHistory()
+        versions, sizes = history.versions, history.sizes
+        if versions and version <= versions[-1]:
+            if version in versions:
                 return  # the same write, seen again (a re-list)
-            insort(history, (version, replicas))  # an older write, arrived late
-        elif history and history[-1][1] == replicas:
+            index = bisect_left(versions, version)  # an older write, arrived late
+            versions.insert(index, version)
+            sizes.insert(index, replicas)
+        elif versions and sizes[-1] == replicas:
             return  # a status update: the size in force did not change
         else:
-            history.append((version, replicas))
-        if len(history) > _REPLICAS_KEPT:
-            del history[0]
+            versions.append(version)
+            sizes.append(replicas)
+        if len(versions) > _REPLICAS_KEPT:
+            del versions[0], sizes[0]
 
     def replicas_before(self, ref: ObjectRef, version: int) -> int | None:
         """A ReplicaSet's spec.replicas in force just before the write ``version`` (an act's
         Event): the size its controller was working towards. None: no history says."""
         stored = self.get(ref)
         history = stored.replicas if stored is not None else None
-        if not history or not version or version <= history[0][0]:
+        if history is None or not history.versions or not version:
             return None
-        index = bisect_left(history, (version, -1))
-        return history[index - 1][1]
+        versions = history.versions
+        if version <= versions[0]:
+            return None
+        return history.sizes[bisect_left(versions, version) - 1]
 
     def rolling_out(self, ref: ObjectRef) -> bool:
         """Whether the object's latest status says a rollout of it is in progress."""
@@ -253,8 +276,10 @@ class ObjectStore:
     def expire(self, now_ns: int) -> int:
         """Forget deleted objects whose grace period has passed; returns how many."""
         removed = 0
-        while self._deletions and now_ns - self._deletions[0][0] > self._deleted_grace_ns:
-            _, key = self._deletions.popleft()
+        times, keys = self._deletion_times, self._deletion_keys
+        while times and now_ns - times[0] > self._deleted_grace_ns:
+            times.popleft()
+            key = keys.popleft()
             stored = self._objects.pop(key, None)
             if stored is not None:
                 removed += 1
