@@ -63,7 +63,7 @@ def test_where_an_occurrence_was_placed_is_kept_through_rebuilds() -> None:
 
 
 def test_the_table_holds_at_most_two_slots_an_occurrence_once_grown() -> None:
-    """Its memory follows what it holds: 28 bytes a slot, and never more than two slots for
+    """Its memory follows what it holds: 20 bytes a slot, and never more than two slots for
     each occurrence alive once it has grown (it was up to four, rounded to powers of two)."""
     seen = SeenOccurrences(ttl_ns=10**12, max_size=1 << 20)
     for alive in (5_000, 20_000, 77_777):
@@ -112,7 +112,7 @@ def test_placements_read_back_as_set_through_growth_and_expiry() -> None:
         elif not alive:
             assert seen.placement(span_id, now) is None
         if not alive:
-            placed.pop(span_id, None)  # (a slot not yet reclaimed may say its old place)
+            placed.pop(span_id, None)  # seen anew: its old place is gone
         seen.set(span_id, now)
         expiry[span_id] = now + ttl
         if rng.random() < 0.8:
@@ -120,3 +120,26 @@ def test_placements_read_back_as_set_through_growth_and_expiry() -> None:
             into = span_id if rng.random() < 0.7 else rng.randrange(1, 1 << 64)
             seen.set(span_id, now, trace, into)
             placed[span_id] = (trace, into)
+
+
+def test_an_occurrence_seen_again_after_it_expired_has_no_placement_until_placed_again() -> None:
+    """Whether its slot was reclaimed yet (the table rebuilt) or not, an expired occurrence set
+    again is new: it does not say where it was placed an expiry ago."""
+    seen = SeenOccurrences(ttl_ns=10, max_size=1 << 20)
+    seen.set(7, now_ns=0, trace_id=5 << 64, placed_span=7)
+    assert seen.placement(7, now_ns=5) == (5 << 64, 7)
+    seen.set(7, now_ns=100)  # expired at 10, its slot still there (nothing rebuilt it)
+    assert seen.alive(7, now_ns=100)
+    assert seen.placement(7, now_ns=100) is None
+    seen.set(7, now_ns=101, trace_id=6 << 64, placed_span=9)
+    assert seen.placement(7, now_ns=101) == (6 << 64, 9)
+
+
+def test_beyond_its_bound_it_keeps_exactly_the_bound_even_when_they_all_expire_together() -> None:
+    """More occurrences than allowed, all set at one moment (one expiry): the rebuild keeps
+    max_size of them and goes on (it kept every one tied at the cut, and filled up and hung)."""
+    seen = SeenOccurrences(ttl_ns=10**12, max_size=600)
+    for span_id in range(1, 5_001):
+        seen.set(span_id, now_ns=0)
+    assert len(seen) <= 600 * 3 // 2 + 1
+    assert sum(seen.alive(span_id, now_ns=0) for span_id in range(1, 5_001)) == len(seen)

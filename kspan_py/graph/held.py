@@ -11,10 +11,12 @@ with linear probing like ``occurrences.py``: 1.3 to 2 slots an entry.
 
 Expiry is the replaced cache's, to the float: an entry is there while the clock (event time, in
 seconds) is before the time it was set plus the ttl. Beyond ``max_size`` the entries least
-recently put or read go first, as the cache's did (a crash-looping Pod's life is read at each
-new run under it, and stays), with one difference: they go when the table is rebuilt, not one at
-each put, so it holds up to half as many again in the meantime (the bound is for a cluster
-creating 100,000 Pods an hour).
+recently put or read go first, nearly as the cache's did (a crash-looping Pod's life is read at
+each new run under it, and stays). Nearly: they go when the table is rebuilt, not one at each
+put, so it holds up to half as many again in the meantime, and an entry read in that time
+(which the cache would have let go already) counts as used; entries last used at the same
+moment go in slot order. Below the bound (a cluster creating 100,000 Pods an hour) it answers
+as the cache did, read for read (checked against cachetools' TTLCache on one clock).
 """
 
 from __future__ import annotations

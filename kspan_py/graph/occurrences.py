@@ -20,7 +20,11 @@ their table, so that new entries in them rebuild it rarely. Where every occurren
 its own, or a folded repeat, it costs about what the 40 bytes did.
 
 Expiry follows the cache it replaces: an entry lives ``ttl_ns`` of event time after it was last
-set; an expired entry is absent at once and its slot is reclaimed when the table is rebuilt.
+set; an expired entry is absent at once (set again, it is new, its old placement gone) and its
+slot is reclaimed when the table is rebuilt. Beyond ``max_size`` live entries (2,000,000 in the
+graph) the ones expiring first are dropped, exactly down to ``max_size``, at each rebuild: the
+main table's, or either small table's (which the cache did not have), so the bound holds more
+closely than the cache's did.
 
 The table is sized to what it holds, not to a power of two (a slot is the span id modulo the
 capacity): rebuilt at three quarters full to twice what is alive, it holds 1.3 to 2 slots an
@@ -31,6 +35,7 @@ replay's memory (22 of 68 MB at 157,000 occurrences; ``make bench``).
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_right
 
 _EMPTY = 0  # span ids are never 0 (an all-zero id is invalid in OTLP; see spans.ids), nor traces
 _MIN_CAPACITY = 1 << 10
@@ -120,11 +125,15 @@ class SeenOccurrences:
         """Remember span_id (again) until now_ns + ttl; with placed_span, where it was placed
         (read back by ``placement``)."""
         slot = self._slot(span_id)
-        self._expiry[slot] = now_ns + self._ttl_ns
         if self._ids[slot] == _EMPTY:
             self._ids[slot] = span_id
             self._place[slot] = 0
             self._used += 1
+        elif self._expiry[slot] < now_ns:
+            # Expired, its slot not yet reclaimed: seen anew, not where it was placed before
+            # (else what is read back would hang on when the table was last rebuilt).
+            self._place[slot] = 0
+        self._expiry[slot] = now_ns + self._ttl_ns
         if placed_span:
             place = self._trace_at(trace_id >> 64, trace_id & _LOW_64) + 1
             if placed_span != span_id:
@@ -185,15 +194,23 @@ class SeenOccurrences:
             if span_id != _EMPTY and expiry >= now_ns
         )
         oldest_kept = now_ns
+        at_oldest = -1  # how many expiring at oldest_kept may stay (-1: all)
         if live > self._max_size:  # rare: more occurrences within the ttl than allowed
             kept = sorted(e for i, e in zip(old_ids, old_expiry, strict=True) if i != _EMPTY)
             oldest_kept = kept[-self._max_size]
+            # Exactly max_size stay: of those expiring at the cut, only as many as fit.
+            at_oldest = self._max_size - (len(kept) - bisect_right(kept, oldest_kept))
+            del kept
         capacity = max(_MIN_CAPACITY, 2 * min(live, self._max_size))
         ids = _zeros("Q", capacity)
         moved_from, moved_to = array("I"), array("I")  # where each kept entry goes
         for old_slot, (span_id, expiry) in enumerate(zip(old_ids, old_expiry, strict=True)):
             if span_id == _EMPTY or expiry < oldest_kept:
                 continue
+            if expiry == oldest_kept and at_oldest >= 0:
+                if at_oldest == 0:
+                    continue
+                at_oldest -= 1
             slot = span_id % capacity
             while ids[slot] != _EMPTY:
                 slot = slot + 1 if slot + 1 < capacity else 0
