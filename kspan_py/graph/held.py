@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from array import array
 
+from kspan_py.graph.occurrences import packed_slot, zeros
+
 _EMPTY = 0  # span ids are never 0 (an all-zero id is invalid in OTLP; see spans.ids)
 _MIN_CAPACITY = 1 << 8
 
@@ -36,10 +38,10 @@ class ExportedHeld:
         self._allocate(_MIN_CAPACITY)
 
     def _allocate(self, capacity: int) -> None:
-        self._ids = _zeros("Q", capacity)
-        self._start = _zeros("q", capacity)
-        self._end = _zeros("q", capacity)
-        self._parent = _zeros("Q", capacity)  # 0: none
+        self._ids = zeros("Q", capacity)
+        self._start = zeros("q", capacity)
+        self._end = zeros("q", capacity)
+        self._parent = zeros("Q", capacity)  # 0: none
         self._expires = array("d", (0.0,)) * capacity
         self._used_at = array("d", (0.0,)) * capacity  # the clock when last put or read
         self._capacity = capacity
@@ -49,15 +51,7 @@ class ExportedHeld:
         return self._used
 
     def _slot(self, span_id: int) -> int:
-        ids, capacity = self._ids, self._capacity
-        slot = span_id % capacity
-        while True:
-            found = ids[slot]
-            if found in (span_id, _EMPTY):
-                return slot
-            slot += 1
-            if slot == capacity:
-                slot = 0
+        return packed_slot(self._ids, self._capacity, span_id)
 
     def has(self, span_id: int, now_s: float) -> bool:
         slot = self._slot(span_id)
@@ -111,7 +105,3 @@ class ExportedHeld:
             parent[slot], expires[slot] = old_parent[old_slot], old_expires[old_slot]
             used_at[slot] = old_used_at[old_slot]
         self._used = len(kept)
-
-
-def _zeros(typecode: str, length: int) -> array[int]:
-    return array(typecode, (0,)) * length

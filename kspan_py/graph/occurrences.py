@@ -53,23 +53,23 @@ class SeenOccurrences:
     def __init__(self, ttl_ns: int, max_size: int) -> None:
         self._ttl_ns = ttl_ns
         self._max_size = max_size
-        self._ids = _zeros("Q", _MIN_CAPACITY)
-        self._expiry = _zeros("q", _MIN_CAPACITY)
-        self._place = _zeros("I", _MIN_CAPACITY)
+        self._ids = zeros("Q", _MIN_CAPACITY)
+        self._expiry = zeros("q", _MIN_CAPACITY)
+        self._place = zeros("I", _MIN_CAPACITY)
         self._capacity = _MIN_CAPACITY
         self._used = 0  # slots holding an id, expired or not
         self._new_trace_table(_MIN_SIDE_CAPACITY)
         self._new_folded_table(_MIN_SIDE_CAPACITY)
 
     def _new_trace_table(self, capacity: int) -> None:
-        self._trace_high = _zeros("Q", capacity)
-        self._trace_low = _zeros("Q", capacity)
+        self._trace_high = zeros("Q", capacity)
+        self._trace_low = zeros("Q", capacity)
         self._trace_capacity = capacity
         self._traces_used = 0
 
     def _new_folded_table(self, capacity: int) -> None:
-        self._folded_ids = _zeros("Q", capacity)
-        self._folded_into = _zeros("Q", capacity)
+        self._folded_ids = zeros("Q", capacity)
+        self._folded_into = zeros("Q", capacity)
         self._folded_capacity = capacity
         self._folded_used = 0
 
@@ -92,16 +92,7 @@ class SeenOccurrences:
         return self._folded_capacity
 
     def _slot(self, span_id: int) -> int:
-        """The slot holding span_id, or the empty slot where it would go."""
-        ids, capacity = self._ids, self._capacity
-        slot = span_id % capacity
-        while True:
-            found = ids[slot]
-            if found in (span_id, _EMPTY):
-                return slot
-            slot += 1
-            if slot == capacity:
-                slot = 0
+        return packed_slot(self._ids, self._capacity, span_id)
 
     def alive(self, span_id: int, now_ns: int) -> bool:
         slot = self._slot(span_id)
@@ -168,16 +159,7 @@ class SeenOccurrences:
                 slot = 0
 
     def _folded_slot(self, span_id: int) -> int:
-        """The folded table's slot holding span_id, or the empty slot where it would go."""
-        ids, capacity = self._folded_ids, self._folded_capacity
-        slot = span_id % capacity
-        while True:
-            found = ids[slot]
-            if found in (span_id, _EMPTY):
-                return slot
-            slot += 1
-            if slot == capacity:
-                slot = 0
+        return packed_slot(self._folded_ids, self._folded_capacity, span_id)
 
     def _rebuild(self, now_ns: int) -> None:
         """Drop expired entries (and the oldest beyond max_size), the traces no entry left
@@ -202,7 +184,7 @@ class SeenOccurrences:
             at_oldest = self._max_size - (len(kept) - bisect_right(kept, oldest_kept))
             del kept
         capacity = max(_MIN_CAPACITY, 2 * min(live, self._max_size))
-        ids = _zeros("Q", capacity)
+        ids = zeros("Q", capacity)
         moved_from, moved_to = array("I"), array("I")  # where each kept entry goes
         for old_slot, (span_id, expiry) in enumerate(zip(old_ids, old_expiry, strict=True)):
             if span_id == _EMPTY or expiry < oldest_kept:
@@ -227,7 +209,7 @@ class SeenOccurrences:
         places, by their new slot (``_ids`` already moved)."""
         old_places, ids = self._place, self._ids
         old_high, old_low = self._trace_high, self._trace_low
-        named = _zeros("b", self._trace_capacity)  # old trace slots still named
+        named = zeros("b", self._trace_capacity)  # old trace slots still named
         folded_ids, folded_into = array("Q"), array("Q")
         for old_slot, slot in zip(moved_from, moved_to, strict=True):
             place = old_places[old_slot]
@@ -250,7 +232,7 @@ class SeenOccurrences:
             self._folded_ids[folded], self._folded_into[folded] = span_id, into
         self._folded_used = len(folded_ids)
         del folded_ids, folded_into
-        places = _zeros("I", self._capacity)
+        places = zeros("I", self._capacity)
         for old_slot, slot in zip(moved_from, moved_to, strict=True):
             place = old_places[old_slot]
             if place:
@@ -258,7 +240,20 @@ class SeenOccurrences:
         return places
 
 
-def _zeros(typecode: str, length: int) -> array[int]:
+def packed_slot(ids: array[int], capacity: int, span_id: int) -> int:
+    """The slot of an open-addressed table of span ids (linear probing, 0 for empty) holding
+    span_id, or the empty slot where it would go."""
+    slot = span_id % capacity
+    while True:
+        found = ids[slot]
+        if found in (span_id, _EMPTY):
+            return slot
+        slot += 1
+        if slot == capacity:
+            slot = 0
+
+
+def zeros(typecode: str, length: int) -> array[int]:
     """An array of length zeros, made without a temporary of its size (``bytes(n)`` is one)."""
     return array(typecode, (0,)) * length
 
@@ -266,7 +261,7 @@ def _zeros(typecode: str, length: int) -> array[int]:
 def _moved(
     old: array[int], typecode: str, capacity: int, moved_from: array[int], moved_to: array[int]
 ) -> array[int]:
-    new = _zeros(typecode, capacity)
+    new = zeros(typecode, capacity)
     for old_slot, slot in zip(moved_from, moved_to, strict=True):
         new[slot] = old[old_slot]
     return new

@@ -9,7 +9,7 @@ of its own: importing grpc takes a while, and only an OTLP gRPC sink needs it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
@@ -28,16 +28,7 @@ class DraftOtlpGrpcSpanExporter(OTLPSpanExporter):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.encoder = DraftEncoder()
-
-    def encoded_chunks(
-        self,
-        spans: Sequence[ReadableSpan],
-        *,
-        max_spans: int,
-        max_bytes: int,
-        shrink: Callable[[ReadableSpan, int], ReadableSpan],
-    ) -> Iterator[EncodedChunk]:
-        return self.encoder.chunks(spans, max_spans=max_spans, max_bytes=max_bytes, shrink=shrink)
+        self.encoded_chunks = self.encoder.chunks
 
     def _translate_data(self, data: Sequence[ReadableSpan]) -> ExportTraceServiceRequest:
         if isinstance(data, EncodedChunk) and data.holds_its_request():
