@@ -97,9 +97,7 @@ class ExportedHeld:
         used_at = self._used_at
         for old_slot in kept:
             span_id = old_ids[old_slot]
-            slot = span_id % capacity
-            while ids[slot] != _EMPTY:
-                slot = slot + 1 if slot + 1 < capacity else 0
+            slot = packed_slot(ids, capacity, span_id)  # (each id once: an empty slot)
             ids[slot] = span_id
             start[slot], end[slot] = old_start[old_slot], old_end[old_slot]
             parent[slot], expires[slot] = old_parent[old_slot], old_expires[old_slot]

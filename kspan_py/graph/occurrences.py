@@ -193,9 +193,7 @@ class SeenOccurrences:
                 if at_oldest == 0:
                     continue
                 at_oldest -= 1
-            slot = span_id % capacity
-            while ids[slot] != _EMPTY:
-                slot = slot + 1 if slot + 1 < capacity else 0
+            slot = packed_slot(ids, capacity, span_id)  # (each id once: an empty slot)
             ids[slot] = span_id
             moved_from.append(old_slot)
             moved_to.append(slot)
