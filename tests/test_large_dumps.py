@@ -1,0 +1,150 @@
+"""A large List (`kubectl get -A -o json` of a whole cluster) is read an item at a time.
+
+Parsed whole, a dump took eight times its size in memory before its first item was read. The
+reader now streams a List of at least ``_STREAMED_BYTES``; what it yields must be what the whole
+value gives (``expand_value`` of the parsed value), in every layout a user hands over: one line
+(``jq -c``) or pretty-printed (kubectl's own), items before the kind (kubectl writes keys in
+alphabetical order) or after it (the API server's order, whose items carry no kind of their
+own), and through the reader process. The dumps are a real recording's last states, each
+object made larger by a last-applied-configuration annotation, as kubectl apply leaves them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from kspan_py.model import ObjectChange, Snapshot
+from kspan_py.sources.capture import (
+    _STREAMED_BYTES,
+    CaptureItem,
+    Skipped,
+    bracket_leading_listing,
+    expand_value,
+    read_capture,
+)
+from tests.input_forms import last_states, read_values
+from tests.tracing import CAPTURES
+
+ROLLOUT = CAPTURES / "real-1.36" / "rollout.core.jsonl"
+APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def _large_states() -> list[dict[str, Any]]:
+    """The recording's last states, together at least _STREAMED_BYTES as JSON."""
+    states = last_states(read_values(ROLLOUT))
+    padding = _STREAMED_BYTES // len(states) + 1
+    for state in states:
+        annotations = state["metadata"].setdefault("annotations", {})
+        annotations[APPLIED] = json.dumps({"spec": "x" * padding})
+    return states
+
+
+def _write(path: Path, value: dict[str, Any], *, pretty: bool) -> bytes:
+    data = json.dumps(value, indent=4 if pretty else None).encode()
+    assert len(data) >= _STREAMED_BYTES
+    path.write_bytes(data + b"\n")
+    return data
+
+
+def _whole(path: Path, data: bytes) -> list[CaptureItem]:
+    """What the value gives parsed whole (as every value smaller than a dump is read)."""
+    return list(bracket_leading_listing(expand_value(orjson.loads(data), f"{path}:1")))
+
+
+def _read(path: Path, *, reader_process: bool = False) -> list[CaptureItem]:
+    return list(read_capture(str(path), reader_process=reader_process))
+
+
+@pytest.mark.parametrize("pretty", [False, True], ids=["one line", "pretty-printed"])
+@pytest.mark.parametrize("order", ["kubectl", "api server"])
+def test_a_large_list_reads_as_the_whole_value_would(
+    tmp_path: Path, pretty: bool, order: str
+) -> None:
+    states = _large_states()
+    if order == "kubectl":  # keys sorted: apiVersion, items, kind, metadata
+        value = {"apiVersion": "v1", "items": states, "kind": "List", "metadata": {}}
+    else:  # a PodList's items name no kind: the List's kind says it
+        pods = [s for s in states if s["kind"] == "Pod"]
+        for pod in pods:
+            del pod["kind"], pod["apiVersion"]
+        states = pods * (len(states) // len(pods) + 1)  # large again with Pods only
+        value = {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": states}
+    path = tmp_path / "dump.json"
+    data = _write(path, value, pretty=pretty)
+
+    read = _read(path)
+    assert read == _whole(path, data)
+    assert read[0] == Snapshot(end=False) and read[-1] == Snapshot(end=True)
+    assert len(read) == len(states) + 2  # every item one change
+    assert not any(isinstance(item, Skipped) for item in read)
+    if order == "api server":
+        assert {item.obj.ref.kind for item in read if isinstance(item, ObjectChange)} == {"Pod"}
+    assert _read(path, reader_process=True) == read
+
+
+def test_what_a_large_value_holds_besides_a_list_reads_as_before(tmp_path: Path) -> None:
+    states = _large_states()
+    cases: dict[str, dict[str, Any]] = {
+        # A kind given twice: the last one counts, as in the whole value.
+        "kind twice": {"kind": "ConfigMap", "items": states, "metadata": {}},
+        # Not a List: one object, however large (its "items" are not objects of the cluster).
+        "not a list": {"kind": "ConfigMap", "apiVersion": "v1", "metadata": states[0]["metadata"]}
+        | {"items": states},
+        # A List of no items, made large by its metadata.
+        "empty list": {
+            "kind": "List",
+            "metadata": {},
+            "items": [],
+            "padding": ["x" * _STREAMED_BYTES],
+        },
+    }
+    for name, value in cases.items():
+        path = tmp_path / f"{name}.json"
+        data = json.dumps(value).encode()
+        if name == "kind twice":  # JSON allows it; Python's dicts do not hold it
+            data = data.replace(b'{"kind": "ConfigMap"', b'{"kind": "List", "kind": "ConfigMap"', 1)
+        assert len(data) >= _STREAMED_BYTES
+        path.write_bytes(data + b"\n")
+        assert _read(path) == _whole(path, data), name
+
+
+def test_a_lone_surrogate_in_a_large_list_is_replaced_as_in_any_value(tmp_path: Path) -> None:
+    states = _large_states()
+    event = next(s for s in states if s["kind"] == "Event")
+    event["message"] = "Created pod: web-1 MARK"
+    path = tmp_path / "dump.json"
+    data = json.dumps({"kind": "List", "items": states}).encode().replace(b"MARK", b"\\ud800!")
+    path.write_bytes(data)
+    read = _read(path)
+    messages = [item.event.message for item in read if getattr(item, "event", None) is not None]
+    assert "Created pod: web-1 \ufffd!" in messages
+
+
+def test_a_large_list_cut_short_is_one_malformed_value_as_before(tmp_path: Path) -> None:
+    path = tmp_path / "dump.json"
+    data = json.dumps({"kind": "List", "items": _large_states()}, indent=2).encode()
+    path.write_bytes(data[: len(data) * 2 // 3])
+    read = _read(path)
+    assert [item for item in read if not isinstance(item, Skipped)] == []
+    assert [(item.where, item.category) for item in read if isinstance(item, Skipped)] == [
+        (f"{path}:1", "malformed JSON")
+    ]
+
+
+def test_a_recording_after_its_large_leading_list_is_read_too(tmp_path: Path) -> None:
+    """The wrapped form: a start-up listing as one large List line, then the watch lines."""
+    states = _large_states()
+    lines = read_values(ROLLOUT)
+    listing = {"kind": "List", "apiVersion": "v1", "metadata": {}, "items": states}
+    path = tmp_path / "wrapped.jsonl"
+    path.write_text("\n".join(json.dumps(v) for v in [listing, *lines[-20:]]) + "\n")
+    read = _read(path)
+    whole = _whole(path, json.dumps(listing).encode())
+    assert read[: len(whole)] == whole
+    rest = [item for item in read[len(whole) :] if not isinstance(item, Snapshot)]
+    assert len(rest) == 20 and not any(isinstance(item, Skipped) for item in rest)
