@@ -185,6 +185,7 @@ async def run(
                 spans = graph.advance(clock() if source.ready.is_set() else None)
                 forget_exported()
                 chosen = export_filter.select(gate.admit(spans))
+                del spans  # publish frees what the sinks have taken (only chosen holds it)
                 await publish(chosen, outlets, summary, delivered)
                 if isinstance(item, _Tick):
                     continue

@@ -244,12 +244,25 @@ async def publish(
     summary: ReplaySummary,
     on_delivered: Callable[[list[ReadableSpan]], None] | None = None,
 ) -> None:
+    """Put spans to every outlet, in deliveries of at most PUBLISHED_SPANS. The slices are
+    taken out of spans (which ends empty), so a slice the sinks have taken is freed while the
+    rest waits its turn."""
     if not spans:
         return
     summary.spans += len(spans)
-    delivery = Delivery(spans, len(outlets), on_delivered)
-    for outlet in outlets.values():
-        await outlet.put(delivery)
+    while spans:
+        part = spans[:PUBLISHED_SPANS]
+        del spans[:PUBLISHED_SPANS]
+        delivery = Delivery(part, len(outlets), on_delivered)
+        for outlet in outlets.values():
+            await outlet.put(delivery)
+
+
+PUBLISHED_SPANS = 2048
+"""Spans one delivery holds at most. A dump is linked at once when its listing ends: 59,000
+spans from an 84 MB dump. As one delivery, every span stayed until the last was exported, each
+holding its attributes once encoded (35 MB of the main process's peak, measured); and the
+otlp-json sink wrote them as one line of 75 MB."""
 
 
 async def drain(outlet: SinkOutlet, summary: ReplaySummary) -> None:

@@ -4,6 +4,8 @@ whole rest of the batch."""
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Iterator, Sequence
 
 from opentelemetry.sdk.resources import Resource
@@ -12,6 +14,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanContext, TraceFlags
 
 from kspan_py.outlets import Delivery, SinkOutlet
+from kspan_py.runner import PUBLISHED_SPANS, ReplaySummary, publish
 
 
 def _spans(count: int) -> list[ReadableSpan]:
@@ -75,3 +78,42 @@ async def test_a_refused_request_counts_the_rest_of_its_batch_as_not_taken() -> 
     assert sink.log == ["made 0", "sent 0", "made 1", "refused 1"]  # the rest is not tried
     assert outlet.stats.exported == 10
     assert outlet.stats.failed == 25
+
+
+class _AliveAtEachExport(SpanExporter):
+    """Notes, at each export, the names of the batch and how many of the spans it watches are
+    still alive anywhere in the process."""
+
+    def __init__(self, watched: list[weakref.ref[ReadableSpan]]) -> None:
+        self.watched = watched
+        self.batches: list[tuple[list[str], int]] = []
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        alive = sum(ref() is not None for ref in self.watched)
+        self.batches.append(([span.name for span in spans], alive))
+        return SpanExportResult.SUCCESS
+
+
+async def test_a_large_batch_goes_out_in_slices_and_each_is_freed_once_taken() -> None:
+    """A dump is linked at once when its listing ends (59,000 spans from an 84 MB dump): it is
+    published in deliveries of at most PUBLISHED_SPANS, and what a sink has taken is freed
+    while the rest waits, instead of the whole batch living until its last span is out."""
+    count = 2 * PUBLISHED_SPANS + 5
+    spans = _spans(count)
+    sink = _AliveAtEachExport([weakref.ref(span) for span in spans])
+    outlet = SinkOutlet("test", sink, capacity_batches=1)
+    running = asyncio.create_task(outlet.run())
+    summary = ReplaySummary()
+    delivered: list[int] = []
+    await publish(spans, {"test": outlet}, summary, lambda part: delivered.append(len(part)))
+    await outlet.close()
+    await running
+
+    assert spans == []  # taken out as published: the caller's list holds none of them
+    exported = [name for names, _ in sink.batches for name in names]
+    assert exported == [f"s{index}" for index in range(count)]
+    assert [len(names) for names, _ in sink.batches] == [PUBLISHED_SPANS, PUBLISHED_SPANS, 5]
+    assert delivered == [PUBLISHED_SPANS, PUBLISHED_SPANS, 5]
+    assert summary.spans == count and outlet.stats.exported == count
+    # alive at each export: the batch being exported and what is not exported yet
+    assert [alive for _, alive in sink.batches] == [count, count - PUBLISHED_SPANS, 5]
