@@ -28,7 +28,7 @@ format: $(STAMP)
 	$(BIN)/ruff format kspan_py tests benchmarks
 	$(BIN)/ruff check --fix kspan_py tests benchmarks
 
-# About 7 minutes on 2 cores; state_bench's full run (100 events/s for 4 h) takes about 10 more:
+# About 10 minutes on 2 cores; state_bench's full run (100 events/s for 4 h) takes about 10 more:
 # run `$(BIN)/python benchmarks/state_bench.py` for it.
 # Bytecode first, as an installed wheel has it: with an editable install (and where
 # PYTHONDONTWRITEBYTECODE is set) every process measured would compile the package as it starts.

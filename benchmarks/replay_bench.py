@@ -194,9 +194,12 @@ def interpreter_peak(*flags: str, code: str) -> int:
     return int(done.stdout.split()[-1]) * 1024
 
 
-def parse_floor(capture: Path, loads: Callable[[bytes], Any]) -> float:
-    """loads of every non-blank line, timed."""
+def parse_floor(capture: Path, loads: Callable[[bytes], Any], *, whole: bool = False) -> float:
+    """loads of every non-blank line (whole: of the file as one value), timed."""
     start = time.perf_counter()
+    if whole:
+        loads(capture.read_bytes())
+        return time.perf_counter() - start
     with capture.open("rb") as lines:
         for line in lines:
             if line.strip():
@@ -222,8 +225,46 @@ def _kspan() -> Path:
     return Path(found)
 
 
+def write_dump(capture: Path, dump: Path) -> CaptureStats:
+    """What ``kubectl get -A -o json`` prints of the cluster at the capture's end: one List of
+    every object still there and every Event, each at its last version, in namespace/name
+    order, the List's keys in kubectl's order (its items before its kind). Each item is on a
+    line of its own, so the value spans lines and is read as kubectl's pretty print is."""
+    last: dict[str, tuple[str, str, str, bytes] | None] = {}
+    with capture.open("rb") as lines:
+        for line in lines:
+            value = orjson.loads(line)
+            body = value["object"]
+            metadata = body["metadata"]
+            if value["type"] == "DELETED":
+                last[metadata["uid"]] = None  # gone: not listed
+                continue
+            order = (metadata.get("namespace") or "", metadata["name"], body["kind"])
+            last[metadata["uid"]] = (*order, orjson.dumps(body))
+    listed = sorted(item for item in last.values() if item is not None)
+    stats = CaptureStats(values=1, event_writes=sum(kind == "Event" for _, _, kind, _ in listed))
+    for uid, item in last.items():
+        if item is not None:
+            (stats.event_uids if item[2] == "Event" else stats.object_uids).add(uid)
+    with dump.open("wb") as out:
+        out.write(b'{"apiVersion":"v1","items":[\n')
+        out.write(b",\n".join(body for *_, body in listed))
+        out.write(b'\n],"kind":"List","metadata":{"resourceVersion":""}}\n')
+    stats.bytes = dump.stat().st_size
+    return stats
+
+
 def generate(shape: str, capture: Path, args: argparse.Namespace) -> tuple[CaptureStats, str]:
     """Write the capture of a shape; returns its stats and a description."""
+    if shape == "dump":
+        recording = capture.with_suffix(".recorded.jsonl")
+        generate("spread", recording, args)
+        stats = write_dump(recording, capture)
+        recording.unlink()
+        return stats, (
+            f"dump: kubectl get -A -o json at the end of the spread shape's {args.deployments:,}"
+            " Deployments, one List spanning lines"
+        )
     if shape == "spread":
         cluster, stream = rolling_update(
             deployments=args.deployments, replicas=args.replicas, seed=args.seed
@@ -260,8 +301,8 @@ def bench_shape(shape: str, args: argparse.Namespace, tmp: Path) -> dict[str, An
     stats.event_uids.clear()
 
     print(f"[{shape}] parse floors (json.loads, orjson.loads) ...", file=sys.stderr)
-    json_s = parse_floor(capture, json.loads)
-    orjson_s = parse_floor(capture, orjson.loads)
+    json_s = parse_floor(capture, json.loads, whole=shape == "dump")
+    orjson_s = parse_floor(capture, orjson.loads, whole=shape == "dump")
     print(f"[{shape}] interpreter baselines ...", file=sys.stderr)
     main_fixed = interpreter_peak(code="import kspan_py.cli")
     reader_fixed = interpreter_peak("-P", code="import kspan_py.sources.capture")
@@ -294,8 +335,8 @@ def bench_shape(shape: str, args: argparse.Namespace, tmp: Path) -> dict[str, An
     json_ratio, orjson_ratio = json_s / wall, orjson_s / wall
     figures: dict[str, Any] = {
         "shape": shape,
-        "deployments": args.deployments if shape == "spread" else args.burst_deployments,
-        "copies": 1 if shape == "spread" else args.copies,
+        "deployments": args.burst_deployments if shape == "burst" else args.deployments,
+        "copies": args.copies if shape == "burst" else 1,
         "replicas": args.replicas,
         "seed": args.seed,
         "capture_bytes": stats.bytes,
@@ -328,6 +369,7 @@ def bench_shape(shape: str, args: argparse.Namespace, tmp: Path) -> dict[str, An
         "cpus": os.cpu_count(),
         "python": sys.version.split()[0],
     }
+    floor_of = "the whole file" if shape == "dump" else "every line"
     other_lines = "".join(
         f"\n              + {_label(replay.tree.commands.get(pid, ''))} (pid {pid}) peak "
         f"{_mb(peak)} - its interpreter "
@@ -343,7 +385,7 @@ def bench_shape(shape: str, args: argparse.Namespace, tmp: Path) -> dict[str, An
         f"{summary['skipped']} skipped -> {spans:,} spans in {summary['traces']:,} traces\n"
         f"  end-to-end  {wall:.1f} s: {events / wall:,.0f} events/s, {spans / wall:,.0f} spans/s "
         f"({summary['values'] / wall:,.0f} values/s)\n"
-        f"  floors      json.loads {json_s:.1f} s, orjson.loads {orjson_s:.1f} s (every line)\n"
+        f"  floors      json.loads {json_s:.1f} s, orjson.loads {orjson_s:.1f} s ({floor_of})\n"
         f"  ratios      json.loads {json_ratio:.2f} (target >= {JSON_RATIO_TARGET}: "
         f"{_met(json_ratio >= JSON_RATIO_TARGET)}), orjson.loads {orjson_ratio:.2f} "
         f"(target >= {ORJSON_RATIO_TARGET}: {_met(orjson_ratio >= ORJSON_RATIO_TARGET)}) "
@@ -368,7 +410,10 @@ def _label(command: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument(
-        "--shape", choices=("spread", "burst", "both"), default="both", help="(both)"
+        "--shape",
+        choices=("spread", "burst", "dump", "both", "all"),
+        default="all",
+        help="both: spread and burst; all: and dump (all)",
     )
     parser.add_argument("--deployments", type=int, default=1000, help="spread: (1000)")
     parser.add_argument("--burst-deployments", type=int, default=20, help="burst: per copy (20)")
@@ -379,7 +424,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.keep is not None:
         args.keep.mkdir(parents=True, exist_ok=True)
-    shapes = ("spread", "burst") if args.shape == "both" else (args.shape,)
+    shapes = {"both": ("spread", "burst"), "all": ("spread", "burst", "dump")}.get(
+        args.shape, (args.shape,)
+    )
     with tempfile.TemporaryDirectory(prefix="kspan-bench-") as tmp:
         for shape in shapes:
             bench_shape(shape, args, Path(tmp))
