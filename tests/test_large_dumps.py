@@ -11,7 +11,9 @@ object made larger by a last-applied-configuration annotation, as kubectl apply 
 
 from __future__ import annotations
 
+import gzip
 import json
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +89,10 @@ def test_a_large_list_reads_as_the_whole_value_would(
     assert _read(path, reader_process=True) == read
 
 
-def test_what_a_large_value_holds_besides_a_list_reads_as_before(tmp_path: Path) -> None:
+@pytest.mark.parametrize("pretty", [False, True], ids=["one line", "pretty-printed"])
+def test_what_a_large_value_holds_besides_a_list_reads_as_before(
+    tmp_path: Path, pretty: bool
+) -> None:
     states = _large_states()
     cases: dict[str, dict[str, Any]] = {
         # A kind given twice: the last one counts, as in the whole value.
@@ -105,9 +110,10 @@ def test_what_a_large_value_holds_besides_a_list_reads_as_before(tmp_path: Path)
     }
     for name, value in cases.items():
         path = tmp_path / f"{name}.json"
-        data = json.dumps(value).encode()
+        data = json.dumps(value, indent=2 if pretty else None).encode()
         if name == "kind twice":  # JSON allows it; Python's dicts do not hold it
-            data = data.replace(b'{"kind": "ConfigMap"', b'{"kind": "List", "kind": "ConfigMap"', 1)
+            first = b'"kind": "ConfigMap"'
+            data = data.replace(first, b'"kind": "List", ' + first, 1)
         assert len(data) >= _STREAMED_BYTES
         path.write_bytes(data + b"\n")
         assert _read(path) == _whole(path, data), name
@@ -148,3 +154,31 @@ def test_a_recording_after_its_large_leading_list_is_read_too(tmp_path: Path) ->
     assert read[: len(whole)] == whole
     rest = [item for item in read[len(whole) :] if not isinstance(item, Snapshot)]
     assert len(rest) == 20 and not any(isinstance(item, Skipped) for item in rest)
+
+
+def test_a_large_pretty_printed_dump_read_from_gzip_is_read_the_same(tmp_path: Path) -> None:
+    """Not a file that can be read twice (a gzip stream, standard input): the dump is held, and
+    still parsed an item at a time."""
+    value = {"apiVersion": "v1", "items": _large_states(), "kind": "List", "metadata": {}}
+    plain, packed = tmp_path / "dump.json", tmp_path / "dump.json.gz"
+    data = _write(plain, value, pretty=True)
+    packed.write_bytes(gzip.compress(data + b"\n"))
+    read = list(read_capture(str(packed), reader_process=False))
+    assert read == _whole(plain, data)  # (a change does not say which file it came from)
+    assert not any(isinstance(item, Skipped) for item in read)
+
+
+def test_a_large_pretty_printed_dump_in_a_file_is_never_held_whole(tmp_path: Path) -> None:
+    """kubectl's own form, in a file: read from where the value starts, an item at a time; the
+    reader holds a few items, not the dump (nor eight times it, as parsing it whole did)."""
+    value = {"apiVersion": "v1", "items": _large_states(), "kind": "List", "metadata": {}}
+    path = tmp_path / "dump.json"
+    data = _write(path, value, pretty=True)
+    tracemalloc.start()
+    try:
+        read = sum(1 for _ in read_capture(str(path), reader_process=False))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert read == len(value["items"]) + 2
+    assert peak < len(data) / 4

@@ -28,13 +28,14 @@ import marshal
 import os
 import re
 import signal
+import stat
 import struct
 import subprocess
 import sys
 import threading
 import traceback
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, cast
@@ -276,7 +277,7 @@ def decode_lines(lines: Iterable[bytes], label: str) -> Iterator[CaptureItem]:
                 continue
         if stripped[:1] in (b"{", b"[") and stripped[-1:] in (b"}", b"]", b"\n"):
             if len(stripped) >= _STREAMED_BYTES and stripped[:1] == b"{":
-                streamed = _streamed_list(stripped, f"{label}:{line_no}")
+                streamed = _streamed_list(_Value(stripped), f"{label}:{line_no}")
                 if streamed is not None:
                     yield from streamed
                     continue
@@ -302,7 +303,20 @@ def decode_lines(lines: Iterable[bytes], label: str) -> Iterator[CaptureItem]:
                 else:
                     yield from expand_value(value, f"{label}:{line_no}")
                 continue
-        # A pretty-printed or concatenated layout: read the rest as one stream of values.
+        # A pretty-printed or concatenated layout: read the rest as one stream of values. A
+        # pretty-printed dump (kubectl's -o json) is one List, whose value starts on this line:
+        # in a regular file, it is read from there an item at a time, never held whole.
+        file = _regular_file(lines)
+        if file is not None and stripped[:1] == b"{":
+            resume = file.tell()
+            start = resume - len(line)
+            if os.fstat(file.fileno()).st_size - start >= _STREAMED_BYTES:
+                file.seek(start)
+                streamed = _streamed_list(_Value(file=file), f"{label}:{line_no}")
+                if streamed is not None:
+                    yield from streamed
+                    return
+                file.seek(resume)
         # Gathered in one buffer, not as a list of lines: a dump has millions of short lines,
         # which as bytes objects took three times the dump's size.
         rest, damage = bytearray(line), None
@@ -312,8 +326,7 @@ def decode_lines(lines: Iterable[bytes], label: str) -> Iterator[CaptureItem]:
         except _Damaged as error:  # what came before the damage is read, then it is reported
             damage = error
         if damage is None and len(rest) >= _STREAMED_BYTES and stripped[:1] == b"{":
-            # A pretty-printed dump (kubectl's -o json): its value starts on this line.
-            streamed = _streamed_list(rest, f"{label}:{line_no}")
+            streamed = _streamed_list(_Value(rest), f"{label}:{line_no}")  # (stdin, gzip)
             if streamed is not None:
                 yield from streamed
                 return
@@ -326,6 +339,16 @@ def decode_lines(lines: Iterable[bytes], label: str) -> Iterator[CaptureItem]:
         if damage is not None:
             raise damage
         return
+
+
+def _regular_file(lines: Iterable[bytes]) -> io.BufferedReader | None:
+    """The file lines are read from, if it is a regular file (one that can be read again)."""
+    if not isinstance(lines, io.BufferedReader):
+        return None
+    try:
+        return lines if stat.S_ISREG(os.fstat(lines.fileno()).st_mode) else None
+    except (OSError, ValueError):  # no descriptor (a test's stream), or closed
+        return None
 
 
 def _is_utf8(line: bytes) -> bool:
@@ -491,43 +514,42 @@ except ImportError:  # pragma: no cover (ijson's wheels carry it)
     _ITEMS = ijson.items
 
 
-def _streamed_list(data: bytes | bytearray, where: str) -> Iterator[CaptureItem] | None:
-    """The changes of data, read an item at a time, if data is exactly one List object
+def _streamed_list(value: _Value, where: str) -> Iterator[CaptureItem] | None:
+    """The changes of a value, read an item at a time, if it is exactly one List object
     (``kubectl get -A -o json``); None for anything else, which the caller reads whole.
 
     Parsed whole, a dump takes eight times its size in memory (684 MB for an 84 MB dump of
     7,000 objects and 47,000 Events) before its first item is read. Read this way it takes a
     few MB, and less CPU. kubectl writes a List's keys in alphabetical order, its items before
     its kind; and a value is a List only if its kind says so. So a first pass (C speed, nothing
-    built) reads the kind and checks that data is one well-formed value; a second builds the
-    items one by one. Everything else falls back to the whole value: malformed JSON (its error
-    is reported as for any value), and a lone surrogate escape (this parser would make it "?",
-    the whole-value path U+FFFD). One thing differs from the whole value: were "items" given
-    twice, the items of both are read (a parser of the whole keeps the last).
+    built) reads the kind and checks that the value is one well-formed value; a second builds
+    the items one by one. Everything else falls back to the whole value: malformed JSON (its
+    error is reported as for any value), and a lone surrogate escape (this parser would make it
+    "?", the whole-value path U+FFFD). One thing differs from the whole value: were "items"
+    given twice, the items of both are read (a parser of the whole keeps the last).
     """
-    if _SURROGATE_ESCAPE_BYTES.search(data) is not None:
-        return None
+    reading = value.reading()
     kind: object = None
     try:
-        for kind in _ITEMS(_Reading(data), "kind"):  # noqa: B007 (given twice, the last counts)
+        for kind in _ITEMS(reading, "kind"):  # noqa: B007 (given twice, the last counts)
             pass
     except (ijson.JSONError, ValueError, RecursionError):
         return None
-    if not isinstance(kind, str) or not kind.endswith("List"):
+    if reading.surrogate_escape or not isinstance(kind, str) or not kind.endswith("List"):
         return None
-    return _list_items(data, where, kind[: -len("List")])
+    return _list_items(value, where, kind[: -len("List")])
 
 
-def _list_items(data: bytes | bytearray, where: str, item_kind: str) -> Iterator[CaptureItem]:
-    items = _ITEMS(_Reading(data), "items.item", use_float=True)
+def _list_items(value: _Value, where: str, item_kind: str) -> Iterator[CaptureItem]:
+    items = _ITEMS(value.reading(), "items.item", use_float=True)
     first = next(items, _NO_ITEM)
     if first is _NO_ITEM:  # no items, or "items" is not an array: as the whole value says
         try:
-            value = orjson.loads(data)
+            whole = orjson.loads(value.reading().read())
         except orjson.JSONDecodeError as error:  # what only one of the two parsers takes
             yield Skipped(where, "malformed JSON", error.msg)
             return
-        yield from expand_value(value, where)
+        yield from expand_value(whole, where)
         return
     yield Snapshot(end=False)
     yield from _change(ChangeType.ADDED, first, where, item_kind)
@@ -540,16 +562,43 @@ _NO_ITEM = object()
 
 
 class _Reading:
-    """A file's read() over bytes held in memory, without the copy io.BytesIO makes of a
-    bytearray."""
+    """A file's read() over a value's bytes, noting whether they hold a surrogate escape."""
 
-    def __init__(self, data: bytes | bytearray) -> None:
-        self._view, self._at = memoryview(data), 0
+    def __init__(self, read: Callable[[int], bytes]) -> None:
+        self._read = read
+        self._tail = b""  # an escape cut between two reads is found in the next
+        self.surrogate_escape = False
 
     def read(self, size: int = -1) -> bytes:
-        start = self._at
-        self._at = len(self._view) if size < 0 else min(len(self._view), start + size)
-        return bytes(self._view[start : self._at])
+        chunk = self._read(size)
+        if chunk and not self.surrogate_escape:
+            self.surrogate_escape = _SURROGATE_ESCAPE_BYTES.search(self._tail + chunk) is not None
+            self._tail = chunk[-5:]
+        return chunk
+
+
+class _Value:
+    """The bytes of one large value, to be read more than once: held in memory (a line), or
+    in a regular file from an offset to its end (a pretty-printed dump, which is then never
+    held whole: the reader process took the dump's size and more for it)."""
+
+    def __init__(self, data: bytes | bytearray = b"", file: IO[bytes] | None = None) -> None:
+        self._data, self._file = memoryview(data), file
+        self._start = file.tell() if file is not None else 0
+
+    def reading(self) -> _Reading:
+        file = self._file
+        if file is not None:
+            file.seek(self._start)
+            return _Reading(file.read)
+        data, at = self._data, 0
+
+        def read(size: int = -1) -> bytes:
+            nonlocal at
+            start, at = at, len(data) if size < 0 else min(len(data), at + size)
+            return bytes(data[start:at])
+
+        return _Reading(read)
 
 
 def expand_value(value: Any, where: str) -> Iterator[CaptureItem]:
