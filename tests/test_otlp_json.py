@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,30 @@ def test_spans_read_from_their_drafts_encode_as_the_sdks_own_spans() -> None:
         assert len(built_out) == len(spans)
         assert request_json(spans) == request_json(built_out), capture
         assert encode_spans(spans) == encode_spans(built_out), capture
+
+
+def test_ids_of_every_size_are_written_as_the_sdks_spans_write_them() -> None:
+    """Ids are written from their bytes: leading zero bytes stay, the largest ids fit."""
+    spans = [s for s in replay_file(CAPTURES / "rolling-update.jsonl") if isinstance(s, KubeSpan)]
+    odd_ids = [(1, 0xFF, 2), (2**128 - 1, 2**64 - 1, 2**64 - 1), (2**64, 2**56, None)]
+    rebuilt = []
+    for span, (trace_id, span_id, parent_id) in zip(spans, odd_ids, strict=False):
+        draft = dataclasses.replace(
+            span.draft,
+            trace_id=trace_id,
+            span_id=span_id,
+            parent_id=parent_id,
+            links=[(trace_id >> 8, span_id >> 8, "rollout")],
+        )
+        rebuilt.append(KubeSpan(draft, span.resource))
+    assert len(rebuilt) == len(odd_ids)
+    encoded = request_json(rebuilt)
+    assert encoded == request_json([span.built_out() for span in rebuilt])
+    assert b'"traceId":"00000000000000000000000000000001","spanId":"00000000000000ff"' in encoded
+    assert (
+        b'"links":[{"traceId":"00000000000000000000000000000000","spanId":"0000000000000000"'
+        in encoded
+    )
 
 
 # What an Event's author or a cluster's admin may write: each must come out as valid JSON that

@@ -144,19 +144,18 @@ def add_attributes(parts: list[str], attributes: Mapping[str, object]) -> None:
 
 def _add_draft_span(parts: list[str], draft: SpanDraft, shift_ns: int) -> None:
     """A KubeSpan, from its draft: what _sdk_span gives, without making the SDK's objects or a
-    dict per attribute; the same text orjson writes for _sdk_span's dict."""
+    dict per attribute; the same text orjson writes for _sdk_span's dict. What comes before the
+    attributes is one part; an id's hex is its bytes' (``to_bytes(16, "big").hex()`` is what
+    ``f"{id:032x}"`` writes for an id of 16 bytes, in half the time)."""
     quote = json_string
-    if draft.parent_id is None:
-        parts.append(f'{{"traceId":"{draft.trace_id:032x}","spanId":"{draft.span_id:016x}"')
-    else:
-        parts.append(
-            f'{{"traceId":"{draft.trace_id:032x}","spanId":"{draft.span_id:016x}",'
-            f'"parentSpanId":"{draft.parent_id:016x}"'
-        )
-    parts.append(f',"flags":{_HAS_IS_REMOTE},"name":')
-    parts.append(quote(draft.name))
+    trace_id = draft.trace_id.to_bytes(16, "big").hex()
+    span_id = draft.span_id.to_bytes(8, "big").hex()
+    parent_id = draft.parent_id
+    parent = "" if parent_id is None else f',"parentSpanId":"{parent_id.to_bytes(8, "big").hex()}"'
     parts.append(
-        f',"kind":{_INTERNAL},"startTimeUnixNano":"{draft.start_ns + shift_ns}",'
+        f'{{"traceId":"{trace_id}","spanId":"{span_id}"{parent},"flags":{_HAS_IS_REMOTE},'
+        f'"name":{quote(draft.name)},"kind":{_INTERNAL},'
+        f'"startTimeUnixNano":"{draft.start_ns + shift_ns}",'
         f'"endTimeUnixNano":"{draft.end + shift_ns}",'
     )
     add_attributes(parts, draft.attributes())
@@ -173,9 +172,10 @@ def _add_draft_span(parts: list[str], draft: SpanDraft, shift_ns: int) -> None:
         parts.append("]")
     if draft.links:
         separator = ',"links":['
-        for trace_id, span_id, reason in draft.links:
+        for link_trace_id, link_span_id, reason in draft.links:
             parts.append(
-                f'{separator}{{"traceId":"{trace_id:032x}","spanId":"{span_id:016x}",'
+                f'{separator}{{"traceId":"{link_trace_id.to_bytes(16, "big").hex()}",'
+                f'"spanId":"{link_span_id.to_bytes(8, "big").hex()}",'
                 f'"attributes":[{{"key":{_LINK_REASON},"value":{{"stringValue":'
             )
             parts.append(quote(reason))
