@@ -3,6 +3,7 @@ semantic conventions where they exist and the Collector's k8s events receiver ot
 
 from __future__ import annotations
 
+import functools
 import re
 
 from kspan_py.model import GenerationChange, KubeEvent, LifecycleFact, ObjectRef
@@ -63,6 +64,11 @@ _SEMCONV_PREFIX = {
     "HorizontalPodAutoscaler": "k8s.hpa",
 }
 
+_SEMCONV_KEYS = {
+    kind: (f"{prefix}.name", f"{prefix}.uid") for kind, prefix in _SEMCONV_PREFIX.items()
+}
+"""Kind -> its semantic conventions' name and uid keys."""
+
 # The node lifecycle Events the kubelet writes ("Node X status is now: NodeNotReady") are a
 # condition changing; say which, as the semantic conventions name node conditions.
 _NODE_CONDITION_OF_REASON = {
@@ -82,19 +88,27 @@ Attributes = dict[str, str | int]
 
 
 def object_attributes(ref: ObjectRef) -> Attributes:
-    attributes: Attributes = {OBJECT_KIND: ref.kind, OBJECT_NAME: ref.name}
+    attributes: Attributes = {}
+    _add_object_attributes(attributes, ref)
+    return attributes
+
+
+def _add_object_attributes(attributes: Attributes, ref: ObjectRef) -> None:
+    """The object's attributes, added to an Event's as they are made (not a dict of their own
+    merged in); the semantic conventions' keys made once, not per span."""
+    attributes[OBJECT_KIND] = ref.kind
+    attributes[OBJECT_NAME] = ref.name
     if ref.uid:
         attributes[OBJECT_UID] = ref.uid
     if ref.api_version:
         attributes[OBJECT_API_VERSION] = ref.api_version
     if ref.namespace:
         attributes[NAMESPACE_NAME] = ref.namespace
-    prefix = _SEMCONV_PREFIX.get(ref.kind)
-    if prefix is not None:
-        attributes[f"{prefix}.name"] = ref.name
+    keys = _SEMCONV_KEYS.get(ref.kind)
+    if keys is not None:
+        attributes[keys[0]] = ref.name
         if ref.uid:
-            attributes[f"{prefix}.uid"] = ref.uid
-    return attributes
+            attributes[keys[1]] = ref.uid
 
 
 def change_attributes(top: ObjectRef, generation: GenerationChange) -> Attributes:
@@ -106,8 +120,22 @@ def change_attributes(top: ObjectRef, generation: GenerationChange) -> Attribute
 
 
 def container_of(field_path: str) -> str | None:
+    """The container a fieldPath names (``spec.containers{app}``). Remembered for the paths a
+    real Pod has (a container's name is at most 63 characters): a Pod's Events name the same
+    few paths over and over, and matching each was 2-3% of the OTLP/JSON encoder's time. A
+    longer path, which only odd or hostile input writes, is matched each time, not kept."""
+    if len(field_path) > _REMEMBERED_PATH_LENGTH:
+        return _match_container(field_path)
+    return _remembered_container(field_path)
+
+
+def _match_container(field_path: str) -> str | None:
     found = _CONTAINER_PATH.match(field_path)
     return found.group(1) if found else None
+
+
+_REMEMBERED_PATH_LENGTH = 128
+_remembered_container = functools.lru_cache(maxsize=1024)(_match_container)
 
 
 def lifecycle_attributes(fact: LifecycleFact, link_rule: str) -> Attributes:
@@ -130,7 +158,7 @@ def event_attributes(event: KubeEvent, link_rule: str) -> Attributes:
     }
     if event.action:
         attributes[EVENT_ACTION] = event.action
-    attributes.update(object_attributes(event.regarding))
+    _add_object_attributes(attributes, event.regarding)
     if event.field_path:
         attributes[OBJECT_FIELDPATH] = event.field_path
         container = container_of(event.field_path)
