@@ -182,3 +182,28 @@ def test_a_large_pretty_printed_dump_in_a_file_is_never_held_whole(tmp_path: Pat
         tracemalloc.stop()
     assert read == len(value["items"]) + 2
     assert peak < len(data) / 4
+
+
+@pytest.mark.parametrize("pretty", [False, True], ids=["one line", "pretty-printed"])
+def test_a_large_list_nested_too_deeply_is_one_skipped_value_in_bounded_memory(
+    tmp_path: Path, pretty: bool
+) -> None:
+    """Hostile input: an item nested 20,000 deep (40 KB) in a dump padded past the streaming
+    size. The item-at-a-time parser keeps a path string per open level (20,000 levels: 1 GB),
+    so such a value is refused before it, as the whole value is (deeper than orjson goes)."""
+    states = _large_states()
+    deep = "[" * 20_000 + "]" * 20_000
+    path = tmp_path / "dump.json"
+    text = json.dumps({"kind": "List", "items": [*states, "DEEP"]}, indent=2 if pretty else None)
+    path.write_text(text.replace('"DEEP"', deep) + "\n")
+    tracemalloc.start()
+    try:
+        read = _read(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [(item.where, item.category) for item in read if isinstance(item, Skipped)] == [
+        (f"{path}:1", "malformed JSON")
+    ]
+    assert not [item for item in read if not isinstance(item, Skipped)]
+    assert peak < 200 << 20

@@ -37,6 +37,7 @@ import traceback
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -509,9 +510,10 @@ _STREAMED_BYTES = 4 << 20
 """A value this large that is one List is read an item at a time (``_streamed_list``)."""
 
 try:  # the C parser; the pure-Python one is a tenth as fast, but bounded in memory all the same
-    _ITEMS = ijson.get_backend("yajl2_c").items
+    _PARSER = ijson.get_backend("yajl2_c")
 except ImportError:  # pragma: no cover (ijson's wheels carry it)
-    _ITEMS = ijson.items
+    _PARSER = ijson
+_ITEMS, _BASIC_PARSE = _PARSER.items, _PARSER.basic_parse
 
 
 def _streamed_list(value: _Value, where: str) -> Iterator[CaptureItem] | None:
@@ -520,24 +522,46 @@ def _streamed_list(value: _Value, where: str) -> Iterator[CaptureItem] | None:
 
     Parsed whole, a dump takes eight times its size in memory (684 MB for an 84 MB dump of
     7,000 objects and 47,000 Events) before its first item is read. Read this way it takes a
-    few MB, and less CPU. kubectl writes a List's keys in alphabetical order, its items before
-    its kind; and a value is a List only if its kind says so. So a first pass (C speed, nothing
-    built) reads the kind and checks that the value is one well-formed value; a second builds
-    the items one by one. Everything else falls back to the whole value: malformed JSON (its
-    error is reported as for any value), and a lone surrogate escape (this parser would make it
-    "?", the whole-value path U+FFFD). One thing differs from the whole value: were "items"
-    given twice, the items of both are read (a parser of the whole keeps the last).
+    few MB. kubectl writes a List's keys in alphabetical order, its items before its kind; and a
+    value is a List only if its kind says so. So a first pass checks that the value is one
+    well-formed value, not nested too deeply for the passes after it (``_shallow_and_plain``),
+    a second reads its kind (C speed, nothing built), a third builds the items one by one.
+    Everything else falls back to the whole value: malformed JSON (its error is reported as for
+    any value), a value nested deeper than orjson goes, and a lone surrogate escape (this parser
+    would make it "?", the whole-value path U+FFFD). One thing differs from the whole value:
+    were "items" given twice, the items of both are read (a parser of the whole keeps the last).
     """
-    reading = value.reading()
     kind: object = None
     try:
-        for kind in _ITEMS(reading, "kind"):  # noqa: B007 (given twice, the last counts)
+        if not _shallow_and_plain(value):
+            return None
+        for kind in _ITEMS(value.reading(), "kind"):  # noqa: B007 (given twice, the last counts)
             pass
     except (ijson.JSONError, ValueError, RecursionError):
         return None
-    if reading.surrogate_escape or not isinstance(kind, str) or not kind.endswith("List"):
+    if not isinstance(kind, str) or not kind.endswith("List"):
         return None
     return _list_items(value, where, kind[: -len("List")])
+
+
+def _shallow_and_plain(value: _Value) -> bool:
+    """Whether the value is nested no deeper than _DEEPEST, without a lone surrogate escape.
+
+    ijson keeps a path string for every level open (``items.item.item...``), so a value nested
+    n deep costs it n² bytes: 1 GB at 20,000 levels, which hostile input reaches in 40 KB.
+    This first pass counts the levels from its bare events, in C (map, accumulate, max: no
+    Python code runs per event), before any pass that keeps paths. Deeper than orjson goes,
+    the whole value is refused as before. It raises ijson.JSONError on malformed JSON.
+    """
+    reading = value.reading()
+    events = _BASIC_PARSE(reading)
+    steps = map(_DEPTH_STEP.get, map(itemgetter(0), events), itertools.repeat(0))
+    deepest = max(itertools.accumulate(steps), default=0)
+    return deepest <= _DEEPEST and not reading.surrogate_escape
+
+
+_DEEPEST = 1024  # orjson's limit: what the whole value is refused at ("nested too deeply")
+_DEPTH_STEP = {"start_map": 1, "start_array": 1, "end_map": -1, "end_array": -1}
 
 
 def _list_items(value: _Value, where: str, item_kind: str) -> Iterator[CaptureItem]:
