@@ -242,13 +242,15 @@ def packed_slot(ids: array[int], capacity: int, span_id: int) -> int:
     """The slot of an open-addressed table of span ids (linear probing, 0 for empty) holding
     span_id, or the empty slot where it would go."""
     slot = span_id % capacity
-    while True:
-        found = ids[slot]
-        if found in (span_id, _EMPTY):
-            return slot
+    found = ids[slot]
+    # `found` is false at an empty slot (_EMPTY is 0): cheaper than `not in (span_id, 0)`,
+    # which made a tuple at every probe.
+    while found and found != span_id:
         slot += 1
         if slot == capacity:
             slot = 0
+        found = ids[slot]
+    return slot
 
 
 def zeros(typecode: str, length: int) -> array[int]:
