@@ -143,3 +143,20 @@ def test_beyond_its_bound_it_keeps_exactly_the_bound_even_when_they_all_expire_t
         seen.set(span_id, now_ns=0)
     assert len(seen) <= 600 * 3 // 2 + 1
     assert sum(seen.alive(span_id, now_ns=0) for span_id in range(1, 5_001)) == len(seen)
+
+
+def test_runs_of_placements_in_one_trace_read_back_through_rebuilds() -> None:
+    """A trace's occurrences are placed in runs (a rollout's hundreds): the table reuses the
+    trace's slot along a run, and must not once a rebuild has moved the traces."""
+    rng = random.Random(5)
+    seen = SeenOccurrences(ttl_ns=300, max_size=1_000_000)
+    placed: dict[int, tuple[int, int]] = {}
+    trace = 1
+    for now in range(1, 20_000):
+        if rng.random() < 0.05:  # a new run, in a trace new or seen before
+            trace = rng.randrange(1, 400) << rng.choice((0, 64))
+        span_id = now  # (one a step: alive for the 300 steps of its ttl)
+        seen.set(span_id, now, trace, span_id)
+        placed[span_id] = (trace, span_id)
+        for earlier in rng.choices(range(max(1, span_id - 250), span_id + 1), k=3):
+            assert seen.placement(earlier, now) == placed[earlier]
