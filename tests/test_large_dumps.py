@@ -207,3 +207,22 @@ def test_a_large_list_nested_too_deeply_is_one_skipped_value_in_bounded_memory(
     ]
     assert not [item for item in read if not isinstance(item, Skipped)]
     assert peak < 200 << 20
+
+
+def test_a_dump_cut_while_it_is_read_keeps_what_was_read_and_says_so(tmp_path: Path) -> None:
+    """Its first pass found it whole; then the file was cut (a dump being rewritten as it is
+    replayed): the items read stand, the rest is one skipped value, and the read goes on."""
+    value = {"apiVersion": "v1", "items": _large_states(), "kind": "List", "metadata": {}}
+    path = tmp_path / "dump.json"
+    data = _write(path, value, pretty=True)
+    reading = read_capture(str(path), reader_process=False)
+    read = [next(reading), next(reading)]  # the listing begins, and its first item
+    assert isinstance(read[1], ObjectChange)
+    with path.open("r+b") as file:
+        file.truncate(len(data) // 2)
+    read += list(reading)
+    skipped = [item for item in read if isinstance(item, Skipped)]
+    assert [(item.where, item.category) for item in skipped] == [(f"{path}:1", "malformed JSON")]
+    assert "changed while it was read" in skipped[0].reason
+    assert read[0] == Snapshot(end=False) and read[-1] == Snapshot(end=True)
+    assert 1 < len(read) - 3 < len(value["items"])  # some items, not all

@@ -577,8 +577,14 @@ def _list_items(value: _Value, where: str, item_kind: str) -> Iterator[CaptureIt
         return
     yield Snapshot(end=False)
     yield from _change(ChangeType.ADDED, first, where, item_kind)
-    for item in items:
-        yield from _change(ChangeType.ADDED, item, where, item_kind)
+    try:
+        for item in items:
+            yield from _change(ChangeType.ADDED, item, where, item_kind)
+    except ijson.JSONError as error:
+        # The first pass read it whole and well-formed: the file changed since (cut, or
+        # rewritten, while it was read). What was read stands; the rest is reported.
+        reason = str(error).splitlines()[0][:_QUOTED_CHARACTERS]
+        yield Skipped(where, "malformed JSON", f"changed while it was read: {reason}")
     yield Snapshot(end=True)
 
 
