@@ -100,6 +100,12 @@ def test_what_a_large_value_holds_besides_a_list_reads_as_before(
         # Not a List: one object, however large (its "items" are not objects of the cluster).
         "not a list": {"kind": "ConfigMap", "apiVersion": "v1", "metadata": states[0]["metadata"]}
         | {"items": states},
+        # A watch event of one large object (a ConfigMap's data): no List at all.
+        "watch event": {
+            "type": "ADDED",
+            "object": {"kind": "ConfigMap", "apiVersion": "v1", "metadata": states[0]["metadata"]}
+            | {"data": {"big": "x" * _STREAMED_BYTES}},
+        },
         # A List of no items, made large by its metadata.
         "empty list": {
             "kind": "List",

@@ -531,6 +531,8 @@ def _streamed_list(value: _Value, where: str) -> Iterator[CaptureItem] | None:
     would make it "?", the whole-value path U+FFFD). One thing differs from the whole value:
     were "items" given twice, the items of both are read (a parser of the whole keeps the last).
     """
+    if not value.may_be_a_list():
+        return None
     kind: object = None
     try:
         if not _shallow_and_plain(value):
@@ -589,6 +591,7 @@ def _list_items(value: _Value, where: str, item_kind: str) -> Iterator[CaptureIt
 
 
 _NO_ITEM = object()
+_LIST_KIND, _ITEMS_KEY = b'List"', b'"items"'
 
 
 class _Reading:
@@ -613,8 +616,16 @@ class _Value:
     held whole: the reader process took the dump's size and more for it)."""
 
     def __init__(self, data: bytes | bytearray = b"", file: IO[bytes] | None = None) -> None:
-        self._data, self._file = memoryview(data), file
+        self._held, self._data, self._file = data, memoryview(data), file
         self._start = file.tell() if file is not None else 0
+
+    def may_be_a_list(self) -> bool:
+        """False when the bytes held cannot be a List with items (a large watch event of one
+        object, say): found in C, before the passes. (A key written with escapes, such as
+        "\\u0069tems", is read whole: the same changes, in more memory.)"""
+        if self._file is not None:
+            return True  # (not read twice more for this: a dump is what a large file is)
+        return _LIST_KIND in self._held and _ITEMS_KEY in self._held
 
     def reading(self) -> _Reading:
         file = self._file
