@@ -45,6 +45,10 @@ class Delivery:
     waiting: int
     on_delivered: Callable[[list[ReadableSpan]], None] | None = None
     failed: bool = False
+    batch: object = None
+    """The batch it is a slice of (runner.publish): once a replay's sink refuses one slice, the
+    batch's other slices are not tried either (each try of a collector that is down costs the
+    exporter's whole timeout), as the rest of one delivery is not."""
 
     def done(self, *, ok: bool) -> None:
         self.failed |= not ok
@@ -98,6 +102,7 @@ class SinkOutlet:
         self._room = asyncio.Event()  # replay: room in the queue again
         self._closed = asyncio.Event()
         self._closing_at: float | None = None
+        self._refused_batch: object = None  # replay: the batch whose slice the sink refused
         self._random = random.Random()
 
     @property
@@ -150,11 +155,24 @@ class SinkOutlet:
             delivery = self._queue.popleft()
             self._queued_spans -= len(delivery.spans)
             self._room.set()
+            refused = delivery.batch is not None and delivery.batch is self._refused_batch
+            if refused and self._retry is None:
+                self._fail_untried(len(delivery.spans))
+                delivery.done(ok=False)
+                continue
             ok = await self._deliver(delivery.spans)
+            if not ok:
+                self._refused_batch = delivery.batch
             delivery.done(ok=ok)
             # Other tasks get their turn after the delivery is noted, not between the export
             # and the note: a kill there would make a restart write the batch to a file twice.
             await asyncio.sleep(0)
+
+    def _fail_untried(self, count: int) -> None:
+        """A replay's slice of a batch the sink refused: failed, for the same reason."""
+        reason = self.stats.failing or COLLECTOR_UNAVAILABLE
+        self.stats.failed += count
+        self.stats.failed_by_reason[reason] += count
 
     async def _deliver(self, spans: list[ReadableSpan]) -> bool:
         chunks: Callable[[Sequence[ReadableSpan]], Iterable[list[ReadableSpan]]] | None

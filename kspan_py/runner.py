@@ -250,10 +250,11 @@ async def publish(
     if not spans:
         return
     summary.spans += len(spans)
+    batch = object()
     while spans:
         part = spans[:PUBLISHED_SPANS]
         del spans[:PUBLISHED_SPANS]
-        delivery = Delivery(part, len(outlets), on_delivered)
+        delivery = Delivery(part, len(outlets), on_delivered, batch=batch)
         for outlet in outlets.values():
             await outlet.put(delivery)
 

@@ -117,3 +117,28 @@ async def test_a_large_batch_goes_out_in_slices_and_each_is_freed_once_taken() -
     assert summary.spans == count and outlet.stats.exported == count
     # alive at each export: the batch being exported and what is not exported yet
     assert [alive for _, alive in sink.batches] == [count, count - PUBLISHED_SPANS, 5]
+
+
+class _Refusing(SpanExporter):
+    def __init__(self) -> None:
+        self.attempts = 0
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.attempts += 1
+        return SpanExportResult.FAILURE
+
+
+async def test_a_refused_slice_gives_up_the_rest_of_its_batch_in_a_replay() -> None:
+    """A collector that is down costs each try its whole timeout: a large batch in slices is
+    tried once, as one delivery was; all of it is counted failed. The next batch is tried."""
+    sink = _Refusing()
+    outlet = SinkOutlet("test", sink, capacity_batches=1)
+    running = asyncio.create_task(outlet.run())
+    summary = ReplaySummary()
+    await publish(_spans(2 * PUBLISHED_SPANS + 5), {"test": outlet}, summary)
+    await publish(_spans(3), {"test": outlet}, summary)
+    await outlet.close()
+    await running
+    assert sink.attempts == 2
+    assert outlet.stats.failed == 2 * PUBLISHED_SPANS + 8 == summary.spans
+    assert outlet.stats.exported == 0
