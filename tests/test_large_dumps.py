@@ -232,3 +232,50 @@ def test_a_dump_cut_while_it_is_read_keeps_what_was_read_and_says_so(tmp_path: P
     assert "changed while it was read" in skipped[0].reason
     assert read[0] == Snapshot(end=False) and read[-1] == Snapshot(end=True)
     assert 1 < len(read) - 3 < len(value["items"])  # some items, not all
+
+
+@pytest.mark.parametrize("pretty", [False, True], ids=["one line", "pretty-printed"])
+@pytest.mark.parametrize("case", ["integer past 63 bits", "long keys", "deep"])
+def test_what_the_streaming_parser_cannot_take_is_read_whole(
+    tmp_path: Path, case: str, pretty: bool
+) -> None:
+    """Found by review: numbers yajl reads natively overflow where orjson's do not, and ijson's
+    paths hold the keys above them (1,000 levels under 8 KiB keys took 4 GB). Such a List,
+    its odd part in one of its items, gives what the whole value gives, in bounded memory."""
+    states = _large_states()
+    odd = {
+        "integer past 63 bits": "9223372036854775808",
+        "long keys": "".join(f'{{"{index:02}{"k" * 200_000}":' for index in range(60))
+        + "1"
+        + "}" * 60,
+        "deep": "[" * 200 + "]" * 200,
+    }[case]
+    states[3]["spec"] = {"odd": "ODD"}
+    text = json.dumps({"kind": "List", "items": states}, indent=2 if pretty else None)
+    data = text.replace('"ODD"', odd).encode()
+    path = tmp_path / "dump.json"
+    path.write_bytes(data + b"\n")
+    tracemalloc.start()
+    try:
+        read = _read(path)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        whole = _whole(path, data)
+        _, whole_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert read == whole
+    assert peak < max(whole_peak, 4 * len(data)) * 1.2  # no more than reading it whole
+
+
+def test_an_integer_of_thousands_of_digits_is_one_skipped_value(tmp_path: Path) -> None:
+    """Python's int refuses 4,300 digits and more: the streaming parser's C code raised that
+    out of the reader (review); the whole value's parsers refuse it as malformed, as before."""
+    states = _large_states()
+    states[3]["spec"] = {"odd": "ODD"}
+    path = tmp_path / "dump.json"
+    path.write_bytes(
+        json.dumps({"kind": "List", "items": states}).replace('"ODD"', "1" * 5000).encode()
+    )
+    read = _read(path)
+    assert [(item.where, item.category) for item in read] == [(f"{path}:1", "malformed JSON")]

@@ -37,7 +37,7 @@ import traceback
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from operator import itemgetter
+from operator import itemgetter, length_hint
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -524,12 +524,14 @@ def _streamed_list(value: _Value, where: str) -> Iterator[CaptureItem] | None:
     7,000 objects and 47,000 Events) before its first item is read. Read this way it takes a
     few MB. kubectl writes a List's keys in alphabetical order, its items before its kind; and a
     value is a List only if its kind says so. So a first pass checks that the value is one
-    well-formed value, not nested too deeply for the passes after it (``_shallow_and_plain``),
-    a second reads its kind (C speed, nothing built), a third builds the items one by one.
+    well-formed value the passes after it can take (``_shallow_and_plain``: two passes), the
+    next reads its kind (C speed, nothing built), the last builds the items one by one.
     Everything else falls back to the whole value: malformed JSON (its error is reported as for
-    any value), a value nested deeper than orjson goes, and a lone surrogate escape (this parser
-    would make it "?", the whole-value path U+FFFD). One thing differs from the whole value:
-    were "items" given twice, the items of both are read (a parser of the whole keeps the last).
+    any value), deep nesting, long keys, numbers past 64 bits, a surrogate escape (this parser
+    would make a lone one "?", the whole-value path U+FFFD). Two things differ from the whole
+    value: were "items" given twice, the items of both are read (a parser of the whole keeps
+    the last); and a List that is also shaped as a watch event ("type" and "object" beside its
+    items) is read as the List, where the whole value was read as the event.
     """
     if not value.may_be_a_list():
         return None
@@ -537,9 +539,11 @@ def _streamed_list(value: _Value, where: str) -> Iterator[CaptureItem] | None:
     try:
         if not _shallow_and_plain(value):
             return None
-        for kind in _ITEMS(value.reading(), "kind"):  # noqa: B007 (given twice, the last counts)
+        # (Numbers read as yajl reads them, as in the items' pass: a value whose numbers only
+        # Python's int takes, or floats past the double's range, is read whole, as before.)
+        for kind in _ITEMS(value.reading(), "kind", use_float=True):  # noqa: B007 (the last)
             pass
-    except (ijson.JSONError, ValueError, RecursionError):
+    except Exception:  # whatever the streaming parser refuses is read whole, as before
         return None
     if not isinstance(kind, str) or not kind.endswith("List"):
         return None
@@ -547,28 +551,47 @@ def _streamed_list(value: _Value, where: str) -> Iterator[CaptureItem] | None:
 
 
 def _shallow_and_plain(value: _Value) -> bool:
-    """Whether the value is nested no deeper than _DEEPEST, without a lone surrogate escape.
+    """Whether the value is nested no deeper than _DEEPEST, with no key longer than
+    _LONGEST_KEY and no surrogate escape: what the passes that keep paths can take.
 
-    ijson keeps a path string for every level open (``items.item.item...``), so a value nested
-    n deep costs it n² bytes: 1 GB at 20,000 levels, which hostile input reaches in 40 KB.
-    This first pass counts the levels from its bare events, in C (map, accumulate, max: no
-    Python code runs per event), before any pass that keeps paths. Deeper than orjson goes,
-    the whole value is refused as before. It raises ijson.JSONError on malformed JSON.
+    ijson keeps a path string for every level open (``items.item.metadata...``), each holding
+    the keys above it: a value nested n deep costs it n² bytes (1 GB at 20,000 levels, which
+    hostile input reaches in 40 KB), and long keys multiply that. Two passes count the levels
+    and measure the keys from bare events, in C (map, accumulate, starmap, max: no Python code
+    runs per event). Anything else is read whole, as before. Raises what ijson raises on
+    malformed JSON, and on numbers past a 64-bit integer or a double (read whole too).
     """
     reading = value.reading()
-    events = _BASIC_PARSE(reading)
+    events = _BASIC_PARSE(reading, use_float=True)
     steps = map(_DEPTH_STEP.get, map(itemgetter(0), events), itertools.repeat(0))
-    deepest = max(itertools.accumulate(steps), default=0)
-    return deepest <= _DEEPEST and not reading.surrogate_escape
+    if max(itertools.accumulate(steps), default=0) > _DEEPEST or reading.surrogate_escape:
+        return False
+    # A path string holds the keys above it too: long keys cost as much as depth (1,000
+    # levels under 8 KiB keys took 4 GB). The longest key, in a second pass, also in C.
+    events = _BASIC_PARSE(value.reading(), use_float=True)
+    longest = max(map(length_hint, itertools.starmap(_KEY_TEXT.get, events)), default=0)
+    return longest <= _LONGEST_KEY
 
 
-_DEEPEST = 1024  # orjson's limit: what the whole value is refused at ("nested too deeply")
+_DEEPEST = 64
+"""Levels of nesting streamed: a Kubernetes object is about 20 deep (managedFields); deeper,
+the value is read whole, as before. With _LONGEST_KEY, the paths take at most 64 levels x
+64 x 16 KiB / 2: 33 MB."""
+_LONGEST_KEY = 16 << 10
 _DEPTH_STEP = {"start_map": 1, "start_array": 1, "end_map": -1, "end_array": -1}
+_KEY_TEXT = dict.fromkeys(
+    ("null", "boolean", "integer", "double", "number", "string", *_DEPTH_STEP), 0
+)
+"""Event -> 0, but a key, whose text stands (``dict.get(event, key)``): measured by length_hint."""
 
 
 def _list_items(value: _Value, where: str, item_kind: str) -> Iterator[CaptureItem]:
     items = _ITEMS(value.reading(), "items.item", use_float=True)
-    first = next(items, _NO_ITEM)
+    try:
+        first = next(items, _NO_ITEM)
+    except ijson.JSONError as error:
+        yield Skipped(where, "malformed JSON", _changed_while_read(error))
+        return
     if first is _NO_ITEM:  # no items, or "items" is not an array: as the whole value says
         try:
             whole = orjson.loads(value.reading().read())
@@ -583,11 +606,19 @@ def _list_items(value: _Value, where: str, item_kind: str) -> Iterator[CaptureIt
         for item in items:
             yield from _change(ChangeType.ADDED, item, where, item_kind)
     except ijson.JSONError as error:
-        # The first pass read it whole and well-formed: the file changed since (cut, or
-        # rewritten, while it was read). What was read stands; the rest is reported.
-        reason = str(error).splitlines()[0][:_QUOTED_CHARACTERS]
-        yield Skipped(where, "malformed JSON", f"changed while it was read: {reason}")
+        yield Skipped(where, "malformed JSON", _changed_while_read(error))
     yield Snapshot(end=True)
+
+
+def _changed_while_read(error: Exception) -> str:
+    """The first pass read the value whole and well-formed, with the numbers the later passes
+    take: the file changed since (cut, or rewritten, while it was read). What was read
+    stands; the rest is reported as this."""
+    text = error.args[0] if error.args else ""
+    if isinstance(text, bytes):  # (yajl's lexical errors come as bytes)
+        text = text.decode("utf-8", "replace")
+    first_line = str(text).splitlines()[0] if str(text) else type(error).__name__
+    return f"changed while it was read: {first_line[:_QUOTED_CHARACTERS]}"
 
 
 _NO_ITEM = object()
