@@ -420,7 +420,7 @@ def _looks_multiline(line: bytes) -> bool:
 
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE_BYTES = re.compile(_SURROGATE_ESCAPE.pattern.encode())  # in raw bytes
 _SPACE = frozenset(" \t\r\n\ufeff")  # JSON's whitespace, and a BOM between concatenated files
 
 
@@ -647,7 +647,7 @@ class _Value:
     held whole: the reader process took the dump's size and more for it)."""
 
     def __init__(self, data: bytes | bytearray = b"", file: IO[bytes] | None = None) -> None:
-        self._held, self._data, self._file = data, memoryview(data), file
+        self._data, self._file = data, file
         self._start = file.tell() if file is not None else 0
 
     def may_be_a_list(self) -> bool:
@@ -656,14 +656,14 @@ class _Value:
         "\\u0069tems", is read whole: the same changes, in more memory.)"""
         if self._file is not None:
             return True  # (not read twice more for this: a dump is what a large file is)
-        return _LIST_KIND in self._held and _ITEMS_KEY in self._held
+        return _LIST_KIND in self._data and _ITEMS_KEY in self._data
 
     def reading(self) -> _Reading:
         file = self._file
         if file is not None:
             file.seek(self._start)
             return _Reading(file.read)
-        data, at = self._data, 0
+        data, at = memoryview(self._data), 0
 
         def read(size: int = -1) -> bytes:
             nonlocal at
