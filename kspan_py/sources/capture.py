@@ -1111,15 +1111,18 @@ class _UnchangedUpdates:
     One thing the left-out version still says is its write order: a version of the object
     that arrives after it but was written before it (a reordered input) is stale, and the
     graph must know so. So the latest one left out is held, and sent just before such a late
-    version; the graph then judges the late one against it as it would have.
+    version; the graph then judges the late one against it as it would have. It is held as its
+    resourceVersion only: the rest of it is the record it was found equal to, kept anyway (the
+    whole version held as bytes was most of the reader's memory on a long rollout, since the
+    last update of a settled ReplicaSet or Deployment is most often one left out).
     """
 
     def __init__(self) -> None:
         # key -> (the newest version's record without its version, its write order, the
-        # newest version left out if it is that one). A plain dict, emptied when full: an
-        # LRU's bookkeeping cost more than the updates it saved; forgetting only means the next
-        # version of each object is sent whole.
-        self._last: dict[object, tuple[bytes, int, bytes | None]] = {}
+        # resourceVersion of the newest version left out if it is that one, else None). A plain
+        # dict, emptied when full: an LRU's bookkeeping cost more than the updates it saved;
+        # forgetting only means the next version of each object is sent whole.
+        self._last: dict[object, tuple[bytes, int, object]] = {}
         self.dropped = 0
 
     def offer(self, packed: Packed, frame: list[Packed]) -> None:
@@ -1147,7 +1150,7 @@ class _UnchangedUpdates:
             last_record, latest, held = last
             if version > latest:
                 if packed[1] == _MODIFIED and record == last_record:
-                    self._last[key] = (last_record, version, marshal.dumps(packed))
+                    self._last[key] = (last_record, version, packed[3])
                     self.dropped += 1
                     return
                 self._last[key] = (record, version, None)  # (a held version need not go)
@@ -1157,7 +1160,8 @@ class _UnchangedUpdates:
                 # with stays the latest version, not this late one.
                 self.dropped -= 1  # sent after all: not counted as left out (-1 if it was)
                 self.count_before(frame)
-                frame.append(marshal.loads(held))
+                fields = marshal.loads(last_record)
+                frame.append((*fields[:3], held, *fields[3:]))
                 self._last[key] = (last_record, latest, None)
         self.count_before(frame)
         frame.append(packed)
