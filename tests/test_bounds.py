@@ -215,3 +215,48 @@ def test_an_object_active_for_hours_keeps_the_graphs_memory_flat() -> None:
     finally:
         tracemalloc.stop()
     assert traced[8 * 360] - traced[2 * 360] < 64 * 1024
+
+
+def _held_after(reason: str, message: str, kind: str, component: str) -> tuple[int, int]:
+    """Traced memory of a graph that took 3,000 acts of ``reason`` (each naming its own
+    child), right after they were linked, then once event time moved on two more minutes."""
+    graph = CausalGraph(GraphSettings())
+    start_s = 1_800_000_000
+    tracemalloc.start()
+    try:
+        for n in range(3_000):
+            owner = ObjectRef(kind, "ns", f"owner-{n}", Uid(f"o{n}"))
+            act = kube_event(
+                regarding=owner,
+                reason=reason,
+                message=message.format(n=n),
+                component=component,
+                uid=f"act-{n}-{'x' * 30}",
+                at_s=start_s + n / 100,
+                rv=n + 1,
+            )
+            graph.ingest(EventChange(ChangeType.ADDED, act))
+        graph.advance(int((start_s + 40) * 1e9))
+        linked = tracemalloc.get_traced_memory()[0]
+        graph.advance(int((start_s + 160) * 1e9))
+        later = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    return linked, later
+
+
+def test_scaling_steps_are_let_go_after_their_minute_and_pod_creations_are_not() -> None:
+    """A ReplicaSet's events look for the scaling step behind them only within a minute, so the
+    graph lets its steps go a minute and a half on (and as late as it links anything), not
+    after the hour it keeps a Pod's creation for: a third of a rollout's acts."""
+    steps_linked, steps_later = _held_after(
+        "ScalingReplicaSet",
+        "Scaled up replica set web-{n} from 0 to 3",
+        "Deployment",
+        "deployment-controller",
+    )
+    creations_linked, creations_later = _held_after(
+        "SuccessfulCreate", "Created pod: web-{n}-abcde", "ReplicaSet", "replicaset-controller"
+    )
+    assert steps_linked - steps_later > 3_000 * 250  # each step's act let go
+    assert creations_linked - creations_later < 3_000 * 100  # each creation's act kept

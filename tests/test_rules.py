@@ -6,6 +6,7 @@ import pytest
 
 from kspan_py.controllers import CONTROLLERS
 from kspan_py.graph.rules import Relation, named_child
+from kspan_py.graph.rules.children import act_horizon_ns, child_policy
 from kspan_py.model import KubeEvent
 from tests.tracing import kube_event
 
@@ -79,3 +80,20 @@ def test_each_controller_watches_the_kinds_its_acts_are_written_on() -> None:
         else:
             assert owners <= {"ReplicationController"}, controller.name
     assert len({c.name for c in CONTROLLERS}) == len(CONTROLLERS)
+
+
+def test_no_policy_looks_for_an_act_longer_than_the_graph_keeps_it() -> None:
+    """The graph keeps acts naming a kind only as long as ``act_horizon_ns`` says: every
+    policy of that kind must look no farther (else a cause would be missing only once event
+    time moved on, and the spans would depend on when the graph forgot)."""
+    kinds = ("Pod", "ReplicaSet", "Deployment", "StatefulSet", "Job", "DaemonSet", "Node")
+    reasons = ("SuccessfulCreate", "SuccessfulDelete", "FailedCreate", "ScalingReplicaSet",
+               "Killing", "Started", "BackOff")  # fmt: skip
+    for kind in kinds:
+        kept = act_horizon_ns(kind)
+        for reason in reasons:
+            policy = child_policy(kind, reason)
+            if policy is None or kept is None:
+                continue
+            assert policy.horizon_ns is not None and policy.horizon_ns <= kept, (kind, reason)
+    assert act_horizon_ns("ReplicaSet") is not None  # (the test is not empty)

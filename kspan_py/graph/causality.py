@@ -54,7 +54,7 @@ from kspan_py.graph.placing import (
     place_repeat,
 )
 from kspan_py.graph.rules import NamedChild, Relation, named_child
-from kspan_py.graph.rules.children import CONTROLLER_ACT_HORIZON_NS
+from kspan_py.graph.rules.children import CONTROLLER_ACT_HORIZON_NS, act_horizon_ns
 from kspan_py.graph.store import ObjectStore
 from kspan_py.model import (
     ChangeType,
@@ -199,6 +199,16 @@ class CausalGraph:
         self._act_expiry_times: deque[int] = deque()
         self._act_expiry_names: deque[_ActsByName] = deque()
         self._act_expiry_name: deque[str] = deque()
+        # Acts only ever looked for within a minute of their time (a ReplicaSet's scaling
+        # steps: a third of a rollout's acts) go sooner, in a queue of their own: kept for that
+        # minute, the slack for truncated times and as late as an occurrence is linked against
+        # its object's timeline (4 windows past its own), not for the hour.
+        self._step_act_keep_ns = (
+            CONTROLLER_ACT_HORIZON_NS + TIMESTAMP_SLACK_NS + 5 * settings.window_ns
+        )
+        self._step_act_expiry_times: deque[int] = deque()
+        self._step_act_expiry_names: deque[_ActsByName] = deque()
+        self._step_act_expiry_name: deque[str] = deque()
         self._changes: dict[str, Change] = {}
         self._change_by_trace: dict[int, str] = {}
         self._drafts: dict[int, SpanDraft] = {}
@@ -325,9 +335,14 @@ class CausalGraph:
         for earlier in own_acts:
             earlier.trace_id = 0
         names[name] = (*acts, *new_acts)
-        self._act_expiry_times.append(event.time_ns)
-        self._act_expiry_names.append(names)
-        self._act_expiry_name.append(name)
+        if act_horizon_ns(child.kind) is None:
+            self._act_expiry_times.append(event.time_ns)
+            self._act_expiry_names.append(names)
+            self._act_expiry_name.append(name)
+        else:
+            self._step_act_expiry_times.append(event.time_ns)
+            self._step_act_expiry_names.append(names)
+            self._step_act_expiry_name.append(name)
         return own_acts
 
     def _autoscaler_seen(self, autoscaler: ObjectRef) -> None:
@@ -943,7 +958,6 @@ class CausalGraph:
         """Drop what can no longer matter; every structure here is bounded by event time."""
         self.store.expire(now_ns)
         timeline_horizon = now_ns - 4 * self._settings.window_ns
-        act_horizon = now_ns - self._settings.link_horizon_ns - 2 * self._settings.window_ns
         # Entries arrive in roughly time order; stop at the first one still needed (a late
         # one behind it waits a little longer, which is harmless).
         timeline_times, timeline_keys = self._timeline_expiry_times, self._timeline_expiry_keys
@@ -957,21 +971,18 @@ class CausalGraph:
                 del self._timelines[object_key]
             else:  # still active: what is past the horizon goes (an Event repeating for days)
                 del timeline[: bisect_left(timeline, (timeline_horizon,))]
-        times, names_queue, name_queue = (
+        _forget_acts(
+            now_ns - self._settings.link_horizon_ns - 2 * self._settings.window_ns,
             self._act_expiry_times,
             self._act_expiry_names,
             self._act_expiry_name,
         )
-        while times and times[0] < act_horizon:
-            times.popleft()
-            names, name = names_queue.popleft(), name_queue.popleft()
-            named = names.get(name)
-            if named is None:
-                continue
-            if named[-1].time_ns < act_horizon:
-                del names[name]
-            elif named[0].time_ns < act_horizon:  # a name acted on again and again
-                names[name] = tuple(act for act in named if act.time_ns >= act_horizon)
+        _forget_acts(
+            now_ns - self._step_act_keep_ns,
+            self._step_act_expiry_times,
+            self._step_act_expiry_names,
+            self._step_act_expiry_name,
+        )
         if now_ns >= self._next_change_sweep:
             self._next_change_sweep = now_ns + self._settings.change_gap_ns
             stale = now_ns - self._settings.max_change_ns - self._settings.change_gap_ns
@@ -979,6 +990,23 @@ class CausalGraph:
                 change = self._changes.pop(top_key)
                 self._change_by_trace.pop(change.trace_id, None)
                 self._held_now(change.trace_id)
+
+
+def _forget_acts(
+    horizon_ns: int, times: deque[int], names_queue: deque[_ActsByName], name_queue: deque[str]
+) -> None:
+    """Drop the acts older than horizon_ns from one expiry queue (time, names, name) and the
+    names they were kept under."""
+    while times and times[0] < horizon_ns:
+        times.popleft()
+        names, name = names_queue.popleft(), name_queue.popleft()
+        named = names.get(name)
+        if named is None:
+            continue
+        if named[-1].time_ns < horizon_ns:
+            del names[name]
+        elif named[0].time_ns < horizon_ns:  # a name acted on again and again
+            names[name] = tuple(act for act in named if act.time_ns >= horizon_ns)
 
 
 class _View:

@@ -51,6 +51,18 @@ _SCALING_ACTS = {
 }
 
 
+_STEP_KINDS = frozenset({"ReplicaSet", *_SCALING_ACTS})
+"""Kinds whose events find their cause only among recent acts (every policy of theirs above
+has ``CONTROLLER_ACT_HORIZON_NS``)."""
+
+
+def act_horizon_ns(kind: str) -> int | None:
+    """How far from its own time an act naming an object of ``kind`` is ever looked for: the
+    graph need not keep it longer than that (and the lateness it tolerates). None: for the
+    child's whole remembered life (a Pod's or a Job's creation)."""
+    return CONTROLLER_ACT_HORIZON_NS if kind in _STEP_KINDS else None
+
+
 def child_policy(kind: str, reason: str) -> ChildPolicy | None:
     """How an event of ``reason`` on an object of ``kind`` finds its cause among named acts."""
     if kind == "Pod":
