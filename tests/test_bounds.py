@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import signal
+import sys
 import tracemalloc
 from pathlib import Path
 
@@ -16,7 +17,8 @@ import pytest
 from kspan_py.checkpoint import CheckpointFile
 from kspan_py.config import GraphSettings
 from kspan_py.graph.causality import CausalGraph
-from kspan_py.model import ChangeType, EventChange, ObjectRef, Uid
+from kspan_py.model import ChangeType, EventChange, ObjectChange, ObjectRef, Uid
+from kspan_py.sources.capture import read_capture
 from tests.fake_apiserver import FakeApiServer
 from tests.test_live import (
     CRASHLOOP,
@@ -260,3 +262,41 @@ def test_scaling_steps_are_let_go_after_their_minute_and_pod_creations_are_not()
     )
     assert steps_linked - steps_later > 3_000 * 250  # each step's act let go
     assert creations_linked - creations_later < 3_000 * 100  # each creation's act kept
+
+
+def test_objects_read_from_a_capture_share_their_repeated_strings(tmp_path: Path) -> None:
+    """Every stored Pod of a namespace used to carry its own copy of "Pod", "v1", the
+    namespace and each label, read anew from each line: now one string each, shared with the
+    Events that regard the Pod (their names and uids too), in the reader process as here."""
+    lines = []
+    for n in range(600):
+        pod = {
+            "kind": "Pod",
+            "apiVersion": "v1",
+            "metadata": {
+                "name": f"web-{n}",
+                "namespace": "shop",
+                "uid": f"pod-{n}",
+                "resourceVersion": str(10 + n),
+                "creationTimestamp": "2026-11-25T10:00:00Z",
+                "labels": {"app": "web", "tier": "front"},
+            },
+        }
+        lines.append({"type": "ADDED", "object": pod})
+    capture = tmp_path / "pods.jsonl"
+    capture.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    for items in (
+        read_capture(str(capture), reader_process=False),
+        read_capture(str(capture), reader_process=True),
+    ):
+        refs = [item.obj for item in items if isinstance(item, ObjectChange)]
+        assert len(refs) == 600
+        for shared in (
+            lambda o: o.ref.kind,
+            lambda o: o.ref.api_version,
+            lambda o: o.ref.namespace,
+            lambda o: o.labels[0][1],
+            lambda o: o.labels[1][0],
+        ):
+            assert len({id(shared(o)) for o in refs}) == 1
+        assert refs[7].ref.name is sys.intern("web-7") and refs[7].ref.uid is sys.intern("pod-7")

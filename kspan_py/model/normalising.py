@@ -60,8 +60,10 @@ def normalise(raw: Raw, *, kind_hint: str = "") -> KubeObject | KubeEvent:
 
 
 # Strings that repeat across objects and events (kinds, namespaces, reasons, components, the
-# names and uids of objects that events regard and owners) are interned: the graph holds many
-# records at once, and interned they share one string instead of one copy per parsed value.
+# names and uids of objects that events regard and owners, an object's own identity and
+# labels) are interned: the graph holds many records at once, and interned they share one
+# string instead of one copy per parsed value (marshal keeps them interned across the reader
+# process's pipe). Interned strings are freed with their last user, as any other.
 _intern = sys.intern
 
 
@@ -256,7 +258,7 @@ def _intern_text(value: Any) -> str:
 
 
 def _object(raw: Raw, kind: str, metadata: Raw, name: str) -> KubeObject:
-    namespace = _text(metadata.get("namespace"))
+    namespace = _intern_text(metadata.get("namespace"))
     try:
         return _object_fields(raw, kind, metadata, name, namespace)
     except _FieldError as error:
@@ -298,11 +300,11 @@ def _object_fields(raw: Raw, kind: str, metadata: Raw, name: str, namespace: str
     # (ref, resource_version, created_ns, owner, generation, change, deleted_ns, status)
     return KubeObject(
         ObjectRef(
-            kind,
+            _intern(kind),
             namespace,
-            name,
-            Uid(uid) if uid and isinstance(uid, str) else None,
-            _text(raw.get("apiVersion")),
+            _intern(name),
+            Uid(_intern(uid)) if uid and isinstance(uid, str) else None,
+            _intern_text(raw.get("apiVersion")),
         ),
         _text(metadata.get("resourceVersion")),
         created or 0,
@@ -384,7 +386,7 @@ def _labels(raw: Any) -> tuple[tuple[str, str], ...]:
     if not raw or not isinstance(raw, dict):
         return ()
     return tuple(
-        (key, value)
+        (_intern(key), _intern(value))
         for key, value in raw.items()
         if isinstance(key, str) and isinstance(value, str)
     )
