@@ -159,10 +159,13 @@ def batched(
     read, never inside a snapshot, and not after the last few; so the command line and the
     library give the same spans for the same input. Updates the reader process left out
     (``Unchanged``) count as values read where they were: event time moves on where it would
-    have, had they been read here.
+    have, had they been read here. A batch holds at most ADVANCE_EVERY changes: a snapshot
+    larger than that (a dump: every object and Event at once) comes in pieces that do not move
+    event time on, so that each piece's wrappers are freed once the graph has taken it.
     """
     batch: list[ObjectChange | EventChange] = []
     left_out = 0  # values read since the batch began that are not in it
+    carried = 0  # changes since event time last moved on, in pieces already given
     in_snapshot = False
     for item in items:
         if isinstance(item, Snapshot):
@@ -175,11 +178,11 @@ def batched(
             count_other(item, summary, strict=strict)
             if isinstance(item, Unchanged):
                 left_out += item.count
-        if len(batch) + left_out >= ADVANCE_EVERY and not in_snapshot:
+        if carried + len(batch) + left_out >= ADVANCE_EVERY and not in_snapshot:
             if isinstance(item, Unchanged):
                 # The batch ended inside this run of left-out updates: the rest of the run
                 # begins the next batch (a long run, the next few).
-                left_out += len(batch) - ADVANCE_EVERY
+                left_out += carried + len(batch) - ADVANCE_EVERY
                 yield batch, True
                 while left_out >= ADVANCE_EVERY:
                     left_out -= ADVANCE_EVERY
@@ -187,6 +190,10 @@ def batched(
             else:  # (a change, or the end of a snapshot that went past a batch's size)
                 left_out = 0
                 yield batch, True
+            batch, carried = [], 0
+        elif in_snapshot and len(batch) >= ADVANCE_EVERY:
+            carried += len(batch)
+            yield batch, False
             batch = []
     if batch:
         yield batch, False  # the flush that follows finishes everything

@@ -52,12 +52,27 @@ def _oracle(items: Sequence[CaptureItem | None]) -> Batches:
     return batches
 
 
-def _runner(items: Sequence[CaptureItem]) -> Batches:
+def _pieces(items: Sequence[CaptureItem]) -> Batches:
     summary = ReplaySummary()
     return [
         ([int(c.event.uid[1:]) for c in batch if isinstance(c, EventChange)], advance)
         for batch, advance in batched(items, summary, strict=False)
     ]
+
+
+def _runner(items: Sequence[CaptureItem]) -> Batches:
+    """The runner's batches as the graph sees them between two moves of event time: pieces
+    that do not move it on (a large snapshot's) joined to what follows them."""
+    batches: Batches = []
+    joined: list[int] = []
+    for piece, advance in _pieces(items):
+        joined += piece
+        if advance:
+            batches.append((joined, True))
+            joined = []
+    if joined:
+        batches.append((joined, False))
+    return batches
 
 
 def _sequence(seed: int) -> list[CaptureItem]:
@@ -93,12 +108,20 @@ def test_batches_end_where_reading_every_value_would_end_them(seed: int) -> None
     assert _runner(items) == _oracle(items)
 
 
-def test_a_listing_longer_than_a_batch_is_one_batch_and_the_count_starts_again() -> None:
+def test_a_listing_longer_than_a_batch_moves_time_on_once_and_the_count_starts_again() -> None:
     listing: list[CaptureItem] = [Snapshot(end=False), *map(_change, range(1000))]
     items = [*listing, Snapshot(end=True), *map(_change, range(1000, 1600))]
     batches = _runner(items)
     assert [len(b) for b, _ in batches] == [1000, 512, 88]
     assert [advance for _, advance in batches] == [True, True, False]
+    # ... given in pieces of at most a batch, so that a dump's wrappers are not all held
+    pieces = _pieces(items)
+    assert [(len(b), advance) for b, advance in pieces] == [
+        (512, False),
+        (488, True),
+        (512, True),
+        (88, False),
+    ]
 
 
 def test_values_left_out_are_counted_in_the_summary() -> None:
