@@ -148,13 +148,20 @@ def test_a_large_list_cut_short_is_one_malformed_value_as_before(tmp_path: Path)
     ]
 
 
-def test_a_recording_after_its_large_leading_list_is_read_too(tmp_path: Path) -> None:
-    """The wrapped form: a start-up listing as one large List line, then the watch lines."""
+@pytest.mark.parametrize(
+    ("start", "newline"), [("", "\n"), ("\ufeff", "\r\n")], ids=["plain", "BOM and CRLF"]
+)
+def test_a_recording_after_its_large_leading_list_is_read_too(
+    tmp_path: Path, start: str, newline: str
+) -> None:
+    """The wrapped form: a start-up listing as one large List line, then the watch lines (in
+    a file, the List is read from the file up to its line's end, then the lines after it)."""
     states = _large_states()
     lines = read_values(ROLLOUT)
     listing = {"kind": "List", "apiVersion": "v1", "metadata": {}, "items": states}
     path = tmp_path / "wrapped.jsonl"
-    path.write_text("\n".join(json.dumps(v) for v in [listing, *lines[-20:]]) + "\n")
+    text = start + newline.join(json.dumps(v) for v in [listing, *lines[-20:]]) + newline
+    path.write_bytes(text.encode())
     read = _read(path)
     whole = _whole(path, json.dumps(listing).encode())
     assert read[: len(whole)] == whole
@@ -174,12 +181,15 @@ def test_a_large_pretty_printed_dump_read_from_gzip_is_read_the_same(tmp_path: P
     assert not any(isinstance(item, Skipped) for item in read)
 
 
-def test_a_large_pretty_printed_dump_in_a_file_is_never_held_whole(tmp_path: Path) -> None:
-    """kubectl's own form, in a file: read from where the value starts, an item at a time; the
-    reader holds a few items, not the dump (nor eight times it, as parsing it whole did)."""
+@pytest.mark.parametrize("pretty", [False, True], ids=["one line", "pretty-printed"])
+def test_a_large_dump_in_a_file_is_never_held_whole(tmp_path: Path, pretty: bool) -> None:
+    """kubectl's own form, or a dump on one line (``jq -c``, or a listing in a recording), in a
+    file: read from where the value starts, an item at a time; the reader holds a few items,
+    not the dump (nor eight times it, as parsing it whole did; nor the line, twice, as reading
+    it as a line did)."""
     value = {"apiVersion": "v1", "items": _large_states(), "kind": "List", "metadata": {}}
     path = tmp_path / "dump.json"
-    data = _write(path, value, pretty=True)
+    data = _write(path, value, pretty=pretty)
     tracemalloc.start()
     try:
         read = sum(1 for _ in read_capture(str(path), reader_process=False))

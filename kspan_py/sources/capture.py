@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
+import functools
 import gzip
 import io
 import itertools
@@ -264,10 +265,23 @@ _BOM = b"\xef\xbb\xbf"  # what some editors and Windows tools put before UTF-8 t
 def decode_lines(lines: Iterable[bytes], label: str) -> Iterator[CaptureItem]:
     """Decode JSON values: one per line when possible, else a raw value stream from there on."""
     loads = orjson.loads  # the hot path: several times faster than json.loads on object bodies
-    iterator = iter(lines)
-    first = next(iterator, b"")
-    iterator = itertools.chain((first.removeprefix(_BOM),), iterator)
-    for line_no, line in enumerate(iterator, start=1):
+    file = _regular_file(lines)
+    # (Nothing here holds a line past its turn, not even enumerate's reused tuple: the first
+    # part of a long line is dropped before its List is streamed from the file.)
+    iterator = _bom_removed(lines if file is None else _bounded_lines(file))
+    line_no = 0
+    while (line := next(iterator, None)) is not None:
+        line_no += 1
+        if file is not None and len(line) >= _LINE_PART_BYTES - len(_BOM) and line[-1:] != b"\n":
+            # The first part of a long line (a dump written on one line, as a List): read an
+            # item at a time from the file, never held; anything else is read whole.
+            streamed, next_line_at = _streamed_long_line(file, line, f"{label}:{line_no}")
+            if streamed is not None:
+                line = b""
+                yield from streamed
+                file.seek(next_line_at)
+                continue
+            line += file.readline()  # read whole, as any other line
         # The common line, a value from its first byte to the newline, is parsed as it is:
         # stripping it would copy every line (orjson reads past the newline itself).
         if line[-2:] in (b"}\n", b"]\n") and line[:1] in (b"{", b"["):
@@ -340,6 +354,57 @@ def decode_lines(lines: Iterable[bytes], label: str) -> Iterator[CaptureItem]:
         if damage is not None:
             raise damage
         return
+
+
+def _bom_removed(lines: Iterable[bytes]) -> Iterator[bytes]:
+    """lines, the first without a UTF-8 byte order mark (some editors and Windows tools write
+    one)."""
+    iterator = iter(lines)
+    first = [next(iterator, b"").removeprefix(_BOM)]
+    yield first.pop()  # (not held here while it is used)
+    yield from iterator
+
+
+def _bounded_lines(file: io.BufferedReader) -> Iterator[bytes]:
+    """The lines of a regular file, a line longer than _LINE_PART_BYTES as its first part: the
+    caller reads the rest of it from the file (see _streamed_long_line)."""
+    return iter(functools.partial(file.readline, _LINE_PART_BYTES), b"")
+
+
+_LINE_PART_BYTES = 256 << 10
+"""The most of a line read before knowing how long it is (reading it takes twice that for a
+moment). Lines are kilobytes (object bodies); a longer one costs one more copy."""
+
+
+def _streamed_long_line(
+    file: io.BufferedReader, part: bytes, where: str
+) -> tuple[Iterator[CaptureItem] | None, int]:
+    """The changes of the long line whose first part was just read from file, streamed from
+    the file if the line is one List, with the offset where the next line starts; else None,
+    and file is where it was (the caller reads the rest of the line and the line whole)."""
+    start = file.tell() - len(part)
+    end = _line_end(file)
+    # (A List names its items near its start, in kubectl's key order as in the API server's:
+    # a large watch event of one object is not parsed twice more to find that it is none.)
+    if end - start >= _STREAMED_BYTES and part.lstrip()[:1] == b"{" and _ITEMS_KEY in part:
+        streamed = _streamed_list(_Value(file=file, start=start, end=end), where)
+        if streamed is not None:
+            return streamed, end
+    file.seek(start + len(part))
+    return None, 0
+
+
+def _line_end(file: io.BufferedReader) -> int:
+    """The offset just past the newline that ends the line file is in (or of its end)."""
+    read = file.read
+    while chunk := read(_LINE_SCAN_BYTES):
+        newline = chunk.find(b"\n")
+        if newline >= 0:
+            return file.tell() - len(chunk) + newline + 1
+    return file.tell()
+
+
+_LINE_SCAN_BYTES = _LINE_PART_BYTES
 
 
 def _regular_file(lines: Iterable[bytes]) -> io.BufferedReader | None:
@@ -643,12 +708,21 @@ class _Reading:
 
 class _Value:
     """The bytes of one large value, to be read more than once: held in memory (a line), or
-    in a regular file from an offset to its end (a pretty-printed dump, which is then never
-    held whole: the reader process took the dump's size and more for it)."""
+    in a regular file from an offset to its end or to ``end`` (a pretty-printed dump, or a
+    dump on one line, which are then never held whole: the reader process took the dump's
+    size and more for them)."""
 
-    def __init__(self, data: bytes | bytearray = b"", file: IO[bytes] | None = None) -> None:
+    def __init__(
+        self,
+        data: bytes | bytearray = b"",
+        file: IO[bytes] | None = None,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+    ) -> None:
         self._data, self._file = data, file
-        self._start = file.tell() if file is not None else 0
+        self._start = start if start is not None else file.tell() if file is not None else 0
+        self._end = end
 
     def may_be_a_list(self) -> bool:
         """False when the bytes held cannot be a List with items (a large watch event of one
@@ -662,7 +736,17 @@ class _Value:
         file = self._file
         if file is not None:
             file.seek(self._start)
-            return _Reading(file.read)
+            if self._end is None:
+                return _Reading(file.read)
+            left = self._end - self._start
+
+            def read_to_end(size: int = -1) -> bytes:
+                nonlocal left
+                chunk = file.read(left if size < 0 else min(size, left)) if left > 0 else b""
+                left -= len(chunk)
+                return chunk
+
+            return _Reading(read_to_end)
         data, at = memoryview(self._data), 0
 
         def read(size: int = -1) -> bytes:
