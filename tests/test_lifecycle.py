@@ -385,6 +385,58 @@ def test_an_eviction_links_to_the_node_problem_that_caused_it() -> None:
     assert attr(interval, "kspan.problem") == "NodeNotReady"
 
 
+def test_a_statefulset_pod_evicted_after_its_rolling_update_links_its_replacement() -> None:
+    """A StatefulSet re-creates its Pods under their names. Its rolling update deleted db-0
+    (SuccessfulDelete, then the kubelet's Killing) and made it again; 20 minutes later the new
+    db-0 is evicted, and the StatefulSet makes it once more: that creation replaces the
+    eviction. The Killing its controller's deletion explained was kept as db-0's first sign of
+    loss for the hour, and hid the eviction: the creation linked to nothing."""
+    statefulset: Json = {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": "db", "namespace": "ns", "uid": "uid-db", "resourceVersion": "1"},
+    }
+    owned = [{"kind": "StatefulSet", "name": "db", "uid": "uid-db", "controller": True}]
+    first, second = pod("db-0", created=0), pod("db-0", created=103)
+    second["metadata"]["uid"] = "uid-db-0-b"
+    for each in (first, second):
+        each["metadata"]["ownerReferences"] = owned
+
+    def by_controller(reason: str, at: float, uid: str) -> str:
+        verb = "create" if reason == "SuccessfulCreate" else "delete"
+        message = f"{verb} Pod db-0 in StatefulSet db successful"
+        controller = "statefulset-controller"
+        return line("ADDED", event(statefulset, reason, at, message, uid=uid, component=controller))
+
+    lines = [
+        line("ADDED", statefulset),
+        line("ADDED", first),
+        by_controller("SuccessfulDelete", 100, "delete"),
+        line("ADDED", event(first, "Killing", 100, "Stopping container app", uid="killing")),
+        line("DELETED", {**first, "metadata": {**first["metadata"], "resourceVersion": "2"}}),
+        by_controller("SuccessfulCreate", 103, "create-1"),
+        line("ADDED", second),
+        line(
+            "ADDED",
+            event(
+                second,
+                "Evicted",
+                1300,
+                "The node was low on resource: memory.",
+                warning=True,
+                uid="evicted",
+            ),
+        ),
+        by_controller("SuccessfulCreate", 1303, "create-2"),
+    ]
+    spans = replay_lines(lines)
+    (evicted,) = named(spans, "Pod.Evicted")
+    creations = named(spans, "StatefulSet.SuccessfulCreate")
+    assert len(creations) == 2
+    assert link_reasons(creations[1]) == {"replaces": span_id(evicted)}
+    assert "replaces" not in link_reasons(creations[0])  # (the rollout's: no loss)
+
+
 def test_an_eviction_on_another_node_is_not_linked_to_it() -> None:
     lines = [
         line("ADDED", pod("web-1", node_name="node-a")),

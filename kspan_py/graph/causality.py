@@ -796,11 +796,17 @@ class CausalGraph:
     def _note_loss(self, event: KubeEvent) -> None:
         """A sign that a Pod is being lost: its controller may replace it. The first sign is
         kept, per Pod, under the controller (as read when it arrives: a replacement written
-        before the loss's own Event, in the same second, still finds it)."""
+        before the loss's own Event, in the same second, still finds it).
+
+        A sign its controller's own deletion already explains (a rollout's Killing) is no loss,
+        and is not kept: a replacement never links to it (see _link_replaced), and, kept as
+        the Pod name's first sign for the hour, it hid a later loss of a Pod of the same name
+        (a StatefulSet's, evicted after a rolling update re-created it). Nor does it take the
+        memory a rollout's every old Pod took."""
         pod = event.regarding
         stored = self.store.get(pod)
         owner = stored.owner if stored is not None else None
-        if owner is None:
+        if owner is None or self._deleted_by_owner(pod.namespace, pod.name, event.time_ns):
             return
         owner_key = f"{owner.kind}/{pod.namespace}/{owner.name}"
         losses = self._losses.get(owner_key)
@@ -827,7 +833,8 @@ class CausalGraph:
         fits = sorted(
             (time_ns, name)
             for name, (_, time_ns, _) in losses.items()
-            if earliest <= time_ns <= latest and not self._deleted_by_owner(owner, name, time_ns)
+            if earliest <= time_ns <= latest
+            and not self._deleted_by_owner(owner.namespace, name, time_ns)
         )
         if child is not None and any(name == child.name for _, name in fits):
             name = child.name
@@ -843,8 +850,10 @@ class CausalGraph:
         elif key in self._pending_events:  # the loss came in the same (truncated) second
             self._replaced_by[key] = event_span_id(act.uid, act.count)
 
-    def _deleted_by_owner(self, owner: ObjectRef, pod_name: str, loss_ns: int) -> bool:
-        names = self._acts.get(("Pod", owner.namespace))
+    def _deleted_by_owner(self, namespace: str, pod_name: str, loss_ns: int) -> bool:
+        """Whether a controller's act deleted the Pod pod_name in namespace within the minute
+        before loss_ns."""
+        names = self._acts.get(("Pod", namespace))
         return any(
             act.relation is Relation.DELETE
             and loss_ns - CONTROLLER_ACT_HORIZON_NS <= act.time_ns <= loss_ns + TIMESTAMP_SLACK_NS
