@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -18,6 +19,7 @@ from kspan_py.checkpoint import CheckpointFile
 from kspan_py.config import GraphSettings
 from kspan_py.graph.causality import CausalGraph
 from kspan_py.model import ChangeType, EventChange, ObjectChange, ObjectRef, Uid
+from kspan_py.model.sharing import share, shared_in_table
 from kspan_py.sources.capture import read_capture
 from tests.fake_apiserver import FakeApiServer
 from tests.test_live import (
@@ -300,3 +302,20 @@ def test_objects_read_from_a_capture_share_their_repeated_strings(tmp_path: Path
         ):
             assert len({id(shared(o)) for o in refs}) == 1
         assert refs[7].ref.name is sys.intern("web-7") and refs[7].ref.uid is sys.intern("pod-7")
+
+
+@pytest.mark.parametrize("sharing", [share, shared_in_table], ids=["share", "3.12 table"])
+def test_shared_strings_die_with_their_last_user(sharing: Callable[[str], str]) -> None:
+    """Records share equal strings (model.sharing), and must not keep them alive: on CPython
+    3.12 an interned string is immortal, and a live run's every Pod name and uid would pile up
+    there. ``share`` is what this interpreter uses; the table is what 3.12 uses."""
+    assert sharing("web-" + "1") is sharing("web-1")  # (equal strings become one)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(400_000):
+            sharing(f"pod-{n:08d}-5f3c1a2e-0000-4000-8000-000000000000")
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 12 << 20  # 400,000 kept: 40 MB

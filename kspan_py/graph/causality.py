@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import logging
-import sys
 from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -67,6 +66,7 @@ from kspan_py.model import (
     PodStatus,
     Snapshot,
 )
+from kspan_py.model.sharing import share
 from kspan_py.spans.attributes import LIFECYCLE, NODE_NAME
 from kspan_py.spans.building import ChangeRoot, SpanBuilder, SpanDraft, SpanLink
 from kspan_py.spans.ids import (
@@ -320,7 +320,7 @@ class CausalGraph:
         names = self._acts.get((child.kind, child.namespace))
         if names is None:
             names = self._acts[(child.kind, child.namespace)] = {}
-        name = sys.intern(child.name)  # the child's record has the same string
+        name = share(child.name)  # the child's record has the same string
         acts = names.get(name, ())
         act = self._act(key, span_id, event.time_ns, event.resource_version, child)
         new_acts: tuple[NamedAct, ...] = (act,)

@@ -10,7 +10,6 @@ with generations, have a generation history.
 
 from __future__ import annotations
 
-import sys
 from array import array
 from bisect import bisect_left
 from collections import deque
@@ -26,6 +25,7 @@ from kspan_py.model import (
     Uid,
     write_order,
 )
+from kspan_py.model.sharing import share
 
 _MAX_OWNER_DEPTH = 8  # ownership chains are short (CronJob > Job > Pod); this only stops cycles
 _REPLICAS_KEPT = 32  # a rollout of many steps within the hour of acts still resolves
@@ -292,7 +292,7 @@ class ObjectStore:
         return removed
 
 
-_intern = sys.intern
+_intern = share
 
 
 def _shared(owner: OwnerRef) -> OwnerRef:

@@ -17,7 +17,6 @@ refuse (the capture reader turns its recursion errors into skips).
 from __future__ import annotations
 
 import re
-import sys
 from typing import Any
 
 from kspan_py.model.records import (
@@ -32,6 +31,7 @@ from kspan_py.model.records import (
     PodStatus,
     Uid,
 )
+from kspan_py.model.sharing import share
 from kspan_py.model.timestamps import parse_time_ns
 
 Raw = dict[str, Any]
@@ -63,8 +63,9 @@ def normalise(raw: Raw, *, kind_hint: str = "") -> KubeObject | KubeEvent:
 # names and uids of objects that events regard and owners, an object's own identity and
 # labels) are interned: the graph holds many records at once, and interned they share one
 # string instead of one copy per parsed value (marshal keeps them interned across the reader
-# process's pipe). Interned strings are freed with their last user, as any other.
-_intern = sys.intern
+# process's pipe). Interned strings are freed with their last user, as any other (but on
+# CPython 3.12: see model.sharing).
+_intern = share
 
 
 class _FieldError(MalformedValue):
