@@ -289,3 +289,18 @@ def test_an_integer_of_thousands_of_digits_is_one_skipped_value(tmp_path: Path) 
     )
     read = _read(path)
     assert [(item.where, item.category) for item in read] == [(f"{path}:1", "malformed JSON")]
+
+
+def test_a_small_list_padded_past_the_streaming_size_is_read_whole(tmp_path: Path) -> None:
+    """What decides streaming is the value, not its line: a List of less than _STREAMED_BYTES
+    padded with whitespace is read whole, as before, with what only that reading does (of
+    "items" given twice, the last counts)."""
+    states = last_states(read_values(ROLLOUT))
+    first, last = states[:3], states[3:]
+    text = json.dumps({"kind": "List", "items": first}).removesuffix("}")
+    text += ', "items": ' + json.dumps(last) + "}"
+    path = tmp_path / "padded.jsonl"
+    path.write_text(text + " " * _STREAMED_BYTES + "\n")
+    read = _read(path)
+    assert read == _whole(path, text.encode())
+    assert len(read) == len(last) + 2  # (the listing's brackets)

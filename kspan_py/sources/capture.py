@@ -381,12 +381,15 @@ def _streamed_long_line(
 ) -> tuple[Iterator[CaptureItem] | None, int]:
     """The changes of the long line whose first part was just read from file, streamed from
     the file if the line is one List, with the offset where the next line starts; else None,
-    and file is where it was (the caller reads the rest of the line and the line whole)."""
+    and file is where it was (the caller reads the rest of the line and the line whole).
+
+    Streamed exactly when a line held in memory would be (see decode_lines): its value, less
+    the whitespace around it, is _STREAMED_BYTES or more, begins with "{", and holds ``List"``
+    and ``"items"`` (``_Value.may_be_a_list``), so that a large watch event of one object is
+    not parsed three times more to find that it is none."""
     start = file.tell() - len(part)
-    end = _line_end(file)
-    # (A List names its items near its start, in kubectl's key order as in the API server's:
-    # a large watch event of one object is not parsed twice more to find that it is none.)
-    if end - start >= _STREAMED_BYTES and part.lstrip()[:1] == b"{" and _ITEMS_KEY in part:
+    end, value_bytes, may_be_a_list = _line_extent(file, part)
+    if value_bytes >= _STREAMED_BYTES and may_be_a_list and part.lstrip()[:1] == b"{":
         streamed = _streamed_list(_Value(file=file, start=start, end=end), where)
         if streamed is not None:
             return streamed, end
@@ -394,14 +397,32 @@ def _streamed_long_line(
     return None, 0
 
 
-def _line_end(file: io.BufferedReader) -> int:
-    """The offset just past the newline that ends the line file is in (or of its end)."""
+def _line_extent(file: io.BufferedReader, part: bytes) -> tuple[int, int, bool]:
+    """For the long line whose first part was just read from file: the offset just past its
+    newline (or the file's end), the length of its value without the whitespace around it,
+    and whether its bytes hold both ``List"`` and ``"items"``. Read in C, a part at a time."""
+    start = file.tell() - len(part)
+    kind = _LIST_KIND in part
+    items = _ITEMS_KEY in part
+    tail = part[-_NEEDLE_OVERLAP:]
+    trailing = len(part) - len(part.rstrip())  # the whitespace the line ends with, so far
+    end = -1
     read = file.read
-    while chunk := read(_LINE_SCAN_BYTES):
+    while end < 0 and (chunk := read(_LINE_SCAN_BYTES)):
         newline = chunk.find(b"\n")
         if newline >= 0:
-            return file.tell() - len(chunk) + newline + 1
-    return file.tell()
+            end = file.tell() - len(chunk) + newline + 1
+            chunk = chunk[: newline + 1]
+        joint = tail + chunk[:_NEEDLE_OVERLAP]  # (a name cut between two parts)
+        kind = kind or _LIST_KIND in chunk or _LIST_KIND in joint
+        items = items or _ITEMS_KEY in chunk or _ITEMS_KEY in joint
+        tail = chunk[-_NEEDLE_OVERLAP:]
+        content = len(chunk.rstrip())
+        trailing = trailing + len(chunk) if not content else len(chunk) - content
+    if end < 0:
+        end = file.tell()
+    leading = len(part) - len(part.lstrip())
+    return end, end - start - leading - trailing, kind and items
 
 
 _LINE_SCAN_BYTES = _LINE_PART_BYTES
@@ -688,6 +709,7 @@ def _changed_while_read(error: Exception) -> str:
 
 _NO_ITEM = object()
 _LIST_KIND, _ITEMS_KEY = b'List"', b'"items"'
+_NEEDLE_OVERLAP = max(len(_LIST_KIND), len(_ITEMS_KEY)) - 1  # (either, cut between two reads)
 
 
 class _Reading:
