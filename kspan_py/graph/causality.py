@@ -122,6 +122,10 @@ _LOSSES_KEPT = 1_000  # losses not yet answered, per controller
 _MAX_RESCALES_WAITING = 10_000  # autoscalers with rescales waiting for their object, at most
 _RESCALES_KEPT = 16  # rescales kept per autoscaler not seen yet (the latest)
 
+_POD_LIFE_NAME = f"Pod.{POD_LIFE}"
+_LIFE_ANYWHERE = ((LIFECYCLE, POD_LIFE),)  # a Pod life's attributes before it has a node
+_NODES_REMEMBERED = 4096  # nodes whose Pod lives share their attributes (a cluster's)
+
 _SERIES = "series:"
 """Anchor key prefix: where the spans of repeats of an Event (by uid) hang."""
 
@@ -243,6 +247,7 @@ class CausalGraph:
         self._rescales_waiting: dict[tuple[str, str], list[tuple[OccurrenceKey, int]]] = {}
         # Spans of Events seen only in their final state -> that state (see _occurrence).
         self._aggregated: dict[int, KubeEvent] = {}
+        self._lives_on: dict[str, tuple[tuple[str, str], ...]] = {}  # see _life_attributes
 
     def _clock(self) -> float:
         return self.watermark_ns / 1e9
@@ -636,12 +641,12 @@ class CausalGraph:
             pod,
             "",
             POD_LIFE,
-            f"Pod.{POD_LIFE}",
+            _POD_LIFE_NAME,
             start_ns,
             start_ns,
             KUBELET,
             node,
-            ((LIFECYCLE, POD_LIFE), (NODE_NAME, node)) if node else ((LIFECYCLE, POD_LIFE),),
+            self._life_attributes(node),
             None,
         )
         life = SpanDraft(
@@ -650,6 +655,17 @@ class CausalGraph:
         self._drafts[life_id] = life
         self._hold(life)
         return life_id
+
+    def _life_attributes(self, node: str) -> tuple[tuple[str, str], ...]:
+        """A Pod life's attributes: one tuple for the lives on a node (thousands of Pods in a
+        rollout, on a few nodes), kept for at most _NODES_REMEMBERED nodes."""
+        attributes = self._lives_on.get(node)
+        if attributes is None:
+            if len(self._lives_on) >= _NODES_REMEMBERED:
+                self._lives_on.clear()
+            attributes = ((LIFECYCLE, POD_LIFE), (NODE_NAME, node)) if node else _LIFE_ANYWHERE
+            self._lives_on[node] = attributes
+        return attributes
 
     def _life_uid(self, pod: ObjectRef, trace_id: int) -> str:
         # Some controllers' Events name the Pod without its uid (the taint eviction's).
