@@ -1218,9 +1218,10 @@ class _UnchangedUpdates:
     that arrives after it but was written before it (a reordered input) is stale, and the
     graph must know so. So the latest one left out is held, and sent just before such a late
     version; the graph then judges the late one against it as it would have. It is held as its
-    resourceVersion only: the rest of it is the record it was found equal to, kept anyway (the
-    whole version held as bytes was most of the reader's memory on a long rollout, since the
-    last update of a settled ReplicaSet or Deployment is most often one left out).
+    resourceVersion only: the rest of it is the record it was found equal to, kept anyway (held
+    as bytes, the whole version doubled the table, since the last update of a settled
+    ReplicaSet or Deployment is most often one left out: 2 MB of the reader's 34 MB peak on
+    the 1,000-Deployment spread).
     """
 
     def __init__(self) -> None:
