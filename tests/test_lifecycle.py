@@ -437,6 +437,61 @@ def test_a_statefulset_pod_evicted_after_its_rolling_update_links_its_replacemen
     assert "replaces" not in link_reasons(creations[0])  # (the rollout's: no loss)
 
 
+def test_a_loss_late_in_its_controllers_hour_still_links_its_replacement() -> None:
+    """A ReplicaSet loses web-1 (evicted, replaced at once), then, just short of an hour
+    later, web-2, replaced forty seconds after (past the first's hour): its own trace, linked
+    to the eviction it replaces. The losses were kept per controller, forgotten together an
+    hour after the first: the second eviction went with the first's hour, and its replacement
+    linked to nothing."""
+    replicaset: Json = {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {"name": "web", "namespace": "ns", "uid": "uid-web", "resourceVersion": "1"},
+    }
+    owned = [{"kind": "ReplicaSet", "name": "web", "uid": "uid-web", "controller": True}]
+    pods = {name: pod(name, created=at) for name, at in (("web-1", 0), ("web-2", 0))}
+    pods["web-3"], pods["web-4"] = pod("web-3", created=11), pod("web-4", created=3640)
+    for each in pods.values():
+        each["metadata"]["ownerReferences"] = owned
+
+    def evicted(name: str, at: float) -> str:
+        message = "The node was low on resource: memory."
+        return line("ADDED", event(pods[name], "Evicted", at, message, warning=True))
+
+    def created(name: str, at: float) -> str:
+        made = event(
+            replicaset, "SuccessfulCreate", at, f"Created pod: {name}", uid=f"create-{name}"
+        )
+        made["source"]["component"] = "replicaset-controller"
+        return line("ADDED", made)
+
+    lines = [
+        line("ADDED", replicaset),
+        line("ADDED", pods["web-1"]),
+        line("ADDED", pods["web-2"]),
+        evicted("web-1", 10),
+        created("web-3", 11),
+        line("ADDED", pods["web-3"]),
+        # (event time moves on: the first replacement is linked within its minute)
+        line("ADDED", event(pods["web-3"], "Started", 60, "Started container app")),
+        evicted("web-2", 3600),
+        created("web-4", 3640),
+        line("ADDED", pods["web-4"]),
+    ]
+    spans = replay_lines(lines)
+    evictions = {attr(span, "k8s.object.name"): span for span in named(spans, "Pod.Evicted")}
+    creations = {
+        attr(span, "k8s.event.message"): span
+        for span in named(spans, "ReplicaSet.SuccessfulCreate")
+    }
+    # (made within the second, the first replacement is under the eviction, in its trace)
+    assert parent_id(creations["Created pod: web-3"]) == span_id(evictions["web-1"])
+    assert parent_id(creations["Created pod: web-4"]) is None
+    assert link_reasons(creations["Created pod: web-4"]) == {
+        "replaces": span_id(evictions["web-2"])
+    }
+
+
 def test_an_eviction_on_another_node_is_not_linked_to_it() -> None:
     lines = [
         line("ADDED", pod("web-1", node_name="node-a")),

@@ -825,15 +825,21 @@ class CausalGraph:
         if owner is None or self._deleted_by_owner(pod.namespace, pod.name, event.time_ns):
             return
         owner_key = f"{owner.kind}/{pod.namespace}/{owner.name}"
-        losses = self._losses.get(owner_key)
-        if losses is None:
-            losses = self._losses[owner_key] = {}
+        losses = self._losses.get(owner_key) or {}
         sign = (OccurrenceKey(event.uid, event.count), event.time_ns, event.resource_version)
         known = losses.get(pod.name)
+        if known is None and len(losses) >= _LOSSES_KEPT:
+            # Losses too old for a replacement to link to (_link_replaced) make room.
+            oldest = event.time_ns - NODE_CAUSE_HORIZON_NS - TIMESTAMP_SLACK_NS
+            for name in [name for name, (_, time_ns, _) in losses.items() if time_ns < oldest]:
+                del losses[name]
         if known is None and len(losses) < _LOSSES_KEPT:
             losses[pod.name] = sign
         elif known is not None and (sign[1:], event.uid) < (known[1:], known[0].uid):
             losses[pod.name] = sign  # the earliest sign, whatever the arrival order
+        # Stored again: the controller's losses are kept for the hour after the latest, not
+        # the first (which took a loss noted late in that hour with it).
+        self._losses[owner_key] = losses
 
     def _link_replaced(self, links: list[SpanLink], act: KubeEvent) -> None:
         """A controller's create that no scaling asked for replaces a Pod it lost: linked to
