@@ -21,6 +21,7 @@ from kspan_py.graph.causality import CausalGraph
 from kspan_py.model import ChangeType, EventChange, ObjectChange, ObjectRef, Uid
 from kspan_py.model.sharing import share, shared_in_table
 from kspan_py.sources.capture import read_capture
+from kspan_py.spans.building import SpanBuilder
 from tests.fake_apiserver import FakeApiServer
 from tests.test_live import (
     CRASHLOOP,
@@ -319,3 +320,20 @@ def test_shared_strings_die_with_their_last_user(sharing: Callable[[str], str]) 
     finally:
         tracemalloc.stop()
     assert grown < 12 << 20  # 400,000 kept: 40 MB
+
+
+def test_made_up_reporting_instances_do_not_pile_up_resources() -> None:
+    """A span's resource is its Event's reporting component and instance, which whoever
+    creates the Event writes. A stream of Events each naming a new instance keeps a bounded
+    number of resources, not one per value made up (about 640 bytes each)."""
+    builder = SpanBuilder()
+    assert builder.resource("kubelet", "node-a") is builder.resource("kubelet", "node-a")
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(20_000):
+            builder.resource("kubelet", f"made-up-{n:08d}")
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 6 << 20  # 20,000 kept: 13 MB

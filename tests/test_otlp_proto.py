@@ -232,6 +232,31 @@ def test_the_grpc_sinks_chunks_are_requests_made_as_they_are_sized(
     )
 
 
+def test_requests_over_thousands_of_resources_group_equal_ones_as_the_sdks_encoder() -> None:
+    """A resource per (component, instance): a run over a large cluster, or one whose Events
+    make up instances, meets more than the encoder keeps. Equal resources that are not the
+    same object, some already seen, some forgotten, are still one group per request."""
+    kube_spans = [span for span in replay_file(ROLLOUT) if isinstance(span, KubeSpan)]
+    spans: list[ReadableSpan] = []
+    for index in range(3000):
+        draft = kube_spans[index % len(kube_spans)].draft
+        instance = {"service.name": "kubelet", "service.instance.id": f"node-{index % 1300}"}
+        spans.append(KubeSpan(draft, Resource(instance), 0))
+    encoder = DraftEncoder()
+    made = list(encoder.chunks(spans, max_spans=700, max_bytes=1 << 30, shrink=_no_shrink))
+    assert [len(chunk) for chunk in made] == [700, 700, 700, 700, 200]
+    for chunk in made:
+        theirs = encode_spans(chunk)
+        assert len(chunk.request.resource_spans) == len({span.resource for span in chunk})
+        assert chunk.request.SerializeToString(deterministic=True) == theirs.SerializeToString(
+            deterministic=True
+        )
+
+
+def _no_shrink(span: ReadableSpan, size: int) -> ReadableSpan:
+    raise AssertionError(f"no span is over the limit ({size} bytes)")
+
+
 def test_a_span_the_sdks_encoder_refuses_too_leaves_the_export_to_fail_and_be_counted() -> None:
     """Chunking does not raise: the chunk is left unencoded, and its export raises, as the
     SDK's encoder does (the outlet logs and counts it); the other chunks are encoded."""

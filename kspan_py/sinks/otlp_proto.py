@@ -258,7 +258,7 @@ _Scopes = dict[SdkScope | None, ScopeSpans]
 _Added = tuple[
     ScopeSpans,
     tuple[int, int] | None,  # the object key added for it
-    Resource | None,  # the resource group made for it
+    int | None,  # the resource group made for it (its message's identity)
     tuple[ResourceSpans, _Scopes, SdkScope | None] | None,  # the scope group made for it
 ]
 
@@ -274,12 +274,13 @@ class _RequestBeingFilled:
         self.encoder = encoder
         self.spans = EncodedChunk(ExportTraceServiceRequest())
         self.size = 0
-        # Spans share their resource and scope objects: found by object first, and equal
-        # objects merged, each hashed once, not once a span (a resource's hash serialises
-        # its attributes).
+        # Spans share their resource and scope objects: found by object first. Equal resources
+        # share one message (``DraftEncoder.resource_of``), so they are grouped by that
+        # message's identity, never hashed here (a resource's hash serialises its attributes).
         self._by_object: dict[tuple[int, int], ScopeSpans] = {}
-        self._by_resource: dict[Resource, tuple[ResourceSpans, _Scopes]] = {}
+        self._by_resource: dict[int, tuple[ResourceSpans, _Scopes]] = {}
         self._last: _Added | None = None
+        encoder.start_request()
 
     def add(self, span: ReadableSpan) -> int:
         """Adds the span's message; returns at least the bytes the request grew by."""
@@ -288,19 +289,20 @@ class _RequestBeingFilled:
         scope_spans = self._by_object.get(key)
         grown = 0
         new_key: tuple[int, int] | None = None
-        new_resource: Resource | None = None
+        new_resource: int | None = None
         new_scope: tuple[ResourceSpans, _Scopes, SdkScope | None] | None = None
         if scope_spans is None:
             new_key = key
-            found = self._by_resource.get(resource)
+            message, size = self.encoder.resource_of(resource)
+            found = self._by_resource.get(id(message))
             if found is None:
                 resource_spans = self.spans.request.resource_spans.add(
                     schema_url=resource.schema_url
                 )
-                resource_spans.resource.CopyFrom(self.encoder.resource_message(resource))
-                found = self._by_resource[resource] = (resource_spans, {})
-                new_resource = resource
-                grown += resource_size(resource)
+                resource_spans.resource.CopyFrom(message)
+                found = self._by_resource[id(message)] = (resource_spans, {})
+                new_resource = id(message)
+                grown += size
             resource_spans, scopes = found
             scope_spans = scopes.get(scope or None)
             if scope_spans is None:
@@ -351,18 +353,37 @@ class _RequestBeingFilled:
 class DraftEncoder:
     """Encodes ExportTraceServiceRequests; keeps each resource's message, made once."""
 
+    _MAX_RESOURCES = 1024
+    """Resources remembered (one per component and instance: few); all forgotten when full."""
+
     def __init__(self) -> None:
-        self._resources: dict[Resource, ResourceMessage] = {}
+        self._messages: dict[Resource, tuple[ResourceMessage, int]] = {}
+        self._by_identity: dict[int, tuple[Resource, ResourceMessage, int]] = {}
         self.attribute_texts = _SpanAttributeTexts()
 
-    def resource_message(self, resource: Resource) -> ResourceMessage:
-        found = self._resources.get(resource)
+    def start_request(self) -> None:
+        """Called before a request is filled: the tables are only emptied between requests, as
+        a request groups resources by their message's identity. (One request is filled at a
+        time: the sink's outlet delivers one batch at a time, its chunks one after another.)"""
+        if len(self._by_identity) >= self._MAX_RESOURCES:
+            self._by_identity.clear()
+            self._messages.clear()
+
+    def resource_of(self, resource: Resource) -> tuple[ResourceMessage, int]:
+        """The resource's message, one for all equal resources, and the bound of its size.
+
+        Spans share the resource objects their builder made, so a resource is found by its
+        identity: it is hashed (which serialises its attributes) once, when first seen, and
+        kept alive so its identity is not taken by another."""
+        known = self._by_identity.get(id(resource))
+        if known is not None:
+            return known[1], known[2]
+        found = self._messages.get(resource)
         if found is None:
-            if len(self._resources) >= 1024:  # a resource per (component, instance): few
-                self._resources.clear()
-            found = ResourceMessage()
-            _add_attributes_one_by_one(found.attributes, resource.attributes)
-            self._resources[resource] = found
+            message = ResourceMessage()
+            _add_attributes_one_by_one(message.attributes, resource.attributes)
+            found = self._messages[resource] = (message, resource_size(resource))
+        self._by_identity[id(resource)] = (resource, *found)
         return found
 
     def request(self, spans: Sequence[ReadableSpan]) -> ExportTraceServiceRequest:

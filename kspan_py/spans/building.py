@@ -355,6 +355,11 @@ _NOT_UTF8 = (
     "which OTLP can carry"
 )
 
+_MAX_RESOURCES = 4096
+"""Resources kept for reuse. Components and instances are Events' reportingController and
+reportingInstance, which whoever creates an Event writes: a run sees a few per node, but must not
+keep one for every value made up; all are forgotten when full (then made again as needed)."""
+
 
 def _utf8(text: str, what: str) -> str:
     """text as OTLP can carry it: a command line or an environment that was not UTF-8 reaches
@@ -413,6 +418,8 @@ class SpanBuilder:
         key = (component, instance)
         found = self._resources.get(key)
         if found is None:
+            if len(self._resources) >= _MAX_RESOURCES:
+                self._resources.clear()
             if self._service_name:
                 own = {SERVICE_NAME: self._service_name, COMPONENT: component or UNKNOWN_COMPONENT}
             else:
