@@ -22,6 +22,7 @@ from cachetools import TTLCache
 from opentelemetry.sdk.trace import ReadableSpan
 
 from kspan_py.config import GraphSettings
+from kspan_py.graph.anchors import Anchors
 from kspan_py.graph.held import ExportedHeld
 from kspan_py.graph.lifecycle import (
     KUBELET,
@@ -88,6 +89,7 @@ _MAX_SEEN = 2_000_000
 """Occurrences remembered at most (the oldest go first): a bound for a cluster in an event storm."""
 
 _MAX_EXPORTED_HELD = 100_000
+_MAX_ANCHORS = 100_000
 """Held spans (changes' roots, Pods' lives) remembered after their export, at most."""
 
 _ActsByName = dict[str, tuple[NamedAct, ...]]  # child name -> acts that named it, oldest first
@@ -232,9 +234,7 @@ class CausalGraph:
         # Where recent causes were placed, for span links: a node's latest problem
         # (NODE_ANCHOR + name) and each container's latest run ("run:" + pod key/container),
         # as (trace id, span id, event time).
-        self._anchors: TTLCache[str, tuple[int, int, int]] = TTLCache(
-            maxsize=100_000, ttl=ttl_s, timer=self._clock
-        )
+        self._anchors = Anchors(ttl_s, _MAX_ANCHORS)
         self._series_due: dict[int, int] = {}  # span of repeats -> when it is due (event time)
         self._replaced_by: dict[OccurrenceKey, int] = {}  # loss not linked yet -> the act
         # Pods lost otherwise than by their controller's deletion, per controller, for the
@@ -503,7 +503,7 @@ class CausalGraph:
             last = draft.repeats[-1].time_ns if draft.repeats else draft.start_ns
             series = OpenSeries(draft.start_ns, last)
         first_key = _SERIES + subject.uid
-        first = self._anchors.get(first_key)
+        first = self._anchors.get(first_key, self.watermark_ns)
         verdict = place_repeat(
             subject,
             series=series,
@@ -524,14 +524,15 @@ class CausalGraph:
             return Placement(trace_id, placed), draft.parent_id, "folded"
         self._touch(trace_id, subject.time_ns)
         if first is None or first[0] != trace_id:  # the first occurrence in this trace
-            self._anchors[first_key] = (trace_id, placed, subject.time_ns)
+            self._anchors.put(first_key, (trace_id, placed, subject.time_ns), self.watermark_ns)
         return Placement(trace_id, span_id), verdict.parent_span_id, "repeat"
 
     def _anchored(self, subject: Subject, span_id: int) -> tuple[Placement, int | None, str] | None:
         """A phase that belongs under a known cause (a node's condition under its problem)."""
         if not isinstance(subject, LifecycleFact) or not subject.joins:
             return None
-        under = anchored_under(subject, self._anchors.get(subject.joins), self._settings.window_ns)
+        anchor = self._anchors.get(subject.joins, self.watermark_ns)
+        under = anchored_under(subject, anchor, self._settings.window_ns)
         if under is None:
             return None
         return Placement(under[0], span_id), under[1], "anchor"
@@ -779,14 +780,14 @@ class CausalGraph:
         """Causes in other places: a node's problem, a preemptor, the run before, a rollout."""
         links: list[SpanLink] = []
         regarding = subject.regarding
-        anchors = self._anchors
+        anchors, now_ns = self._anchors, self.watermark_ns
         if isinstance(subject, KubeEvent):
             reason = subject.reason
             if regarding.kind == "Node" and reason in NODE_PROBLEM_REASONS:
-                anchors[NODE_ANCHOR + regarding.name] = (
-                    placement.trace_id,
-                    placement.span_id,
-                    subject.time_ns,
+                anchors.put(
+                    NODE_ANCHOR + regarding.name,
+                    (placement.trace_id, placement.span_id, subject.time_ns),
+                    now_ns,
                 )
             elif regarding.kind == "Pod" and reason in _NODE_EFFECTS:
                 self._link_node_problem(links, regarding, "", subject.time_ns)
@@ -799,10 +800,10 @@ class CausalGraph:
         elif subject.reason == "ContainerRun":
             self._link_node_problem(links, regarding, subject.instance, subject.time_ns)
             run_key = f"run:{regarding.key}/{subject.field_path}"
-            previous = anchors.get(run_key)
+            previous = anchors.get(run_key, now_ns)
             if previous is not None:
                 links.append((previous[0], previous[1], "previous-run"))
-            anchors[run_key] = (placement.trace_id, placement.span_id, subject.time_ns)
+            anchors.put(run_key, (placement.trace_id, placement.span_id, subject.time_ns), now_ns)
         if rule == "root":
             rollout = self._rollout_of(regarding, subject.time_ns, placement.trace_id)
             if rollout is not None:
@@ -888,7 +889,7 @@ class CausalGraph:
         if not node:
             stored = self.store.get(pod)
             node = stored.node if stored is not None else ""
-        anchor = self._anchors.get(NODE_ANCHOR + node) if node else None
+        anchor = self._anchors.get(NODE_ANCHOR + node, self.watermark_ns) if node else None
         if anchor is not None and (
             anchor[2] - TIMESTAMP_SLACK_NS <= time_ns <= anchor[2] + NODE_CAUSE_HORIZON_NS
         ):
