@@ -492,6 +492,36 @@ def test_a_loss_late_in_its_controllers_hour_still_links_its_replacement() -> No
     }
 
 
+def test_a_controller_with_a_thousand_losses_unanswered_still_links_a_new_one() -> None:
+    """A ReplicaSet's 1,000 Pods are evicted in the first minutes and never replaced (the
+    node is gone, say); twelve minutes later another is evicted and replaced. The controller's
+    table of losses was full, so the new loss was not kept and its replacement linked to
+    nothing; the losses too old to be replaced now make room."""
+    replicaset: Json = {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {"name": "web", "namespace": "ns", "uid": "uid-web", "resourceVersion": "1"},
+    }
+    owned = [{"kind": "ReplicaSet", "name": "web", "uid": "uid-web", "controller": True}]
+    lines = [line("ADDED", replicaset)]
+    message = "The node was low on resource: memory."
+    for n in range(1001):
+        made = pod(f"web-{n}", created=0)
+        made["metadata"]["ownerReferences"] = owned
+        lines.append(line("ADDED", made))
+        at = 10 + n / 10 if n < 1000 else 730
+        lines.append(line("ADDED", event(made, "Evicted", at, message, warning=True)))
+    replacement = event(replicaset, "SuccessfulCreate", 760, "Created pod: web-new", uid="new")
+    replacement["source"]["component"] = "replicaset-controller"
+    lines.append(line("ADDED", replacement))
+    spans = replay_lines(lines)
+    (last_eviction,) = [
+        span for span in named(spans, "Pod.Evicted") if attr(span, "k8s.object.name") == "web-1000"
+    ]
+    (creation,) = named(spans, "ReplicaSet.SuccessfulCreate")
+    assert link_reasons(creation) == {"replaces": span_id(last_eviction)}
+
+
 def test_an_eviction_on_another_node_is_not_linked_to_it() -> None:
     lines = [
         line("ADDED", pod("web-1", node_name="node-a")),

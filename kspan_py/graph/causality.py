@@ -830,9 +830,14 @@ class CausalGraph:
         sign = (OccurrenceKey(event.uid, event.count), event.time_ns, event.resource_version)
         known = losses.get(pod.name)
         if known is None and len(losses) >= _LOSSES_KEPT:
-            # Losses too old for a replacement to link to (_link_replaced) make room.
+            # Losses too old for a replacement to link to (_link_replaced) make room: the
+            # first noted first (they are noted in about time order; a look at the first alone,
+            # since a controller whose losses are never answered would be full at every loss).
             oldest = event.time_ns - NODE_CAUSE_HORIZON_NS - TIMESTAMP_SLACK_NS
-            for name in [name for name, (_, time_ns, _) in losses.items() if time_ns < oldest]:
+            while losses:
+                name, (_, time_ns, _) = next(iter(losses.items()))
+                if time_ns >= oldest:
+                    break
                 del losses[name]
         if known is None and len(losses) < _LOSSES_KEPT:
             losses[pod.name] = sign
