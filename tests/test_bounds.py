@@ -305,6 +305,39 @@ def test_objects_read_from_a_capture_share_their_repeated_strings(tmp_path: Path
         assert refs[7].ref.name is sys.intern("web-7") and refs[7].ref.uid is sys.intern("pod-7")
 
 
+def test_the_events_of_one_object_share_its_reference_through_the_reader_process(
+    tmp_path: Path,
+) -> None:
+    """A dump holds every Event until it is linked: the ten Events of a Pod name it with one
+    ObjectRef, not ten equal ones (72 bytes each). Equal, as they were."""
+    lines = []
+    for n in range(300):
+        regarding = {"kind": "Pod", "namespace": "shop", "name": f"web-{n // 10}"}
+        regarding |= {"uid": f"pod-{n // 10}", "apiVersion": "v1"}
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": f"web.{n}", "namespace": "shop", "uid": f"ev-{n}"},
+            "involvedObject": regarding,
+            "reason": "Pulled",
+            "message": "Pulled",
+            "count": 1,
+            "lastTimestamp": "2026-11-25T10:00:00Z",
+        }
+        lines.append({"type": "ADDED", "object": event})
+    capture = tmp_path / "events.jsonl"
+    capture.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    apart, shared = (
+        [item.event for item in read_capture(str(capture), reader_process=process)
+         if isinstance(item, EventChange)]
+        for process in (False, True)
+    )  # fmt: skip
+    assert len(shared) == 300
+    assert [event.regarding for event in shared] == [event.regarding for event in apart]
+    assert len({id(event.regarding) for event in shared}) == 30
+    assert shared[0].regarding == ObjectRef("Pod", "shop", "web-0", Uid("pod-0"), "v1")
+
+
 @pytest.mark.parametrize("sharing", [share, shared_in_table], ids=["share", "3.12 table"])
 def test_shared_strings_die_with_their_last_user(sharing: Callable[[str], str]) -> None:
     """Records share equal strings (model.sharing), and must not keep them alive: on CPython

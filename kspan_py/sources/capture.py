@@ -890,6 +890,10 @@ _PROCESS_MIN_BYTES = 32 << 20
 _FRAME_ITEMS = 512  # items per marshalled frame
 _FRAME_HEADER = struct.Struct("<I")
 _PIPE_BYTES = 1 << 20  # lets the child run a few frames ahead while the parent links
+_REFS_SHARED = 4096
+"""Events' regarding objects remembered by the parent, so that the Events of one object share
+one ObjectRef: an object's Events come close together (a dump lists them side by side; a
+stream within minutes), and a dump holds every Event until it is linked (72 bytes each)."""
 _TYPES = tuple(ChangeType)
 _TYPE_INDEX = {change_type: index for index, change_type in enumerate(_TYPES)}
 # The first element of a packed item says what it is.
@@ -955,6 +959,7 @@ def _from_reader_process(path: str, *, drop_unchanged: bool = False) -> Iterator
             fcntl.fcntl(stream.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
         read, loads, unpack = stream.read, marshal.loads, _FRAME_HEADER.unpack
         types, event_change, event, ref = _TYPES, EventChange, KubeEvent, ObjectRef
+        refs: dict[tuple[object, ...], ObjectRef] = {}
         while True:
             header = read(_FRAME_HEADER.size)
             size = unpack(header)[0] if len(header) == _FRAME_HEADER.size else 0
@@ -967,13 +972,18 @@ def _from_reader_process(path: str, *, drop_unchanged: bool = False) -> Iterator
                     (_, change_type, uid, name, namespace, regarding, field_path, related,
                      reason, message, kind, action, count, time_ns, first_ns, component,
                      instance, api_version, resource_version) = packed  # fmt: skip
+                    regarding_ref = refs.get(regarding)
+                    if regarding_ref is None:
+                        if len(refs) >= _REFS_SHARED:
+                            refs.clear()
+                        regarding_ref = refs[regarding] = ref(*regarding)
                     yield event_change(
                         types[change_type],
                         event(
                             uid,
                             name,
                             namespace,
-                            ref(*regarding),
+                            regarding_ref,
                             field_path,
                             ref(*related) if related is not None else None,
                             reason,
