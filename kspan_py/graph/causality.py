@@ -89,8 +89,10 @@ _MAX_SEEN = 2_000_000
 """Occurrences remembered at most (the oldest go first): a bound for a cluster in an event storm."""
 
 _MAX_EXPORTED_HELD = 100_000
-_MAX_ANCHORS = 100_000
 """Held spans (changes' roots, Pods' lives) remembered after their export, at most."""
+
+_MAX_ANCHORS = 100_000
+"""Anchors (graph/anchors.py) remembered at most: one a container run of the hour."""
 
 _ActsByName = dict[str, tuple[NamedAct, ...]]  # child name -> acts that named it, oldest first
 Subject = KubeEvent | LifecycleFact
