@@ -388,7 +388,7 @@ def _streamed_long_line(
     and ``"items"`` (``_Value.may_be_a_list``), so that a large watch event of one object is
     not parsed three times more to find that it is none."""
     start = file.tell() - len(part)
-    end, value_bytes, may_be_a_list = _line_extent(file, part)
+    end, value_bytes, may_be_a_list = _line_extent(file, part, start)
     if value_bytes >= _STREAMED_BYTES and may_be_a_list and part.lstrip()[:1] == b"{":
         streamed = _streamed_list(_Value(file=file, start=start, end=end), where)
         if streamed is not None:
@@ -397,11 +397,11 @@ def _streamed_long_line(
     return None, 0
 
 
-def _line_extent(file: io.BufferedReader, part: bytes) -> tuple[int, int, bool]:
-    """For the long line whose first part was just read from file: the offset just past its
-    newline (or the file's end), the length of its value without the whitespace around it,
-    and whether its bytes hold both ``List"`` and ``"items"``. Read in C, a part at a time."""
-    start = file.tell() - len(part)
+def _line_extent(file: io.BufferedReader, part: bytes, start: int) -> tuple[int, int, bool]:
+    """For the long line at offset start whose first part was just read from file: the offset
+    just past its newline (or the file's end), the length of its value without the whitespace
+    around it, and whether its bytes hold both ``List"`` and ``"items"``. Read in C, a part at
+    a time."""
     kind = _LIST_KIND in part
     items = _ITEMS_KEY in part
     tail = part[-_NEEDLE_OVERLAP:]
