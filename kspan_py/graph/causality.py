@@ -55,6 +55,7 @@ from kspan_py.graph.placing import (
 )
 from kspan_py.graph.rules import NamedChild, Relation, named_child
 from kspan_py.graph.rules.children import CONTROLLER_ACT_HORIZON_NS, act_horizon_ns
+from kspan_py.graph.settled import ActRecord, acts_of, settled, time_of
 from kspan_py.graph.store import ObjectStore
 from kspan_py.model import (
     ChangeType,
@@ -94,7 +95,13 @@ _MAX_EXPORTED_HELD = 100_000
 _MAX_ANCHORS = 100_000
 """Anchors (graph/anchors.py) remembered at most: one a container run of the hour."""
 
-_ActsByName = dict[str, tuple[NamedAct, ...]]  # child name -> acts that named it, oldest first
+_ACT_SETTLE_NS = 120 * 1_000_000_000
+"""How long after its time an act of the hour is kept fresh before it is packed
+(graph/settled.py): a Pod's own Events (scheduled, pulled, started) come within the first
+minute or two and read its creation each time; later ones read it back from the packed form."""
+
+# child name -> acts that named it, oldest first (fresh, or packed once settled)
+_ActsByName = dict[str, tuple[ActRecord, ...]]
 Subject = KubeEvent | LifecycleFact
 _Pending = tuple[Subject, int, tuple[NamedAct, ...]]  # (occurrence or fact, its span id, its acts)
 
@@ -207,6 +214,11 @@ class CausalGraph:
         self._act_expiry_times: deque[int] = deque()
         self._act_expiry_names: deque[_ActsByName] = deque()
         self._act_expiry_name: deque[str] = deque()
+        # The same acts again, until they are packed (_ACT_SETTLE_NS): a queue of its own,
+        # which holds only the acts of the last minutes.
+        self._act_settle_times: deque[int] = deque()
+        self._act_settle_names: deque[_ActsByName] = deque()
+        self._act_settle_name: deque[str] = deque()
         # Acts only ever looked for within a minute of their time (a ReplicaSet's scaling
         # steps: a third of a rollout's acts) go sooner, in a queue of their own: kept for that
         # minute, the slack for truncated times and as late as an occurrence is linked against
@@ -328,7 +340,7 @@ class CausalGraph:
         if names is None:
             names = self._acts[(child.kind, child.namespace)] = {}
         name = share(child.name)  # the child's record has the same string
-        acts = names.get(name, ())
+        acts = acts_of(names.get(name, ()))
         act = self._act(key, span_id, event.time_ns, event.resource_version, child)
         new_acts: tuple[NamedAct, ...] = (act,)
         if last_ns != event.time_ns:  # aggregated: it acted at its first and last times
@@ -346,6 +358,9 @@ class CausalGraph:
             self._act_expiry_times.append(event.time_ns)
             self._act_expiry_names.append(names)
             self._act_expiry_name.append(name)
+            self._act_settle_times.append(event.time_ns)
+            self._act_settle_names.append(names)
+            self._act_settle_name.append(name)
         else:
             self._step_act_expiry_times.append(event.time_ns)
             self._step_act_expiry_names.append(names)
@@ -887,7 +902,7 @@ class CausalGraph:
         return any(
             act.relation is Relation.DELETE
             and loss_ns - CONTROLLER_ACT_HORIZON_NS <= act.time_ns <= loss_ns + TIMESTAMP_SLACK_NS
-            for act in (names.get(pod_name, ()) if names is not None else ())
+            for act in (acts_of(names.get(pod_name, ())) if names is not None else ())
         )
 
     def _link_node_problem(
@@ -1010,6 +1025,12 @@ class CausalGraph:
                 del self._timelines[object_key]
             else:  # still active: what is past the horizon goes (an Event repeating for days)
                 del timeline[: bisect_left(timeline, (timeline_horizon,))]
+        _settle_acts(
+            now_ns - _ACT_SETTLE_NS,
+            self._act_settle_times,
+            self._act_settle_names,
+            self._act_settle_name,
+        )
         _forget_acts(
             now_ns - self._settings.link_horizon_ns - 2 * self._settings.window_ns,
             self._act_expiry_times,
@@ -1042,10 +1063,22 @@ def _forget_acts(
         named = names.get(name)
         if named is None:
             continue
-        if named[-1].time_ns < horizon_ns:
+        if time_of(named[-1]) < horizon_ns:
             del names[name]
-        elif named[0].time_ns < horizon_ns:  # a name acted on again and again
-            names[name] = tuple(act for act in named if act.time_ns >= horizon_ns)
+        elif time_of(named[0]) < horizon_ns:  # a name acted on again and again
+            names[name] = tuple(act for act in named if time_of(act) >= horizon_ns)
+
+
+def _settle_acts(
+    before_ns: int, times: deque[int], names_queue: deque[_ActsByName], name_queue: deque[str]
+) -> None:
+    """Pack the placed acts of the names acted on before before_ns (graph/settled.py)."""
+    while times and times[0] < before_ns:
+        times.popleft()
+        names, name = names_queue.popleft(), name_queue.popleft()
+        named = names.get(name)
+        if named is not None:
+            names[name] = tuple(settled(act) if isinstance(act, NamedAct) else act for act in named)
 
 
 class _View:
@@ -1059,7 +1092,7 @@ class _View:
         if not self._actors:
             return ()
         names = self._graph._acts.get((ref.kind, ref.namespace))
-        return names.get(ref.name, ()) if names is not None else ()
+        return acts_of(names.get(ref.name, ())) if names is not None else ()
 
     def top_of(self, ref: ObjectRef) -> ObjectRef:
         return self._graph.store.top_of(ref)
