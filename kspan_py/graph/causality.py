@@ -95,10 +95,11 @@ _MAX_EXPORTED_HELD = 100_000
 _MAX_ANCHORS = 100_000
 """Anchors (graph/anchors.py) remembered at most: one a container run of the hour."""
 
-_ACT_SETTLE_NS = 120 * 1_000_000_000
+_ACT_SETTLE_NS = 30 * 1_000_000_000
 """How long after its time an act of the hour is kept fresh before it is packed
-(graph/settled.py): a Pod's own Events (scheduled, pulled, started) come within the first
-minute or two and read its creation each time; later ones read it back from the packed form."""
+(graph/settled.py): well past its placing (a window), and past a Pod's first Events (scheduled,
+pulled, started), which read its creation each time. Later ones read it back from the packed
+form: 10,051 times in the 1,000-Deployment spread's 156,714 occurrences (``make bench``)."""
 
 # child name -> acts that named it, oldest first (fresh, or packed once settled)
 _ActsByName = dict[str, tuple[ActRecord, ...]]
