@@ -422,9 +422,9 @@ def main() -> None:
         asyncio.run(serve(args.events, args.rate))
         return
     rates = [args.rate] if args.rate else [float(r) for r in args.rates.split(",") if r.strip()]
-    from kspan_py.collecting import tune_garbage_collector
+    from kspan_py.collecting import tune_memory
 
-    tune_garbage_collector()  # as `kspan-py run` does before it starts its pipeline
+    tune_memory()  # as `kspan-py run` does before it starts its pipeline
     for index, rate in enumerate(rates):
         events = args.events or round(rate * args.seconds)
         profile = args.profile if index == len(rates) - 1 else None

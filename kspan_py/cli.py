@@ -23,7 +23,7 @@ from pathlib import Path
 
 from kspan_py import logs
 from kspan_py.checkpoint import CheckpointWrites
-from kspan_py.collecting import tune_garbage_collector
+from kspan_py.collecting import tune_memory
 from kspan_py.config import (
     ENV_PREFIX,
     SECOND_NS,
@@ -731,7 +731,7 @@ def _replay(args: argparse.Namespace) -> int:
     settings = replay_settings(args)
     sinks = make_sinks(settings.sinks)
     summary = ReplaySummary()
-    tune_garbage_collector()
+    tune_memory()
     try:
         asyncio.run(replay(settings, sinks, summary))
     except CaptureError as error:
@@ -765,7 +765,7 @@ def _run(args: argparse.Namespace) -> int:
     sinks = make_sinks(settings.sinks)
     summary = ReplaySummary()
     state = monitoring.LiveState()
-    tune_garbage_collector()
+    tune_memory()
 
     async def main_task() -> None:
         stop = asyncio.Event()

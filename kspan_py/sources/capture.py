@@ -905,7 +905,7 @@ _TYPE_INDEX = {change_type: index for index, change_type in enumerate(_TYPES)}
 _CHILD = (
     "import sys; root = sys.argv[1]; root in sys.path or sys.path.insert(0, root); "
     "from kspan_py.sources.capture import serve_capture; "
-    "from kspan_py.collecting import tune_garbage_collector; tune_garbage_collector(); "
+    "from kspan_py.collecting import tune_memory; tune_memory(); "
     "serve_capture(sys.argv[2], int(sys.argv[3]), on_parent_death=sys.argv[4] == '1', "
     "drop_unchanged=sys.argv[5] == '1')"
 )
