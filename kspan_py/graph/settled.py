@@ -57,7 +57,8 @@ def settled(act: NamedAct) -> ActRecord:
         )
     except struct.error:  # a field beyond what the record holds: kept as it is
         return act
-    return fields + (uid.encode() if raw is None else raw)
+    # (surrogatepass: a lone surrogate, which a hostile capture's JSON can hold, round-trips)
+    return fields + (uid.encode("utf-8", "surrogatepass") if raw is None else raw)
 
 
 def unpacked(record: ActRecord) -> NamedAct:
@@ -70,7 +71,7 @@ def unpacked(record: ActRecord) -> NamedAct:
         text = tail.hex()
         uid = f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
     else:
-        uid = tail.decode()
+        uid = tail.decode("utf-8", "surrogatepass")
     act = NamedAct(OccurrenceKey(uid, number), span_id, time_ns, version, _RELATIONS[relation])
     act.trace_id = (high << 64) | low
     return act
