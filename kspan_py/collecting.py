@@ -20,7 +20,6 @@ the same thing.
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import os
 
@@ -44,9 +43,16 @@ def tune_garbage_collector() -> None:
 
 def fix_mmap_threshold() -> bool:
     """Keep glibc's mmap threshold at 128 KiB (see above); whether it was set. Nothing where
-    the C library is not glibc, or where ``MALLOC_MMAP_THRESHOLD_`` says what the user wants."""
-    if "MALLOC_MMAP_THRESHOLD_" in os.environ or not _is_glibc():
+    the C library is not glibc, or where the user set the threshold (``MALLOC_MMAP_THRESHOLD_``,
+    or ``glibc.malloc.mmap_threshold`` in ``GLIBC_TUNABLES``)."""
+    if (
+        "MALLOC_MMAP_THRESHOLD_" in os.environ
+        or "glibc.malloc.mmap_threshold" in os.environ.get("GLIBC_TUNABLES", "")
+        or not _is_glibc()
+    ):
         return False
+    import ctypes  # (here: only the processes that set it pay for the import)
+
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (AttributeError, OSError):

@@ -266,7 +266,7 @@ def test_scaling_steps_are_let_go_after_their_minute_and_pod_creations_are_not()
     )
     assert steps_linked - steps_later > 3_000 * 250  # each step's act let go
     # Each creation's act kept: packed once settled (graph/settled.py, about 150 bytes less
-    # here), never let go like a step (over 400).
+    # here), never let go like a step (about 400).
     assert creations_linked - creations_later < 3_000 * 200
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from cachetools import TTLCache
 from opentelemetry.sdk.trace import ReadableSpan
 
-from kspan_py.config import GraphSettings
+from kspan_py.config import SECOND_NS, GraphSettings
 from kspan_py.graph.anchors import Anchors
 from kspan_py.graph.held import ExportedHeld
 from kspan_py.graph.lifecycle import (
@@ -95,7 +95,7 @@ _MAX_EXPORTED_HELD = 100_000
 _MAX_ANCHORS = 100_000
 """Anchors (graph/anchors.py) remembered at most: one a container run of the hour."""
 
-_ACT_SETTLE_NS = 30 * 1_000_000_000
+_ACT_SETTLE_NS = 30 * SECOND_NS
 """How long after its time an act of the hour is kept fresh before it is packed
 (graph/settled.py): well past its placing (a window), and past a Pod's first Events (scheduled,
 pulled, started), which read its creation each time. Later ones read it back from the packed
@@ -216,7 +216,8 @@ class CausalGraph:
         self._act_expiry_names: deque[_ActsByName] = deque()
         self._act_expiry_name: deque[str] = deque()
         # The same acts again, until they are packed (_ACT_SETTLE_NS): a queue of its own,
-        # which holds only the acts of the last minutes.
+        # which holds only the acts of the last half-minute. When an entry comes due, every
+        # placed act of its name is packed, younger ones too (they no longer change either).
         self._act_settle_times: deque[int] = deque()
         self._act_settle_names: deque[_ActsByName] = deque()
         self._act_settle_name: deque[str] = deque()

@@ -1,4 +1,4 @@
-"""Acts whose occurrence is placed, kept as one packed ``bytes`` value each (96 bytes, not 280).
+"""Acts whose occurrence is placed, kept as one packed ``bytes`` value each (95 bytes, not 280).
 
 Why this exists: the graph keeps every act that named a Pod (or another child remembered for
 its whole life) for the link horizon, an hour, so that the Pod's later Events find what
@@ -6,7 +6,7 @@ created or deleted it. At the end of a large replay they were the largest thing 
 the seen table: 28,000 acts, 10 MB of the graph's 37 at the 1,000-Deployment spread's peak
 (``make bench``), each a NamedAct with its Event's uid string, its span id, time and write
 order as int objects. Once its occurrence is placed, an act never changes again: the graph
-then keeps it packed here (its fields in 45 bytes, a canonical uid in 16), and the linker gets
+then keeps it packed here (its fields in 46 bytes, a canonical uid in 16), and the linker gets
 a NamedAct made again, equal field for field, when it reads the child's acts. Most of those
 reads come within seconds of the act, while it is still fresh; a Pod's deletion minutes later
 reads its creation back, once.
