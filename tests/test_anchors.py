@@ -55,6 +55,20 @@ def test_beyond_its_size_the_anchors_set_longest_ago_go_first() -> None:
     assert anchors.get("run:10", 5_000 * SECOND_NS) is None
 
 
+def test_at_its_size_a_key_set_again_lets_nothing_go() -> None:
+    """Full, the table makes room for a new key, never for one it holds already (a node's
+    problem set again does not push out the oldest container run)."""
+    anchors = Anchors(ttl_s=10.0**9, max_size=3)
+    for n, key in enumerate(("run:a", "run:b", "node:n")):
+        anchors.put(key, (n + 1, n + 1, n), n * SECOND_NS)
+    anchors.put("node:n", (9, 9, 3), 3 * SECOND_NS)
+    assert len(anchors) == 3
+    assert anchors.get("run:a", 4 * SECOND_NS) == (1, 1, 0)
+    anchors.put("run:c", (4, 4, 4), 4 * SECOND_NS)  # a new key: the one set longest ago goes
+    assert anchors.get("run:a", 5 * SECOND_NS) is None
+    assert anchors.get("node:n", 5 * SECOND_NS) == (9, 9, 3)
+
+
 def test_an_anchor_costs_a_third_less_than_a_ttl_cache_entry() -> None:
     """One anchor for each container run of the hour: 230 bytes each where the cache took 370
     (each made here as the graph makes it, a tuple of new numbers)."""

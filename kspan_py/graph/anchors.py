@@ -45,18 +45,19 @@ class Anchors:
         return entry[:3]
 
     def put(self, key: str, anchor: Anchor, now_ns: int) -> None:
-        self._let_go(now_ns)
+        self._let_go(now_ns, room=key not in self._entries)  # (a key set again takes no room)
         self._entries[key] = (*anchor, now_ns)
         self._set_times.append(now_ns)
         self._set_keys.append(key)
         if len(self._set_times) > 2 * self._max_size:
             self._compact()
 
-    def _let_go(self, now_ns: int) -> None:
-        """Drops the entries expired at now_ns, and the oldest beyond max_size."""
+    def _let_go(self, now_ns: int, *, room: bool) -> None:
+        """Drops the entries expired at now_ns, and (room: for one more) the oldest beyond
+        max_size."""
         times, keys, entries = self._set_times, self._set_keys, self._entries
-        clock, ttl_s = now_ns / 1e9, self._ttl_s
-        while times and (not clock < times[0] / 1e9 + ttl_s or len(entries) >= self._max_size):
+        clock, ttl_s, bound = now_ns / 1e9, self._ttl_s, self._max_size - room
+        while times and (not clock < times[0] / 1e9 + ttl_s or len(entries) > bound):
             set_ns, key = times.popleft(), keys.popleft()
             entry = entries.get(key)
             if entry is not None and entry[3] == set_ns:  # not set again since
