@@ -67,11 +67,7 @@ def unpacked(record: ActRecord) -> NamedAct:
         return record
     span_id, time_ns, version, high, low, number, relation, form = _FIELDS.unpack_from(record)
     tail = record[_FIELDS.size :]
-    if form == _UID_RAW:
-        text = tail.hex()
-        uid = f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
-    else:
-        uid = tail.decode("utf-8", "surrogatepass")
+    uid = _uuid_text(tail) if form == _UID_RAW else tail.decode("utf-8", "surrogatepass")
     act = NamedAct(OccurrenceKey(uid, number), span_id, time_ns, version, _RELATIONS[relation])
     act.trace_id = (high << 64) | low
     return act
@@ -102,6 +98,10 @@ def _uuid_bytes(uid: str) -> bytes | None:
         raw = bytes.fromhex(uid.replace("-", ""))
     except ValueError:
         return None
+    return raw if _uuid_text(raw) == uid else None
+
+
+def _uuid_text(raw: bytes) -> str:
+    """A UUID's canonical text from its 16 bytes."""
     text = raw.hex()
-    canonical = f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
-    return raw if canonical == uid else None
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
